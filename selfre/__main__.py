@@ -1,0 +1,5 @@
+import sys
+
+from selfre.cli import main
+
+sys.exit(main())

@@ -1,0 +1,36 @@
+"""`selfre train`: one SELF run, bare (no Ray, no MLflow)."""
+
+from __future__ import annotations
+
+import json
+
+from selfre.cli.args import add_config_args, config_from_args
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="Train SELF (or an ablation) on a dataset.",
+        description="Train SELF with AdamW + linear warm-up/decay, evaluate on dev each epoch, keep the best-dev "
+        "checkpoint and report test metrics with it. Output: OUT/checkpoint (model), OUT/last (resumable "
+        "epoch state), OUT/metrics.json, OUT/test_predictions.txt.",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="Output folder for checkpoints and metrics.")
+    p.add_argument("--resume", metavar="DIR", help="Continue from an epoch checkpoint (e.g. OUT/last).")
+    add_config_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from selfre.train.loop import train
+
+    cfg = config_from_args(args)
+    result = train(cfg, resume_from=args.resume)
+    test = result.test or {}
+    print(json.dumps({
+        "checkpoint": result.checkpoint_dir, "best_epoch": result.best_epoch,
+        "dev": {k: result.best_dev.get(k) for k in ("precision", "recall", "f1")},
+        "test": {k: test.get(k) for k in ("precision", "recall", "f1")},
+        "test_person_centric_f1": (test.get("person_centric") or {}).get("f1"),
+    }, indent=2))  # fmt: skip
+    return 0

@@ -1,0 +1,332 @@
+"""The one SELF training loop (SPEC §6). Bare `selfre train` and each Ray Train worker call `train()`.
+
+Stages per epoch: train (forward, backward, clip, step, schedule) -> evaluate on dev -> keep the best
+-> write the resumable epoch checkpoint -> hand both to the hooks (Ray reports them, the CLI logs).
+At the end the best-dev weights are scored on test and saved as the run's model checkpoint.
+
+Distributed: if `torch.distributed` is initialised (Ray's TorchTrainer does it; gloo on CPU, NCCL on
+GPU) the model is wrapped in DDP, training data is sharded per rank, evaluation is sharded and gathered,
+and only rank 0 writes files. The core never imports Ray.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+from selfre.config import RunConfig
+from selfre.data.datasets import DatasetSplits, load_splits
+from selfre.encoding.collate import collate
+from selfre.encoding.encode import RelationEncoder
+from selfre.model.build import build_for_training
+from selfre.train import checkpoint as ckpt
+from selfre.train.evaluate import labels_from_probs, score_records
+from selfre.train.inference import autocast_for, predict_probs
+from selfre.train.optim import build_optimizer, linear_warmup_decay
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EpochResult:
+    epoch: int  # 1-based
+    step: int  # optimizer steps so far
+    train_loss: float
+    loss_re: float
+    loss_spp: float | None
+    sigmas: dict[str, float]
+    dev: dict  # metrics (selfre.metrics.compute_metrics) or {} when not evaluated this epoch
+    is_best: bool
+    seconds: float
+    learning_rate: float
+
+    def summary(self) -> dict[str, float]:
+        """Flat scalar metrics, the form Ray/MLflow report."""
+        out = {"epoch": self.epoch, "step": self.step, "train_loss": self.train_loss, "loss_re": self.loss_re,
+               "learning_rate": self.learning_rate, "epoch_seconds": self.seconds, **self.sigmas}  # fmt: skip
+        if self.loss_spp is not None:
+            out["loss_spp"] = self.loss_spp
+        if self.dev:
+            out.update(dev_precision=self.dev["precision"], dev_recall=self.dev["recall"], dev_f1=self.dev["f1"])
+        return out
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_dev: dict
+    test: dict | None
+    history: list[EpochResult] = field(default_factory=list)
+    checkpoint_dir: str | None = None  # the best-dev model checkpoint (rank 0)
+    encode_stats: dict = field(default_factory=dict)
+
+
+class TrainHooks:
+    """Called on every rank. `checkpoint_dir` is the resumable epoch checkpoint on rank 0, else None."""
+
+    def on_epoch_end(self, result: EpochResult, checkpoint_dir: Path | None) -> None:
+        pass
+
+    def on_train_end(self, result: TrainResult) -> None:
+        pass
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        # Under DDP the launcher (Ray, torchrun) has already set this process's current device.
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def _dist() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _rng_state() -> dict:
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class _Trainer:
+    """State of one run; `train()` below is the public entry point."""
+
+    def __init__(self, cfg: RunConfig, splits: DatasetSplits | None):
+        self.cfg = cfg
+        self.rank, self.world = _dist()
+        self.is_main = self.rank == 0
+        if cfg.train.num_threads:
+            torch.set_num_threads(cfg.train.num_threads)
+        set_seed(cfg.train.seed)
+        self.splits = splits if splits is not None else load_splits(cfg.data)
+        self.label_set = self.splits.label_set
+        self.device = resolve_device(cfg.train.device)
+        model, self.tokenizer = build_for_training(
+            cfg.model, cfg.data.marker, len(self.label_set), self.splits.train
+        )
+        self.model = model.to(self.device)
+        encoder = RelationEncoder(self.tokenizer, cfg.data.marker, cfg.data.max_seq_length, cfg.model.iel_include_markers)
+        self.train_examples, train_stats = encoder.encode(self.splits.train, self.label_set)
+        self.dev_examples, dev_stats = encoder.encode(self.splits.dev, self.label_set)
+        self.test_examples, test_stats = encoder.encode(self.splits.test, self.label_set)
+        self.encode_stats = {"train": train_stats.as_dict(), "dev": dev_stats.as_dict(), "test": test_stats.as_dict()}
+        if not self.train_examples:
+            raise ValueError("no training examples left after encoding")
+        self.ddp_model = self.model
+        if self.world > 1:
+            self.ddp_model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        per_rank = math.ceil(len(self.train_examples) / self.world)
+        self.steps_per_epoch = math.ceil(per_rank / cfg.train.batch_size)
+        self.total_steps = self.steps_per_epoch * cfg.train.epochs
+        if cfg.train.max_steps:
+            self.total_steps = min(self.total_steps, cfg.train.max_steps)
+        self.optimizer = build_optimizer(self.model, cfg.train)
+        self.scheduler = linear_warmup_decay(self.optimizer, self.total_steps, cfg.train.warmup_ratio)
+        self.autocast, amp_dtype = autocast_for(self.device, cfg.train.amp)
+        # fp16 needs loss scaling against underflow; bf16 has fp32's range and does not.
+        self.scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+        self.step = 0
+        self.start_epoch = 1
+        self.best_f1 = -1.0
+        self.best_epoch = 0
+        self.best_dev: dict = {}
+        self.best_weights: dict[str, torch.Tensor] | None = None
+        self.history: list[EpochResult] = []
+
+    # -- resume -------------------------------------------------------------------------------------
+    def resume(self, path: Path) -> None:
+        state, weights, best = ckpt.load_training_state(path)
+        self.model.load_state_dict(weights)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step, self.start_epoch = state["step"], state["epoch"] + 1
+        self.best_f1, self.best_epoch, self.best_dev = state["best_f1"], state["best_epoch"], state["best_dev"]
+        # No separate best file means the last epoch was the best one.
+        self.best_weights = best if best is not None else (weights if self.best_epoch else None)
+        self.history = [EpochResult(**h) for h in state["history"]]
+        _set_rng_state(state["rng"])
+        log.info("resumed from %s at epoch %d (step %d)", path, self.start_epoch, self.step)
+
+    # -- one epoch ----------------------------------------------------------------------------------
+    def _epoch_order(self, epoch: int) -> list[int]:
+        # Same permutation on every rank (seeded by seed+epoch), then each rank takes its stride; the
+        # tail is padded by wrapping so all ranks run the same number of steps (DDP needs that).
+        g = torch.Generator().manual_seed(self.cfg.train.seed * 1000 + epoch)
+        order = torch.randperm(len(self.train_examples), generator=g).tolist()
+        per_rank = math.ceil(len(order) / self.world)
+        order += order[: per_rank * self.world - len(order)]
+        return order[self.rank :: self.world]
+
+    def train_epoch(self, epoch: int) -> tuple[float, float, float | None]:
+        cfg = self.cfg.train
+        self.ddp_model.train()
+        order = self._epoch_order(epoch)
+        sums = {"loss": 0.0, "re": 0.0, "spp": 0.0}
+        n_batches = 0
+        bar = tqdm(total=len(order), desc=f"epoch {epoch}", disable=not (cfg.progress and self.is_main), leave=False)
+        for s in range(0, len(order), cfg.batch_size):
+            if cfg.max_steps and self.step >= cfg.max_steps:
+                break
+            batch = collate([self.train_examples[i] for i in order[s : s + cfg.batch_size]], self.tokenizer.pad_token_id)
+            batch.pop("index")
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            with self.autocast:
+                out = self.ddp_model(**batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(out.loss).backward()
+            if cfg.max_grad_norm > 0:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            self.step += 1
+            n_batches += 1
+            sums["loss"] += out.loss.item()
+            sums["re"] += out.loss_re.item()
+            if out.loss_spp is not None:
+                sums["spp"] += out.loss_spp.item()
+            bar.update(batch["input_ids"].shape[0])
+            bar.set_postfix(loss=f"{sums['loss'] / n_batches:.4f}")
+        bar.close()
+        n = max(1, n_batches)
+        return sums["loss"] / n, sums["re"] / n, (sums["spp"] / n if self.model.use_spp else None)
+
+    # -- evaluation ---------------------------------------------------------------------------------
+    def evaluate(self, records, examples, desc: str) -> tuple[dict, list[str]]:
+        cfg = self.cfg.train
+        shard = examples[self.rank :: self.world]
+        bar = tqdm(total=len(shard), desc=desc, disable=not (cfg.progress and self.is_main), leave=False)
+        probs = predict_probs(self.model, shard, cfg.eval_batch_size, self.tokenizer.pad_token_id, self.device, cfg.amp, bar)
+        bar.close()
+        if self.world > 1:
+            gathered: list = [None] * self.world
+            dist.all_gather_object(gathered, {i: p for i, p in probs.items()})
+            probs = {i: p for part in gathered for i, p in part.items()}
+        predicted = labels_from_probs(probs, len(records), self.label_set)
+        return score_records(records, predicted, self.label_set, dropped=len(records) - len(examples)), predicted
+
+    # -- checkpoints --------------------------------------------------------------------------------
+    def data_info(self) -> dict:
+        return {**self.splits.info, "encode_stats": self.encode_stats}
+
+    def write_epoch_checkpoint(self, epoch: int) -> Path:
+        """Resumable state of this epoch as `<out_dir>/last`, swapped in whole once written."""
+        out = Path(self.cfg.out_dir) / ".last.tmp"
+        if out.exists():
+            shutil.rmtree(out)
+        ckpt.save_model_checkpoint(
+            out, self.model, self.tokenizer, self.label_set, self.cfg,
+            {"epoch": epoch, "dev": self.history[-1].dev if self.history else {}}, self.data_info(),
+        )  # fmt: skip
+        state = {
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(), "epoch": epoch, "step": self.step, "best_f1": self.best_f1,
+            "best_epoch": self.best_epoch, "best_dev": self.best_dev, "rng": _rng_state(),
+            "history": [asdict(h) for h in self.history],
+        }  # fmt: skip
+        # The best weights are stored beside the current ones only when they differ.
+        ckpt.save_training_state(out, state, self.best_weights if self.best_epoch != epoch else None)
+        ckpt.replace_dir(out, Path(self.cfg.out_dir) / "last")
+        return Path(self.cfg.out_dir) / "last"
+
+    # -- the run ------------------------------------------------------------------------------------
+    def run(self, hooks: TrainHooks) -> TrainResult:
+        cfg = self.cfg.train
+        out_dir = Path(self.cfg.out_dir)
+        if self.is_main:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        for epoch in range(self.start_epoch, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            loss, loss_re, loss_spp = self.train_epoch(epoch)
+            done = epoch == cfg.epochs or bool(cfg.max_steps and self.step >= cfg.max_steps)
+            dev: dict = {}
+            is_best = False
+            if done or epoch % cfg.eval_every_epochs == 0:
+                dev, _ = self.evaluate(self.splits.dev, self.dev_examples, f"dev {epoch}")
+                if dev["f1"] > self.best_f1:
+                    self.best_f1, self.best_epoch, self.best_dev, is_best = dev["f1"], epoch, dev, True
+                    self.best_weights = ckpt.state_dict_cpu(self.model)  # CPU copy: training goes on
+            result = EpochResult(
+                epoch, self.step, loss, loss_re, loss_spp, self.model.loss_sigmas(), dev, is_best,
+                time.perf_counter() - t0, self.scheduler.get_last_lr()[0],
+            )  # fmt: skip
+            self.history.append(result)
+            if self.is_main:
+                log.info(
+                    "epoch %d: loss %.4f (re %.4f, spp %s) dev P/R/F1 %s", epoch, loss, loss_re,
+                    "-" if loss_spp is None else f"{loss_spp:.5f}",
+                    "/".join(f"{dev[k]:.4f}" for k in ("precision", "recall", "f1")) if dev else "-",
+                )  # fmt: skip
+            hooks.on_epoch_end(result, self.write_epoch_checkpoint(epoch) if self.is_main else None)
+            if done:
+                break
+        return self.finish(hooks)
+
+    def finish(self, hooks: TrainHooks) -> TrainResult:
+        if self.best_weights is not None:
+            self.model.load_state_dict(self.best_weights)
+        test, predicted = self.evaluate(self.splits.test, self.test_examples, "test")
+        result = TrainResult(self.best_epoch, self.best_dev, test, self.history, None, self.encode_stats)
+        if self.is_main:
+            out_dir = Path(self.cfg.out_dir)
+            metrics = {"best_epoch": self.best_epoch, "dev": self.best_dev, "test": test,
+                       "history": [asdict(h) for h in self.history], "encode_stats": self.encode_stats}  # fmt: skip
+            final = ckpt.save_model_checkpoint(
+                out_dir / ".checkpoint.tmp", self.model, self.tokenizer, self.label_set, self.cfg, metrics, self.data_info()
+            )
+            ckpt.replace_dir(final, out_dir / "checkpoint")
+            (out_dir / "test_predictions.txt").write_text("\n".join(predicted) + "\n", encoding="utf-8")
+            ckpt.write_json(out_dir / "metrics.json", metrics)
+            result.checkpoint_dir = str(out_dir / "checkpoint")
+        hooks.on_train_end(result)
+        return result
+
+
+def train(
+    cfg: RunConfig, hooks: TrainHooks | None = None, splits: DatasetSplits | None = None, resume_from: str | Path | None = None
+) -> TrainResult:
+    """Train SELF as configured; returns the best-dev epoch's dev metrics and its test metrics.
+
+    `splits` lets a caller that already loaded the data (a search trial) skip reloading it;
+    `resume_from` is an epoch checkpoint folder (`<out_dir>/last`, or one Ray restored).
+    """
+    trainer = _Trainer(cfg.validate(), splits)
+    if resume_from is not None:
+        trainer.resume(Path(resume_from))
+    return trainer.run(hooks or TrainHooks())
