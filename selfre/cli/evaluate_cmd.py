@@ -20,7 +20,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from selfre.cli.tables import print_metrics
+    from selfre.cli.tables import format_report
     from selfre.data.datasets import load_splits
     from selfre.encoding.encode import RelationEncoder
     from selfre.train.checkpoint import load_model_checkpoint
@@ -40,5 +40,6 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(metrics, indent=2, sort_keys=True))
     else:
-        print_metrics(metrics, title=f"{args.checkpoint} on {args.split}")
+        print(f"{args.checkpoint} on the {args.split} split\n")
+        print(format_report(metrics))
     return 0

@@ -13,6 +13,7 @@ import json
 import re
 from pathlib import Path
 
+from selfre.cli.tables import format_report
 from selfre.data.labels import CANONICAL, SEMEVAL, SEMEVAL_RELATION_TYPES, LabelSet, label_set_from_training_labels
 from selfre.errors import ConfigError, DataError
 from selfre.metrics import compute_metrics
@@ -163,69 +164,6 @@ def choose_label_set(args, gold: list[str], pred: list[str]) -> LabelSet:
     return label_set_from_training_labels(UNION_NAME, [*gold, *pred], args.no_relation or DEFAULT_NO_RELATION)
 
 
-# ---- output ------------------------------------------------------------------------------------
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:7.3f}%"
-
-
-def format_tacred_style(m: dict) -> str:
-    """Per-relation table and micro summary laid out like TACRED score.py's verbose output."""
-    rows = {lab: s for lab, s in m["per_relation"].items() if lab != m["no_relation"] and s["support"]}
-    width = max((len(lab) for lab in rows), default=0)
-    out = ["Per-relation statistics:"]
-    for lab, s in rows.items():
-        out.append(
-            f"{lab:<{width}}  P: {_pct(s['precision'])}  R: {_pct(s['recall'])}  F1: {_pct(s['f1'])}  #: {s['support']}"
-        )
-    out += [
-        "",
-        f"Final Score (micro, {m['no_relation']} excluded, {m['correct']} correct / {m['guessed']} guessed / {m['gold']} gold):",
-        f"Precision (micro): {_pct(m['precision'])}",
-        f"   Recall (micro): {_pct(m['recall'])}",
-        f"       F1 (micro): {_pct(m['f1'])}",
-    ]
-    pc = m["person_centric"]
-    out += [
-        "",
-        f"Person-centric ({pc['scope']}): P: {_pct(pc['precision'])}  R: {_pct(pc['recall'])}  F1: {_pct(pc['f1'])}",
-    ]
-    if "note" in pc:
-        out.append(f"  note: {pc['note']}")
-    pairs = m["confusion"]["pairs"][:10]
-    if pairs:
-        out += ["", "Most frequent confusions (gold -> predicted: count):"]
-        out += [f"  {p['gold']} -> {p['pred']}: {p['count']}" for p in pairs]
-    return "\n".join(out)
-
-
-def format_semeval_official(se: dict) -> str:
-    """The official part (iii) of semeval2010_task8_scorer-v1.2.pl, same figures, same layout."""
-    out = ["<<< (9+1)-WAY EVALUATION TAKING DIRECTIONALITY INTO ACCOUNT -- OFFICIAL >>>:", "",
-           "Results for the individual relations:"]  # fmt: skip
-    for t, s in se["per_type"].items():
-        wd = s["wrong_direction"]
-        out.append(
-            f"{t:>25} :    P = {s['correct']:4d}/({s['guessed'] - wd:4d} +{wd:4d}) = {100 * s['precision']:6.2f}%"
-            f"     R = {s['correct']:4d}/{s['gold']:4d} = {100 * s['recall']:6.2f}%     F1 = {100 * s['f1']:6.2f}%"
-        )
-    mi = se["micro"]
-    out += [
-        "",
-        "Micro-averaged result (excluding Other):",
-        f"P = {mi['correct']:4d}/{mi['guessed']:4d} = {100 * mi['precision']:6.2f}%     "
-        f"R = {mi['correct']:4d}/{mi['gold']:4d} = {100 * mi['recall']:6.2f}%     F1 = {100 * mi['f1']:6.2f}%",
-        "",
-        "MACRO-averaged result (excluding Other):",
-        f"P = {100 * se['macro_precision']:6.2f}%\tR = {100 * se['macro_recall']:6.2f}%\tF1 = {100 * se['official_macro_f1']:6.2f}%",
-        "",
-        "<<< The official score is (9+1)-way evaluation with directionality taken into account: "
-        f"macro-averaged F1 = {100 * se['official_macro_f1']:0.2f}% >>>",
-    ]
-    return "\n".join(out)
-
-
 # ---- command -----------------------------------------------------------------------------------
 
 
@@ -241,8 +179,5 @@ def run(args) -> int:
         semeval = metrics.pop("semeval", {})
         print(json.dumps({**metrics, **semeval}, indent=2))
         return 0
-    print(format_tacred_style(metrics))
-    if "semeval" in metrics:
-        print()
-        print(format_semeval_official(metrics["semeval"]))
+    print(format_report(metrics))
     return 0
