@@ -36,15 +36,17 @@ def randomize(module: torch.nn.Module, seed: int = 1) -> None:
 
 
 @torch.no_grad()
-def ref_connector(conn: AttentionConnector, last: torch.Tensor, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """R_l = LayerNorm(concat_m softmax(Q_m K_mᵀ / sqrt(d/M)) V_m · W_hᵀ + b_h), one (l, b, m) at a time."""
+def ref_connector(
+    conn: AttentionConnector, last: torch.Tensor, states: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """R_l = LayerNorm(concat_m softmax(Q_m K_mᵀ / sqrt(d/M)) V_m · W_hᵀ + b_h), one (l, b, m) at a time, M = HEADS."""
     wq, bq = conn.q.weight.double(), conn.q.bias.double()
     wk, bk = conn.k.weight.double(), conn.k.bias.double()
     wv, bv = conn.v.weight.double(), conn.v.bias.double()
     wo, bo = conn.out.weight.double(), conn.out.bias.double()
     gamma, beta, eps = conn.norm.weight.double(), conn.norm.bias.double(), conn.norm.eps
     layers, batch, n, d = states.shape
-    m_heads = conn.heads
+    m_heads = HEADS  # the encoder's head count M, not read back from the module under test
     dh = d // m_heads
     out = torch.zeros(layers, batch, n, d, dtype=torch.float64)
     for lay in range(layers):
@@ -257,6 +259,13 @@ def test_identity_connector_uses_hidden_states_directly(monkeypatch):
         gate, feats = ref_gate_and_features(hr, states[-1], states, v)
     torch.testing.assert_close(out.gate.double(), gate, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(out.features.double(), feats, rtol=1e-4, atol=1e-5)
+
+
+def test_unknown_connector_raises():
+    # spp_target / spp_alpha / weighting / head reject unknown values; hr_connector must too. Today any value
+    # other than "attention" (a typo such as "atention") silently builds the identity connector (R_l = T^l).
+    with pytest.raises(ValueError, match="connector"):
+        HierarchicalRetainer(D, HEADS, num_layers=2, connector="atention")
 
 
 def hr_param_formula(d: int, num_layers: int, connector: str) -> int:

@@ -92,6 +92,8 @@ class HierarchicalRetainer(nn.Module):
     def __init__(self, hidden: int, heads: int, num_layers: int, connector: str = "attention"):
         super().__init__()
         states = num_layers + 1  # T^0 (embeddings) .. T^L
+        if connector not in ("attention", "identity"):
+            raise ValueError(f"unknown hr_connector {connector!r}; expected attention or identity")
         self.connector = AttentionConnector(hidden, heads) if connector == "attention" else None
         self.ffn = LayerFFN(hidden, states)
         # W_g ∈ R^{(L+2)d × (L+2)}: L+2 gate columns, one for T^L and one per V_l (SPEC §4 settles the
