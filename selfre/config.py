@@ -83,6 +83,15 @@ class ModelConfig:
         "kernel otherwise.",
         ("auto", "eager", "sdpa"),
     )
+    spp_kernel: str = _f(
+        "eager",
+        "How SPP gets its attention summary (Eq. 2-3). eager: the encoder runs the eager kernel and returns "
+        "every layer's attention probabilities (post-dropout in training). fused: the encoder keeps the sdpa "
+        "kernel and SPP computes the column means of each spp_layers layer's softmax(QKᵀ/√d) from that layer's "
+        "queries and keys (same values and encoder gradients; no attention dropout inside SPP). Eager measured "
+        "faster for CPU training, see docs/benchmarks.md.",
+        ("eager", "fused"),
+    )
 
 
 @dataclass

@@ -270,6 +270,13 @@ def test_kl_hand_value():
     assert float(kl_divergence(p, q, mask)[0]) == pytest.approx(0.143841, abs=1e-6)
 
 
+def test_kl_ignores_masked_positions():
+    # Only valid positions count, even if p carries (stray) mass on a padded one: (.5,.5 | .3) -> .143841 again.
+    p = torch.tensor([[0.5, 0.5, 0.3]])
+    q = torch.tensor([[0.25, 0.75, 0.01]])
+    assert float(kl_divergence(p, q, torch.tensor([[1, 1, 0]]))[0]) == pytest.approx(0.143841, abs=1e-6)
+
+
 def test_kl_zero_for_equal_and_nonnegative_for_random():
     mask = torch.tensor([[1, 1, 1, 1, 1, 0, 0]] * 64)
     g = torch.Generator().manual_seed(0)
@@ -292,6 +299,13 @@ def test_spp_loss_zero_when_alpha_equals_target():
     for direction in ("alpha_q", "q_alpha"):
         loss, _ = SPPLoss("smooth", eps, direction, "renormalize")(alpha_prime, KL_IEL, KL_MASK)
         assert float(loss) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_unknown_direction_raises():
+    # spp_target and spp_alpha reject unknown values with ValueError; spp_direction must too. Today any value
+    # other than "alpha_q" (a typo such as "alpha-q") silently computes KL(q~ || α): the opposite direction.
+    with pytest.raises(ValueError, match="direction"):
+        SPPLoss(direction="alpha-q")(KL_ALPHA_PRIME, KL_IEL, KL_MASK)
 
 
 def test_smooth_without_epsilon_alpha_q_raises():

@@ -3,6 +3,8 @@
 transformers 5 defaults to the fused `sdpa` kernel, which silently returns an *empty* attentions
 tuple. SPP needs the probabilities, so wherever SPP runs the eager kernel is chosen explicitly — at
 every load (fresh, from a checkpoint, in each Ray worker). Everywhere else the fused kernel stays.
+With `spp_kernel=fused` SPP needs no probabilities from the encoder (it computes its column means from
+the queries and keys, `selfre.model.spp.AttentionSummaryProbe`), so the encoder stays on sdpa there too.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ log = logging.getLogger(__name__)
 def attn_implementation(cfg: ModelConfig, need_attentions: bool) -> str:
     if cfg.attn_implementation != "auto":
         return cfg.attn_implementation
-    return "eager" if need_attentions else "sdpa"
+    return "eager" if need_attentions and cfg.spp_kernel == "eager" else "sdpa"
 
 
 def load_tokenizer(path: str):

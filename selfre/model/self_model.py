@@ -2,11 +2,14 @@
 
 The four ablation variants are two flags: `use_spp`, `use_hr` (baseline: both off, the head reads T^L).
 The encoder is asked for attention probabilities only when SPP runs, and for all hidden states only
-when HR runs, so the baseline and `+HR` keep the encoder's fused attention kernel.
+when HR runs, so the baseline and `+HR` keep the encoder's fused attention kernel. With
+`spp_kernel=fused` SPP asks for no probabilities either: it reads its layers' queries and keys
+(`AttentionSummaryProbe`) and the encoder stays on sdpa.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -16,7 +19,7 @@ from torch import nn
 from selfre.config import ModelConfig, parse_spp_layers
 from selfre.model.heads import HEADS
 from selfre.model.retainer import HierarchicalRetainer
-from selfre.model.spp import SPPLoss, column_mean_attention
+from selfre.model.spp import AttentionSummaryProbe, SPPLoss, column_mean_attention
 from selfre.model.weighting import build_weighting
 
 
@@ -43,6 +46,10 @@ class SELFModel(nn.Module):
         self.spp = (
             SPPLoss(cfg.spp_target, cfg.spp_epsilon, cfg.spp_direction, cfg.spp_alpha) if cfg.use_spp else None
         )
+        # spp_kernel=fused: Q/K hooks on the SPP layers replace the eager attention probabilities.
+        self.spp_probe = (
+            AttentionSummaryProbe(encoder, self.spp_layer_index) if cfg.use_spp and cfg.spp_kernel == "fused" else None
+        )
         self.hr = HierarchicalRetainer(hidden, heads, layers, cfg.hr_connector) if cfg.use_hr else None
         self.head = HEADS[cfg.head](hidden, num_labels, cfg.dropout)
         self.weighting = build_weighting(cfg.weighting, cfg.spp_lambda) if cfg.use_spp else None
@@ -62,13 +69,15 @@ class SELFModel(nn.Module):
         with_spp = self.use_spp and (self.training if with_spp is None else with_spp)
         if with_spp and iel is None:
             raise ValueError("SPP needs the IEL vector (batch['iel'])")
-        out = self.encoder(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            output_attentions=with_spp,
-            output_hidden_states=self.use_hr,
-            return_dict=True,
-        )
+        probe = self.spp_probe if with_spp else None
+        with probe.capture() if probe is not None else contextlib.nullcontext() as captured:
+            out = self.encoder(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                output_attentions=with_spp and probe is None,
+                output_hidden_states=self.use_hr,
+                return_dict=True,
+            )
         mask = attention_mask
         gate = None
         if self.hr is not None:
@@ -78,11 +87,15 @@ class SELFModel(nn.Module):
             features = out.last_hidden_state  # baseline: T^L
         logits = self.head(features, e1, e2)  # Eq. 12
         result = SELFOutput(logits=logits, gate=gate)
-        if with_spp:
+        if probe is not None:
+            alpha_prime = probe.column_mean(captured, mask)  # Eq. 2-3 from Q, K next to the fused kernel
+            result.loss_spp, result.alpha = self.spp(alpha_prime, iel, mask)  # Eq. 2-5
+        elif with_spp:
             if not out.attentions:
                 raise RuntimeError(
                     "the encoder returned no attention probabilities: it must be loaded with "
-                    "attn_implementation='eager' when SPP is on (transformers' sdpa kernel returns none)"
+                    "attn_implementation='eager' when SPP is on (transformers' sdpa kernel returns none), "
+                    "or use spp_kernel=fused"
                 )
             alpha_prime = column_mean_attention([out.attentions[i] for i in self.spp_layer_index], mask)
             result.loss_spp, result.alpha = self.spp(alpha_prime, iel, mask)  # Eq. 2-5
