@@ -26,6 +26,9 @@ PRESETS = ("tiny", "minilm")
 TINY_DEFAULTS = {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 256}
 TINY_VOCAB = 3000
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+WEIGHTS_FILE = "model.safetensors"
+# A cached preset is used only if all of these exist (older or interrupted builds are rebuilt).
+PRESET_FILES = ("config.json", WEIGHTS_FILE, "tokenizer.json")
 
 
 def cache_dir() -> Path:
@@ -47,6 +50,7 @@ def build_tiny_encoder(texts: Iterable[str], out_dir: Path, vocab_size: int = TI
     """Train a byte-level BPE tokenizer on `texts` and save it with a random small RoBERTa."""
     from tokenizers import ByteLevelBPETokenizer
     from tokenizers.processors import RobertaProcessing
+    from safetensors.torch import save_file
     from transformers import RobertaConfig, RobertaModel, RobertaTokenizerFast
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -67,8 +71,19 @@ def build_tiny_encoder(texts: Iterable[str], out_dir: Path, vocab_size: int = TI
     # or a run's head initialisation would depend on whether the preset was already cached.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        RobertaModel(config, add_pooling_layer=False).save_pretrained(out_dir)
+        model = RobertaModel(config, add_pooling_layer=False)
+    # Not model.save_pretrained: in transformers 5 it silently writes nothing on torch.distributed ranks
+    # other than 0, so a preset first built inside a DDP worker of rank 1 would be cached without weights.
+    config.save_pretrained(out_dir)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out_dir / WEIGHTS_FILE), metadata={"format": "pt"})
+    missing = [f for f in PRESET_FILES if not (out_dir / f).is_file()]
+    if missing:
+        raise ConfigError(f"building the tiny encoder in {out_dir} left out {', '.join(missing)}")
     return out_dir
+
+
+def _complete(folder: Path) -> bool:
+    return all((folder / f).is_file() for f in PRESET_FILES)
 
 
 def resolve_encoder(name: str, corpus: Callable[[], list[str]]) -> str:
@@ -79,14 +94,16 @@ def resolve_encoder(name: str, corpus: Callable[[], list[str]]) -> str:
         texts = corpus()
         key = hashlib.sha256(json.dumps([texts, TINY_DEFAULTS, TINY_VOCAB]).encode()).hexdigest()[:16]
         target = cache_dir() / f"tiny-{key}"
-        if not (target / "config.json").exists():
+        if not _complete(target):
+            if target.exists():
+                shutil.rmtree(target, ignore_errors=True)  # a folder cached by a broken build: rebuild it
             tmp = target.with_name(target.name + f".tmp{os.getpid()}")
             build_tiny_encoder(texts, tmp)
             try:
                 tmp.rename(target)  # atomic: concurrent workers building the same preset never see half a folder
             except OSError:
                 shutil.rmtree(tmp, ignore_errors=True)  # another process won the race
-                if not (target / "config.json").exists():
+                if not _complete(target):
                     raise
         return str(target)
     return name
