@@ -1,0 +1,25 @@
+"""Distributed hyper-parameter search for SELF on Ray (Tune + Train V2) with Optuna.
+
+One module per job:
+    plan.py        SearchPlan: defaults < tune/configs/<dataset>.yaml < --config < flags; saved per run
+    space.py       the search space (YAML) and its Optuna define-by-run sampler (conditional params)
+    seeds.py       SeedRepeater: one trial per seed, mean/std per configuration, save/restore
+    aggregate.py   seed/configuration status and mean/std: shared by the searcher and the summary
+    scheduler.py   FIFO, or ASHA that prunes whole configurations (how early stopping meets seeds)
+    trainable.py   the Tune trial: a function that launches a TorchTrainer
+    worker.py      train_loop_per_worker: the core loop + hooks reporting metrics/checkpoints to Ray
+    resources.py   what a trial asks for; how many fit
+    session.py     embedded or joined Ray cluster (dashboard, token auth)
+    storage.py     local path or URI storage via pyarrow
+    runner.py      build/restore the Tuner, run, summarise
+    summary.py     best configuration, test mean ± std, summary.csv/json
+    cli.py         the `tune/search.py` command line
+
+Nothing here is imported by the core; the core never imports Ray.
+"""
+
+import os
+
+# Ray Train V2 (the TorchTrainer-inside-a-Tune-function pattern). It is this Ray's default; setting it
+# here pins it before any `ray.train` import, in the driver and (Ray propagates it) in the workers.
+os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")

@@ -1,0 +1,56 @@
+"""What one configuration's seeds add up to. The seed-repeating searcher (what Optuna learns) and the
+final summary (what people read) both call these, so the two can never disagree.
+
+A seed trial ends in one of three ways:
+  complete    its worker reported the final result (best-dev epoch scored on test; `is_final` set);
+  stopped     the scheduler stopped it before that (ASHA, or a sibling seed was pruned/failed);
+  error       Ray Train gave up on it (worker failures beyond FailureConfig.max_failures);
+or has not ended yet:
+  unfinished  the search was interrupted while it ran or waited (`--resume` continues it).
+A configuration is `complete` only when every seed is complete; one stopped seed makes it `pruned`,
+one errored seed `failed`; otherwise (search interrupted) it is `incomplete`. Only complete
+configurations have a mean that means anything, so only they can be chosen best.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable
+
+METRIC = "best_dev_f1"  # running best dev F1 of a trial; at the end, its best-dev epoch's F1
+TIME_ATTR = "epoch"  # ASHA's clock: reports repeat an epoch (the final test report), iterations would not
+FINAL_KEY = "is_final"  # set only on the report that carries test metrics
+
+COMPLETE, STOPPED, ERROR, UNFINISHED = "complete", "stopped", "error", "unfinished"
+PRUNED, FAILED, INCOMPLETE = "pruned", "failed", "incomplete"
+
+
+def seed_status(result: dict | None, error: bool, ended: bool = True) -> str:
+    """`ended`: Tune has finished with the trial (terminated or errored), as opposed to a trial the
+    search was interrupted in; the searcher only ever hears of ended trials."""
+    if error:
+        return ERROR
+    if result and result.get(FINAL_KEY):
+        return COMPLETE
+    return STOPPED if ended else UNFINISHED
+
+
+def config_status(seed_statuses: Iterable[str], n_seeds: int) -> str:
+    statuses = list(seed_statuses)
+    if ERROR in statuses:
+        return FAILED
+    if STOPPED in statuses:
+        return PRUNED
+    if statuses.count(COMPLETE) == n_seeds:
+        return COMPLETE
+    return INCOMPLETE
+
+
+def mean_std(values: Iterable[float | None]) -> tuple[float, float]:
+    """Mean and *sample* standard deviation (n-1, as papers report seed spread); std 0.0 for one
+    value; (nan, nan) for none. Missing values (None) are left out."""
+    vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    if not vals:
+        return math.nan, math.nan
+    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)

@@ -1,0 +1,138 @@
+"""Command line of `tune/search.py`: flags -> SearchPlan -> run_search -> printed summary.
+
+Besides the search flags below, every config field has a flag (`--epochs`, `--batch-size`, `--lr`,
+`--max-train-examples`, ... generated from the config dataclasses by `selfre.cli.args`); they
+override the dataset's config file and `--config` for every trial.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from selfre.cli.args import add_config_args, config_from_args
+from selfre.errors import SelfreError
+from selfre.search.plan import DATASETS, SEARCH_DEFAULTS, SearchPlan, build_plan
+from selfre.search.storage import redact
+
+# flag dest -> search key; None on the command line means "take the config file's value".
+SEARCH_FLAGS = ("num_samples", "seeds", "scheduler", "max_concurrent", "workers_per_trial", "gpus_per_worker",
+                "cpus_per_worker", "max_failures", "keep_checkpoints", "sampler_seed")  # fmt: skip
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 42,52,62, got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct comma-separated integers, got {text!r}")
+    return seeds
+
+
+def _default(key: str) -> str:
+    return f"(default: the config file's search.{key}, else {SEARCH_DEFAULTS[key]!r})"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tune/search.py",
+        description="Hyper-parameter search for SELF: Optuna (TPE) proposes configurations, each is trained once per "
+        "seed as a Ray Tune trial running Ray Train DDP workers, and the configuration with the best mean dev F1 "
+        "across seeds is reported with its test P/R/F1 and person-centric F1 (per seed and mean ± std). Results go to "
+        "STORAGE/NAME (summary.json, summary.csv, per-trial checkpoints). The data/model/train options below apply "
+        "to every trial and override the config files; the defaults they show are the built-in ones.",
+        epilog="Early stopping and seeds (--scheduler asha): ASHA judges configurations, not single seeds. At each rung "
+        "(epoch grace_period x reduction_factor^k), a configuration's score is the mean best dev F1 of its seeds that "
+        "reached the rung; when one of its seeds reports there and that score is below the top 1/reduction_factor of "
+        "the other configurations' scores, the configuration is pruned: that seed stops, its running seeds stop at "
+        "their next report, its unstarted seeds never start, Optuna records it as PRUNED, and it can never be chosen "
+        "best (summary status 'pruned'). Seeds of one configuration never compete with each other, and a trial is "
+        "never stopped at or after its last epoch. A seed that fails beyond --max-failures marks its configuration "
+        "'failed' the same way. Optuna learns only from configurations whose every seed completed, from the mean of "
+        "their best-epoch dev F1; the standard deviation is recorded beside it.",
+    )
+    g = p.add_argument_group("search")
+    g.add_argument("--dataset", required=True, choices=DATASETS,
+                   help="Dataset; also picks the default config file tune/configs/DATASET.yaml (the paper's Table 3 "
+                   "settings and search space). 'demo' is generated if missing and needs no download.")  # fmt: skip
+    g.add_argument("--num-samples", type=int, metavar="N", help=f"Configurations to try (each trained once per seed) {_default('num_samples')}.")
+    g.add_argument("--seeds", type=_seeds, metavar="S1,S2,...", help=f"Seeds every configuration is trained with {_default('seeds')}.")
+    g.add_argument("--scheduler", choices=("asha", "fifo"),
+                   help="asha: stop weak seed trials at epoch rungs; a configuration with any stopped seed is pruned "
+                   f"(never best). fifo: run every trial to the end {_default('scheduler')}.")  # fmt: skip
+    g.add_argument("--max-concurrent", type=int, metavar="N", help="Trials running at once (0 = as many as fit the cluster) "
+                   f"{_default('max_concurrent')}.")  # fmt: skip
+    g.add_argument("--workers-per-trial", type=int, metavar="N", help=f"Ray Train DDP workers per trial {_default('workers_per_trial')}.")
+    g.add_argument("--gpus-per-worker", type=float, metavar="X",
+                   help="GPUs per worker; fractions share a GPU between workers (0 = train on CPU with gloo; AMP is used "
+                   f"on GPU per --amp) {_default('gpus_per_worker')}.")  # fmt: skip
+    g.add_argument("--cpus-per-worker", type=float, metavar="X", help=f"CPUs per worker; also its torch threads unless --num-threads is set {_default('cpus_per_worker')}.")
+    g.add_argument("--max-failures", type=int, metavar="N", help="Worker-group restarts per trial, each resuming from the "
+                   f"trial's last epoch checkpoint {_default('max_failures')}.")  # fmt: skip
+    g.add_argument("--keep-checkpoints", type=int, metavar="N", help=f"Checkpoints kept per trial in storage {_default('keep_checkpoints')}.")
+    g.add_argument("--sampler-seed", type=int, metavar="N", help=f"Seed of Optuna's TPE sampler {_default('sampler_seed')}.")
+    g.add_argument("--storage", default="runs/search", metavar="PATH|URI",
+                   help="Where runs are stored: a local folder (shared by all nodes on a cluster, e.g. NFS) or a URI "
+                   "such as s3://bucket/prefix (default: runs/search).")  # fmt: skip
+    g.add_argument("--name", metavar="NAME", help="Search name = its folder under --storage (default: DATASET-TIMESTAMP). "
+                   "Required with --resume.")  # fmt: skip
+    g.add_argument("--address", metavar="ADDR", help="Join an existing Ray cluster ('auto' or HOST:PORT) instead of starting "
+                   "one in-process. For a cluster with token auth, its token must be in ~/.ray/auth_token or RAY_AUTH_TOKEN_PATH; "
+                   "set RAY_AUTH_MODE=token too, or the first, token-less attempt is refused and retried (~20 s).")  # fmt: skip
+    g.add_argument("--resume", action="store_true", help="Continue the interrupted search --name (e.g. its driver was "
+                   "killed): finished trials are kept, unfinished ones resume from their last checkpoint. The saved "
+                   "plan is used; other search and config flags are ignored.")  # fmt: skip
+    add_config_args(p, exclude=("dataset", "seed"))  # their "(default: ...)" is the built-in one; config files override it
+    for action in p._actions:  # the shared --config help does not know about the search: section
+        if action.dest == "config":
+            action.help = ("YAML overriding tune/configs/DATASET.yaml: data:/model:/train: sections plus a search: "
+                           "section (num_samples, seeds, scheduler, grace_period, reduction_factor, space, ...). "
+                           "Config-field flags below override it.")  # fmt: skip
+    return p
+
+
+def plan_from_args(args: argparse.Namespace, config_dir: str | Path) -> SearchPlan:
+    if args.resume:
+        if not args.name:
+            raise SelfreError("--resume needs --name: the name of the search to continue (its folder under --storage)")
+        ignored = [f"--{k.replace('_', '-')}" for k in SEARCH_FLAGS if getattr(args, k) is not None]
+        ignored += [f"--{d.split('.', 1)[1].replace('_', '-')}" for d, v in vars(args).items() if "." in d and v is not None]
+        if args.config:
+            ignored.append("--config")
+        if ignored:
+            logging.getLogger(__name__).warning("--resume uses the saved plan; ignoring %s", ", ".join(ignored))
+        plan = SearchPlan.load(args.storage, args.name)
+    else:
+        overrides = argparse.Namespace(**{**vars(args), "config": None})  # the YAML layers are merged by build_plan
+        plan = build_plan(
+            args.dataset, config_dir, user_config=args.config,
+            search_overrides={k: getattr(args, k) for k in SEARCH_FLAGS},
+            apply_run_overrides=lambda cfg: config_from_args(overrides, base=cfg),
+            name=args.name, storage_root=args.storage,
+        )  # fmt: skip
+    plan.address = args.address
+    return plan
+
+
+def main(argv: list[str] | None = None, config_dir: str | Path | None = None) -> int:
+    from selfre.search.runner import run_search
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config_dir = config_dir or Path(__file__).resolve().parents[2] / "tune" / "configs"
+    try:
+        plan = plan_from_args(args, config_dir)
+        outcome = run_search(plan, resume=args.resume)
+    except SelfreError as exc:
+        print(f"search: error: {exc}", file=sys.stderr)
+        return 2
+    print(outcome.report)
+    print(f"\nresults: {redact(outcome.paths['json'])}\n         {redact(outcome.paths['csv'])}")
+    configs = outcome.summary["configurations"]
+    if len(configs) < plan.search["num_samples"] or any(c["status"] == "incomplete" for c in configs):
+        print(f"the search did not finish; continue it with: tune/search.py --dataset {plan.dataset} --resume "
+              f"--name {plan.name} --storage {redact(args.storage)}")  # fmt: skip
+    return 0 if outcome.summary["best"] is not None else 1

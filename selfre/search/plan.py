@@ -1,0 +1,172 @@
+"""`SearchPlan`: everything one search needs, resolved once in the driver and saved with the run.
+
+Precedence, lowest first: `RunConfig` defaults < `tune/configs/<dataset>.yaml` < `--config FILE` <
+command-line flags. A config file has the `data:`/`model:`/`train:` sections of a `selfre train`
+config plus a `search:` section (keys in SEARCH_DEFAULTS; `space` is described in space.py).
+`--resume` ignores all of that and reloads the plan saved in the run folder, so a resumed search is
+the same search.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from selfre.config import RunConfig, load_yaml
+from selfre.data.datasets import DEFAULT_DEMO_DIR
+from selfre.errors import ConfigError
+from selfre.search import storage
+from selfre.search.resources import TrialResources
+from selfre.search.space import Param, max_epochs, parse_space
+
+DATASETS = ("tacred", "retacred", "semeval", "demo")
+PLAN_FILE = "search_plan.json"
+
+SEARCH_DEFAULTS: dict[str, Any] = {
+    "num_samples": 8,  # configurations (each trained once per seed)
+    "seeds": [42, 52, 62],
+    "scheduler": "asha",
+    "grace_period": 1,  # ASHA: first rung, in epochs
+    "reduction_factor": 2,  # ASHA: keep the top 1/reduction_factor at each rung
+    "sampler_seed": 0,  # Optuna TPE seed: the same plan proposes the same configurations
+    "workers_per_trial": 2,
+    "cpus_per_worker": 1.0,
+    "gpus_per_worker": 0.0,
+    "max_concurrent": 0,  # 0 = as many trials as fit the cluster
+    "max_failures": 3,  # Ray Train worker-group restarts per trial, each from the last checkpoint
+    "keep_checkpoints": 1,  # per trial, newest first; the final model checkpoint counts as one
+    "space": {},
+}
+
+
+@dataclass
+class SearchPlan:
+    name: str
+    dataset: str
+    storage: str  # absolute local path or URI
+    base: dict  # RunConfig.to_dict() every trial starts from
+    search: dict  # SEARCH_DEFAULTS keys, resolved
+    # Per invocation, never saved: where to run, and the test-only fault switch (worker.py).
+    address: str | None = field(default=None, compare=False)
+    fault_marker: str | None = field(default=None, compare=False)
+
+    # -- derived views -----------------------------------------------------------------------------
+    @property
+    def experiment_uri(self) -> str:
+        return storage.join(self.storage, self.name)
+
+    @property
+    def train_storage(self) -> str:
+        return storage.join(self.experiment_uri, storage.TRAIN_RUNS)
+
+    def run_config(self) -> RunConfig:
+        return RunConfig.from_dict(self.base)
+
+    def params(self) -> list[Param]:
+        return parse_space(self.search["space"], self.run_config())
+
+    def resources(self) -> TrialResources:
+        s = self.search
+        return TrialResources(int(s["workers_per_trial"]), float(s["cpus_per_worker"]), float(s["gpus_per_worker"]))
+
+    def max_epochs(self) -> int:
+        return max_epochs(self.params(), self.run_config())
+
+    def validate(self) -> SearchPlan:
+        s = self.search
+        if int(s["num_samples"]) < 1:
+            raise ConfigError(f"--num-samples must be >= 1, got {s['num_samples']}")
+        if not s["seeds"] or len(set(s["seeds"])) != len(s["seeds"]):
+            raise ConfigError(f"--seeds must be a non-empty list of distinct integers, got {s['seeds']}")
+        if s["scheduler"] not in ("asha", "fifo"):
+            raise ConfigError(f"--scheduler must be asha or fifo, got {s['scheduler']!r}")
+        if int(s["grace_period"]) < 1 or float(s["reduction_factor"]) <= 1:
+            raise ConfigError("search.grace_period must be >= 1 and search.reduction_factor > 1")
+        for key in ("max_concurrent", "max_failures"):
+            if int(s[key]) < 0:
+                raise ConfigError(f"--{key.replace('_', '-')} must be >= 0, got {s[key]}")
+        if int(s["keep_checkpoints"]) < 1:
+            raise ConfigError(f"--keep-checkpoints must be >= 1, got {s['keep_checkpoints']}")
+        self.resources().validate()
+        self.params()  # parses and probes the space against the base config
+        return self
+
+    # -- persistence -------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        # Redacted: the file is stored with the run, and `load` takes the storage from --storage anyway.
+        return {"name": self.name, "dataset": self.dataset, "storage": storage.redact(self.storage), "base": self.base,
+                "search": self.search}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SearchPlan:
+        return cls(d["name"], d["dataset"], d["storage"], d["base"], {**SEARCH_DEFAULTS, **d["search"]})
+
+    def save(self) -> None:
+        storage.write_json(storage.join(self.experiment_uri, PLAN_FILE), self.to_dict())
+
+    @classmethod
+    def load(cls, storage_root: str, name: str) -> SearchPlan:
+        uri = storage.join(storage.resolve(storage_root), name, PLAN_FILE)
+        if not storage.exists(uri):
+            raise ConfigError(
+                f"--resume: no search named {name!r} under --storage {storage.redact(storage_root)} "
+                f"({PLAN_FILE} not found); give the --name and --storage of the search to continue"
+            )
+        plan = cls.from_dict(storage.read_json(uri))
+        plan.storage = storage.resolve(storage_root)  # where it is now, should the folder have moved
+        return plan
+
+
+def build_plan(
+    dataset: str,
+    config_dir: str | Path,
+    user_config: str | None = None,
+    search_overrides: dict[str, Any] | None = None,
+    apply_run_overrides=None,
+    name: str | None = None,
+    storage_root: str = "runs/search",
+) -> SearchPlan:
+    """Merge the layers into a validated plan. `apply_run_overrides(RunConfig) -> RunConfig` applies
+    the command line's config-field flags (the CLI passes `selfre.cli.args.config_from_args`)."""
+    if dataset not in DATASETS:
+        raise ConfigError(f"--dataset must be one of {', '.join(DATASETS)}, got {dataset!r}")
+    layers = [load_yaml(Path(config_dir) / f"{dataset}.yaml")]
+    if user_config:
+        layers.append(load_yaml(user_config))
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        _deep_merge(merged, layer)
+    search = {**SEARCH_DEFAULTS, **merged.pop("search", {})}
+    unknown = set(search) - set(SEARCH_DEFAULTS)
+    if unknown:
+        raise ConfigError(f"unknown search key(s): {', '.join('search.' + k for k in sorted(unknown))}")
+    search.update({k: v for k, v in (search_overrides or {}).items() if v is not None})
+    search["seeds"] = [int(s) for s in search["seeds"]]
+
+    cfg = RunConfig.from_dict(merged)
+    if apply_run_overrides is not None:
+        cfg = apply_run_overrides(cfg)
+    cfg.data.dataset = dataset
+    if dataset == "demo" and not cfg.data.data_dir:
+        cfg.data.data_dir = DEFAULT_DEMO_DIR
+    if cfg.data.data_dir:
+        # Absolute: Ray workers do not run in the driver's working directory.
+        cfg.data.data_dir = str(Path(cfg.data.data_dir).expanduser().resolve())
+    name = name or f"{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise ConfigError(f"--name {name!r}: use letters, digits, '-', '_' and '.' only")
+    plan = SearchPlan(name, dataset, storage.resolve(storage_root), cfg.validate().to_dict(), search)
+    return plan.validate()
+
+
+def _deep_merge(into: dict, layer: dict) -> None:
+    for key, value in layer.items():
+        if key == "space":
+            into[key] = copy.deepcopy(value)  # a space is replaced whole, never mixed across files
+        elif isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = copy.deepcopy(value)

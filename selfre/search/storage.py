@@ -1,0 +1,83 @@
+"""The run's storage: a local folder or a URI (`s3://…`, `gs://…`), read and written through
+pyarrow's filesystems — the same layer Ray Tune/Train use, so anything Ray can store to, so can we.
+
+Layout of one search, `<storage>/<name>/`:
+    search_plan.json           the resolved plan (config, space, seeds, resources): what --resume reads
+    <trial folders>/           Tune's per-trial results (result.json, progress.csv, params.json)
+    train_runs/<run>/          Ray Train runs, one per trial: checkpoint_epoch_NNNN/ (resumable epoch
+                               state) and final/ (the trial's best-dev model, scored on test)
+    summary.json, summary.csv  written at the end
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pyarrow.fs as pafs
+
+TRAIN_RUNS = "train_runs"
+
+
+def is_uri(storage: str) -> bool:
+    return bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", storage))
+
+
+def resolve(storage: str) -> str:
+    """Local paths become absolute (Ray workers do not share the driver's working directory)."""
+    return storage if is_uri(storage) else str(Path(storage).expanduser().resolve())
+
+
+def join(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *parts])
+
+
+def redact(uri: str) -> str:
+    """Drop any user:password@ from a URI before it is printed or logged."""
+    if not is_uri(uri):
+        return uri
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
+def _fs(uri: str) -> tuple[pafs.FileSystem, str]:
+    return pafs.FileSystem.from_uri(uri)
+
+
+def exists(uri: str) -> bool:
+    fs, path = _fs(uri)
+    return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def write_text(uri: str, text: str) -> None:
+    fs, path = _fs(uri)
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(path) as out:
+        out.write(text.encode("utf-8"))
+
+
+def read_text(uri: str) -> str:
+    fs, path = _fs(uri)
+    with fs.open_input_stream(path) as src:
+        return src.readall().decode("utf-8")
+
+
+def write_json(uri: str, obj) -> None:
+    write_text(uri, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(uri: str):
+    return json.loads(read_text(uri))
+
+
+def list_dirs(uri: str) -> list[str]:
+    """Names of the sub-folders of `uri` (empty if it does not exist)."""
+    fs, path = _fs(uri)
+    if fs.get_file_info(path).type == pafs.FileType.NotFound:
+        return []
+    infos = fs.get_file_info(pafs.FileSelector(path, recursive=False))
+    return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)

@@ -1,0 +1,97 @@
+"""The Tune trial: a function that launches one Ray Train run (Train V2's Tune integration).
+
+Passing a Trainer to `Tuner` is gone in Ray Train V2; instead each Tune trial runs this small driver
+function, which builds the trial's RunConfig (base + the configuration's params + its seed), starts a
+`TorchTrainer` over `workers_per_trial` workers and waits. `TuneReportCallback` forwards rank 0's
+`ray.train.report` metrics (and the checkpoint path) to Tune, where the searcher and scheduler see
+them.
+
+The Train run's name is derived from what the trial trains (see run_name): if Tune restarts the trial
+(`--resume` after the driver was killed) the new TorchTrainer finds the old run's checkpoints in
+storage and continues from the newest one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import ray.tune
+from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, ScalingConfig
+from ray.train import RunConfig as TrainRunConfig
+from ray.train.torch import TorchConfig, TorchTrainer
+from ray.tune.integration.ray_train import TuneReportCallback
+
+from selfre.config import RunConfig
+from selfre.search.plan import SearchPlan
+from selfre.search.resources import DRIVER_CPUS
+from selfre.search.space import apply_params
+from selfre.search.worker import train_loop_per_worker
+
+# Params that change the `tiny` preset (its tokenizer is trained on the marked training split).
+_PRESET_INPUTS = ("data.", "model.model_name_or_path")
+
+
+def run_name(config: dict) -> str:
+    """The trial's Ray Train run folder: configuration, seed and a digest of the params — never the
+    trial id or a timestamp. A restarted trial finds its own checkpoints under this name; and if a
+    resumed search re-issues a (configuration, seed) whose trial was lost from Tune's last saved state,
+    the new trial finds the old run too and continues it (or only re-reports it) instead of training
+    the same thing twice."""
+    digest = hashlib.sha256(json.dumps(config["params"], sort_keys=True).encode()).hexdigest()[:8]
+    return f"{config['config_id']}-seed{config['seed']}-{digest}"
+
+
+def warm_preset_cache(cfg: RunConfig, splits=None) -> None:
+    """Build the offline `tiny` encoder preset once, before the trials' workers start.
+
+    Why: otherwise every worker of every concurrent trial trains the same BPE tokenizer at once (each
+    build is correct and the cache rename is atomic, but on 2 cores that is seconds of wasted CPU per
+    worker). The search driver calls this once for the base config; a trial driver only when its params
+    change what the preset is built from. Workers on the same node then find it cached; workers on
+    other nodes build it once per node. Other presets and HF names need no build."""
+    if cfg.model.model_name_or_path != "tiny":
+        return
+    from selfre.data.datasets import load_splits
+    from selfre.encoders.presets import resolve_encoder
+    from selfre.model.build import marked_corpus
+
+    splits = splits or load_splits(cfg.data)
+    resolve_encoder("tiny", lambda: marked_corpus(splits.train, cfg.data.marker))
+
+
+def run_trial(config: dict, plan: SearchPlan) -> None:
+    """Tune function trainable: one (configuration, seed) trained with Ray Train."""
+    cfg = apply_params(plan.base, config["params"], seed=config["seed"])
+    if any(k.startswith(_PRESET_INPUTS) for k in config["params"]):
+        warm_preset_cache(cfg)  # the search driver warmed the base config's only
+    resources = plan.resources()
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={
+            "run": cfg.to_dict(),
+            "use_gpu": resources.use_gpu,
+            "threads_per_worker": resources.threads_per_worker(),
+            "fault_marker": plan.fault_marker,
+        },
+        torch_config=TorchConfig(backend=resources.backend),
+        scaling_config=ScalingConfig(
+            num_workers=resources.workers, use_gpu=resources.use_gpu, resources_per_worker=resources.per_worker()
+        ),
+        run_config=TrainRunConfig(
+            name=run_name(config),
+            storage_path=plan.train_storage,
+            # A crashed worker group restarts from the newest checkpoint instead of failing the trial.
+            failure_config=FailureConfig(max_failures=int(plan.search["max_failures"])),
+            checkpoint_config=CheckpointConfig(num_to_keep=int(plan.search["keep_checkpoints"])),
+            callbacks=[TuneReportCallback()],
+            # Ray Train logs every report and checkpoint at INFO: with many trials that buries Tune's table.
+            logging_config=LoggingConfig(log_level="WARNING"),
+        ),
+    )
+    trainer.fit()  # raises TrainingFailedError once max_failures restarts are used up: the trial errors
+
+
+def make_trainable(plan: SearchPlan):
+    """The trainable Tune runs (and `Tuner.restore` needs again), with the driver's resources."""
+    return ray.tune.with_resources(ray.tune.with_parameters(run_trial, plan=plan), {"CPU": DRIVER_CPUS})

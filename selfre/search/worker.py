@@ -1,0 +1,174 @@
+"""What runs in each Ray Train worker: the core training loop plus hooks that talk to Ray.
+
+Ray's TorchTrainer has already initialised torch.distributed (gloo on CPU, NCCL on GPU) and set this
+process's CUDA device, so the core loop wraps DDP, shards the data and lets rank 0 write files.
+Every epoch, every rank calls `ray.train.report` (it is a barrier); rank 0 attaches the epoch
+checkpoint the core just wrote, which Ray copies to the run's storage before returning. After the
+last epoch the core scores the best-dev weights on test and the hooks report that once more, with
+the trial's final model checkpoint and `is_final` set.
+
+Restarts: after a worker crash Ray Train (FailureConfig) starts a new worker group and
+`ray.train.get_checkpoint()` returns the newest checkpoint; training resumes from it. If that
+checkpoint is the final one (the trial had finished; e.g. Tune restarted it after the search driver
+was killed), the final result is reported again and nothing is retrained.
+
+Next to the core's files each checkpoint carries `search_state.json` (the platform's own record:
+epoch, running best dev F1, final metrics), so a resumed worker reports the true running best.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import ray.train
+from ray.train import Checkpoint
+
+from selfre.config import RunConfig
+from selfre.search.aggregate import FINAL_KEY, METRIC
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "search_state.json"
+FINAL_DIR_NAME = "final"
+
+
+def epoch_dir_name(epoch: int) -> str:
+    return f"checkpoint_epoch_{epoch:04d}"
+
+
+class RayReportHooks:
+    """Core `TrainHooks` -> `ray.train.report`, on every rank. (Duck-typed rather than subclassed so
+    that importing this module — which every trial driver does — does not import torch.)"""
+
+    def __init__(self, epochs_total: int, best_so_far: float, resumed_from: int, fault_marker: str | None):
+        self.epochs_total = epochs_total
+        self.best = best_so_far
+        self.resumed_from = resumed_from
+        self.fault_marker = fault_marker
+        self.ctx = ray.train.get_context()
+
+    def on_epoch_end(self, result, checkpoint_dir: Path | None) -> None:
+        maybe_crash(self.fault_marker, result.epoch, self.ctx.get_world_rank(), self.ctx.get_world_size())
+        if result.dev:
+            self.best = max(self.best, result.dev["f1"])
+        metrics = {
+            **result.summary(), METRIC: self.best, "epochs_total": self.epochs_total,
+            "resumed_from_epoch": self.resumed_from, FINAL_KEY: False,
+        }  # fmt: skip
+        self._report(metrics, checkpoint_dir, epoch_dir_name(result.epoch))
+
+    def on_train_end(self, result) -> None:
+        metrics = final_metrics(result, self.epochs_total, self.resumed_from)
+        self._report(metrics, Path(result.checkpoint_dir) if result.checkpoint_dir else None, FINAL_DIR_NAME)
+
+    def _report(self, metrics: dict, folder: Path | None, dir_name: str) -> None:
+        checkpoint = None
+        if folder is not None:  # rank 0 only
+            (folder / STATE_FILE).write_text(json.dumps(metrics, sort_keys=True), encoding="utf-8")
+            checkpoint = Checkpoint.from_directory(str(folder))
+        ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=dir_name if checkpoint else None)
+
+
+def final_metrics(result, epochs_total: int, resumed_from: int) -> dict:
+    """The last report of a trial, from the core's `TrainResult`."""
+    test = result.test or {}
+    pc = test.get("person_centric") or {}
+    last_epoch = result.history[-1].epoch if result.history else 0
+    return {
+        "epoch": last_epoch, "epochs_total": epochs_total, "best_epoch": result.best_epoch,
+        METRIC: result.best_dev.get("f1", 0.0),
+        "dev_precision": result.best_dev.get("precision"), "dev_recall": result.best_dev.get("recall"),
+        "dev_f1": result.best_dev.get("f1"),
+        "test_precision": test.get("precision"), "test_recall": test.get("recall"), "test_f1": test.get("f1"),
+        "test_pc_precision": pc.get("precision"), "test_pc_recall": pc.get("recall"), "test_pc_f1": pc.get("f1"),
+        "resumed_from_epoch": resumed_from, FINAL_KEY: True,
+    }  # fmt: skip
+
+
+def maybe_crash(marker: str | None, epoch: int, rank: int, world: int) -> None:
+    """Test-only fault: with a marker path set, rank 0 dies hard at the end of epoch 2, before reporting
+    it — once per marker (the first worker to create the file crashes; later attempts find it and
+    carry on). Ray Train must then resume from the epoch-1 checkpoint.
+
+    The pause first: Ray Train V2 collects reports by polling the workers (every
+    RAY_TRAIN_HEALTH_CHECK_INTERVAL_S, 2 s by default), so a report made moments before a crash is
+    lost with the worker group — the run would then resume from an older checkpoint, or none."""
+    if not marker or epoch != 2 or rank != 0:
+        return
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    os.write(fd, f"crashed rank {rank} at epoch {epoch}\n".encode())
+    os.close(fd)
+    time.sleep(3 * float(os.environ.get("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "2")))
+    log.warning("test fault injection: worker rank %d exits at the end of epoch %d", rank, epoch)
+    os._exit(1)
+
+
+def train_loop_per_worker(config: dict) -> None:
+    """`TorchTrainer(train_loop_per_worker=...)`; `config` comes from trainable.run_trial."""
+    from selfre.train.loop import train  # here, not at the top: see RayReportHooks
+
+    _quiet_logs()
+    cfg = RunConfig.from_dict(config["run"])
+    workdir = Path(tempfile.mkdtemp(prefix="selfre-worker-"))
+    cfg.out_dir = str(workdir / "out")  # the core's files; rank 0's are uploaded as checkpoints
+    cfg.train.progress = False  # bars from several workers interleave into noise in Ray's logs
+    if not config["use_gpu"] and cfg.train.device == "auto":
+        cfg.train.device = "cpu"  # a CPU trial on a GPU node must not grab a GPU Ray did not assign
+    if not cfg.train.num_threads:
+        cfg.train.num_threads = config["threads_per_worker"]  # else every worker takes every core
+    try:
+        state, resume_from = _restore(workdir)
+        if state.get(FINAL_KEY):
+            ray.train.report(state)  # finished before: report it again, train nothing
+            return
+        hooks = RayReportHooks(
+            cfg.train.epochs, float(state.get(METRIC, 0.0)), int(state.get("epoch", 0)), config.get("fault_marker")
+        )
+        train(cfg, hooks=hooks, resume_from=resume_from)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _quiet_logs() -> None:
+    """Per trial x epoch x worker lines that bury Tune's progress table in the driver's console:
+    transformers' weight loading/saving bars, and Ray Train V2's log of every report (full metrics
+    included) — on a logger named after its source file, outside `ray.train`, so RunConfig's
+    LoggingConfig does not reach it."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    try:
+        from ray.train.v2._internal.execution import context
+    except ImportError:
+        return
+    logging.getLogger(context.__file__).setLevel(logging.WARNING)
+
+
+def _restore(workdir: Path) -> tuple[dict, Path | None]:
+    """(platform state of the newest checkpoint, local copy to resume from), or ({}, None) on a fresh
+    start. A final checkpoint is not downloaded: only its state is needed to report it again."""
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return {}, None
+    state = _read_state(checkpoint)
+    log.warning("restoring from %s (epoch %s%s)", checkpoint.path, state.get("epoch"), ", final" if state.get(FINAL_KEY) else "")
+    if state.get(FINAL_KEY):
+        return state, None
+    return state, Path(checkpoint.to_directory(str(workdir / "restored")))
+
+
+def _read_state(checkpoint: Checkpoint) -> dict:
+    try:
+        with checkpoint.filesystem.open_input_stream(f"{checkpoint.path}/{STATE_FILE}") as src:
+            return json.loads(src.readall().decode("utf-8"))
+    except (FileNotFoundError, OSError):
+        return {}  # not written by this platform: resume from it all the same

@@ -1,0 +1,1 @@
+"""The one SELF training loop (`loop.train`), its checkpoints, evaluation and inference helpers."""

@@ -1,0 +1,265 @@
+"""End-to-end searches on a real local Ray (no mocks): a small search with one injected worker crash,
+and a search whose driver is killed and then resumed.
+
+One Ray session serves the module, sized like the embedded default (`ray.init(num_cpus=3)` on 2 cores:
+trials' drivers take a token CPU share, and with half a CPU per worker two 2-worker trials run at once). Ray-using test modules hold an inter-process lock while their
+session is up, so under `pytest -n 2` two of them never run two Ray clusters on the same 2 cores.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from selfre.data.demo import generate_demo  # noqa: E402
+from selfre.search.aggregate import COMPLETE  # noqa: E402
+from selfre.search.plan import build_plan  # noqa: E402
+from selfre.search.runner import FAULT_ENV, run_search  # noqa: E402
+from selfre.search.session import apply_embedded_env  # noqa: E402
+from selfre.search.storage import TRAIN_RUNS  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO / "tune" / "configs"
+LOCK = Path(tempfile.gettempdir()) / "selfre-search-ray-tests.lock"
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    with open(LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        apply_embedded_env()  # as the embedded default would
+        ray.init(num_cpus=3, include_dashboard=True, logging_level=logging.WARNING)
+        try:
+            yield ray.get_runtime_context().gcs_address
+        finally:
+            ray.shutdown()
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    generate_demo(out, seed=13, n_train=96, n_dev=32, n_test=32)
+    return out
+
+
+def _plan(storage, demo_dir, name, epochs, num_samples, seeds, **search):
+    def small(cfg):
+        cfg.data.data_dir, cfg.data.max_eval_examples = str(demo_dir), 32
+        cfg.train.epochs, cfg.train.batch_size = epochs, 16
+        return cfg
+
+    # cpus_per_worker 0.5 (as in demo.yaml): two 2-worker trials at once in the 3 logical CPUs.
+    overrides = {"num_samples": num_samples, "seeds": seeds, "scheduler": "fifo", "keep_checkpoints": 3,
+                 "cpus_per_worker": 0.5, **search}  # fmt: skip
+    return build_plan("demo", CONFIG_DIR, search_overrides=overrides, apply_run_overrides=small, name=name,
+                      storage_root=str(storage))  # fmt: skip
+
+
+def _optuna_trials(experiment: Path) -> list:
+    """The Optuna study as the search saved it (OptunaSearch pickles itself into the run folder)."""
+    import pickle
+
+    [state_file] = sorted(experiment.glob("searcher-state-*.pkl"))[-1:]
+    with open(state_file, "rb") as fh:
+        return pickle.load(fh)["_ot_study"].trials
+
+
+def _results(trial_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines() if line.strip()]
+
+
+# -- a small search with a worker crash ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def crashed_search(ray_session, demo_dir, tmp_path_factory):
+    storage = tmp_path_factory.mktemp("runs")
+    marker = storage / "crashed.marker"
+    os.environ[FAULT_ENV] = str(marker)  # read when the search starts; only this search crashes
+    try:
+        outcome = run_search(_plan(storage, demo_dir, "small", epochs=2, num_samples=2, seeds=[42, 52]))
+    finally:
+        del os.environ[FAULT_ENV]
+    return outcome, marker
+
+
+def test_every_configuration_is_trained_once_per_seed(crashed_search):
+    outcome, _ = crashed_search
+    summary = outcome.summary
+    assert summary["num_trials"] == 2 * 2
+    assert [c["config_id"] for c in summary["configurations"]] == ["c001", "c002"]
+    for config in summary["configurations"]:
+        assert config["status"] == COMPLETE
+        assert sorted(t["seed"] for t in config["trials"]) == [42, 52]
+
+
+def test_mean_and_std_are_over_the_seeds(crashed_search):
+    for config in crashed_search[0].summary["configurations"]:
+        devs = [t["metrics"]["dev_f1"] for t in config["trials"]]
+        tests = [t["metrics"]["test_pc_f1"] for t in config["trials"]]
+        assert config["dev_f1"]["mean"] == pytest.approx(statistics.fmean(devs))
+        assert config["dev_f1"]["std"] == pytest.approx(statistics.stdev(devs))
+        assert config["test_pc_f1"]["mean"] == pytest.approx(statistics.fmean(tests))
+
+
+def test_optuna_learns_the_mean_over_seeds(crashed_search):
+    outcome, _ = crashed_search
+    told = [t.value for t in _optuna_trials(Path(outcome.plan.experiment_uri))]
+    assert told == [pytest.approx(c["dev_f1"]["mean"]) for c in outcome.summary["configurations"]]
+
+
+def test_best_configuration_has_the_highest_mean_dev_f1(crashed_search):
+    outcome, _ = crashed_search
+    best = outcome.summary["best"]
+    assert best["dev_f1"]["mean"] == max(c["dev_f1"]["mean"] for c in outcome.summary["configurations"])
+    written = json.loads(Path(outcome.paths["json"]).read_text())
+    assert written["best"]["config_id"] == best["config_id"]
+    assert Path(outcome.paths["csv"]).read_text().count("\n") == 1 + 2
+    assert f"best configuration {best['config_id']}" in outcome.report
+
+
+def test_checkpoints_are_in_storage(crashed_search):
+    outcome, _ = crashed_search
+    runs = Path(outcome.plan.train_storage)
+    assert len([r for r in runs.iterdir() if r.is_dir()]) == 4
+    for config in outcome.summary["configurations"]:
+        for trial in config["trials"]:
+            final = Path(trial["checkpoint"])
+            assert final.parent.parent == runs and final.name == "final"
+            assert (final / "model.safetensors").is_file() and (final / "metrics.json").is_file()
+            epochs = sorted(p.name for p in final.parent.glob("checkpoint_epoch_*"))
+            assert epochs == ["checkpoint_epoch_0001", "checkpoint_epoch_0002"]
+            assert (final.parent / epochs[-1] / "training_state.pt").is_file()
+
+
+def test_a_crashed_worker_resumes_from_its_checkpoint(crashed_search):
+    outcome, marker = crashed_search
+    assert marker.read_text().startswith("crashed rank 0 at epoch 2")
+    trials = [t for c in outcome.summary["configurations"] for t in c["trials"]]
+    resumed = [t for t in trials if t["status"] == COMPLETE and _trial_dir(outcome, t)]
+    crashed = []
+    for trial in resumed:
+        rows = _results(_trial_dir(outcome, trial))
+        epochs = [r["epoch"] for r in rows if not r["is_final"]]
+        assert epochs == [1, 2]  # every epoch reported exactly once: nothing was trained twice in Tune's eyes
+        if any(r["resumed_from_epoch"] == 1 for r in rows):
+            crashed.append(trial)
+    assert len(crashed) == 1  # exactly one trial lost a worker, and it continued from epoch 1's checkpoint
+    rows = _results(_trial_dir(outcome, crashed[0]))
+    assert [r["resumed_from_epoch"] for r in rows] == [0, 1, 1]
+
+
+def _trial_dir(outcome, trial) -> Path | None:
+    exp = Path(outcome.plan.experiment_uri)
+    found = [d for d in exp.iterdir() if d.is_dir() and trial["trial_id"] in d.name]
+    return found[0] if found else None
+
+
+# -- kill the driver, then --resume -------------------------------------------------------------------------
+def test_a_killed_search_resumes_without_training_anything_twice(ray_session, demo_dir, tmp_path):
+    storage = tmp_path / "runs"
+    args = ["--dataset", "demo", "--data-dir", str(demo_dir), "--max-eval-examples", "32", "--epochs", "1",
+            "--batch-size", "16", "--num-samples", "2", "--seeds", "42,52", "--scheduler", "fifo",
+            "--storage", str(storage), "--name", "killed", "--address", ray_session]  # fmt: skip
+    # ray.init above switched this process to token auth (this Ray's default for local clusters); the driver
+    # starts without RAY_AUTH_MODE, as a user's shell would: its token-less first attempt is refused and
+    # it must retry with the local token (session.py) to join at all.
+    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
+    driver = subprocess.Popen([sys.executable, str(REPO / "tune" / "search.py"), *args], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    runs = storage / "killed" / TRAIN_RUNS
+    deadline = time.time() + 240
+    try:
+        while not _committed_finals(runs) and driver.poll() is None and time.time() < deadline:
+            time.sleep(0.5)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver dies mid-search, as if its machine went away
+        driver.wait()
+    # A finished trial's final checkpoint, as it was when the driver died: a retrained trial would rewrite it.
+    finished_before = {run: _fingerprint(runs / run / "final") for run in _committed_finals(runs)}
+    assert finished_before, "no trial finished before the driver was killed"
+    assert len(finished_before) < 4
+
+    from selfre.search.plan import SearchPlan
+
+    outcome = run_search(SearchPlan.load(str(storage), "killed"), resume=True)
+    configs = outcome.summary["configurations"]
+    assert [c["status"] for c in configs] == [COMPLETE, COMPLETE]
+    pairs = [(c["config_id"], t["seed"]) for c in configs for t in c["trials"]]
+    assert sorted(pairs) == [("c001", 42), ("c001", 52), ("c002", 42), ("c002", 52)]
+    assert sorted(p.name for p in runs.iterdir()) == sorted(_run_names(configs))  # one Train run per pair
+    for run, fingerprint in finished_before.items():
+        assert _fingerprint(runs / run / "final") == fingerprint, f"{run} was trained again"
+    # No epoch reached Tune twice either (a row can be missing: the killed driver's last rows were never synced).
+    exp = storage / "killed"
+    reported = [(row["config"]["config_id"], row["config"]["seed"], row["epoch"])
+                for d in exp.iterdir() if (d / "result.json").exists() for row in _results(d) if not row["is_final"]]  # fmt: skip
+    assert len(reported) == len(set(reported))
+
+
+def _committed_finals(runs: Path) -> list[str]:
+    """Train runs whose final checkpoint Ray Train has committed (a `final` folder alone may still be
+    uploading, and its report may yet be lost with the driver)."""
+    done = []
+    for snapshot in runs.glob("*/checkpoint_manager_snapshot.json"):
+        try:
+            latest = json.loads(snapshot.read_text()).get("latest_checkpoint_result") or {}
+        except (OSError, json.JSONDecodeError):
+            continue  # being written
+        if latest.get("checkpoint_dir_name") == "final":
+            done.append(snapshot.parent.name)
+    return done
+
+
+def _fingerprint(folder: Path) -> tuple:
+    return tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in folder.iterdir()))
+
+
+def _run_names(configs) -> list[str]:
+    from selfre.search.trainable import run_name
+
+    return [run_name({"config_id": c["config_id"], "seed": t["seed"], "params": c["params"]}) for c in configs for t in c["trials"]]
+
+
+# -- ASHA x seeds ---------------------------------------------------------------------------------------------
+def test_asha_prunes_a_whole_configuration(ray_session, tmp_path):
+    """c001 (lr 3e-3) and c002 (lr 1e-6: nothing learnt after one epoch) — sampler seed 10 proposes them in
+    that order. c001's two seeds run first and never judge each other; at the epoch-1 rung c002's seed
+    is below c001's mean, so ASHA stops it and with it the whole configuration: its other seed is
+    stopped or never started, it is pruned, and never best."""
+    data = tmp_path / "demo"
+    generate_demo(data, seed=13, n_train=400, n_dev=60, n_test=60)
+    plan = _plan(tmp_path / "runs", data, "asha", epochs=2, num_samples=2, seeds=[42, 52], scheduler="asha",
+                 grace_period=1, reduction_factor=2, workers_per_trial=1, max_concurrent=2, sampler_seed=10)  # fmt: skip
+    plan.base["data"]["max_train_examples"] = 400
+    plan.base["train"]["batch_size"] = 8
+    plan.search["space"] = {"train.learning_rate": {"choice": [0.003, 1e-6]}}
+    outcome = run_search(plan)
+
+    configs = {c["config_id"]: c for c in outcome.summary["configurations"]}
+    assert configs["c001"]["params"] == {"train.learning_rate": 0.003}
+    assert configs["c001"]["status"] == COMPLETE and configs["c001"]["seeds_complete"] == 2
+    assert configs["c002"]["status"] == "pruned" and configs["c002"]["seeds_complete"] == 0
+    assert outcome.summary["best"]["config_id"] == "c001"
+    assert outcome.summary["num_trials"] in (3, 4)  # c002's second seed: stopped, or never started
+    for trial in configs["c002"]["trials"]:
+        assert trial["status"] == "stopped" and trial["last_epoch"] == 1  # stopped at the rung, epoch 2 never ran
+    import optuna
+
+    told = _optuna_trials(Path(plan.experiment_uri))
+    assert [t.state for t in told] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED]
+    assert told[0].value == pytest.approx(configs["c001"]["dev_f1"]["mean"]) and told[1].value is None
