@@ -163,6 +163,41 @@ def test_a_crashed_worker_resumes_from_its_checkpoint(crashed_search):
     assert [r["resumed_from_epoch"] for r in rows] == [0, 1, 1]
 
 
+def _mlflow_runs(storage: Path, dataset: str = "demo") -> tuple:
+    """(search runs, trial runs) of the embedded MLflow store a search keeps at its storage root."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(f"selfre-{dataset}")
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    kinds = {k: [r for r in runs if r.data.tags.get("selfre.kind") == k] for k in ("search", "trial")}
+    return client, kinds["search"], kinds["trial"]
+
+
+def test_mlflow_has_one_child_run_per_trial_each_epoch_logged_once(crashed_search):
+    """The embedded default (no --tracking-uri): a parent run, one nested run per (configuration, seed) —
+    the crashed-and-resumed trial included, its epochs logged once — and the best model registered."""
+    outcome, _ = crashed_search
+    client, [search], trials = _mlflow_runs(Path(outcome.plan.storage))
+    assert search.info.status == "FINISHED" and search.data.tags["selfre.best_config_id"] == outcome.summary["best"]["config_id"]
+    pairs = sorted((r.data.tags["selfre.config_id"], r.data.tags["selfre.seed"]) for r in trials)
+    assert pairs == [("c001", "42"), ("c001", "52"), ("c002", "42"), ("c002", "52")]
+    for run in trials:
+        assert run.info.status == "FINISHED" and run.data.tags["mlflow.parentRunId"] == search.info.run_id
+        assert run.data.params["train.seed"] == run.data.tags["selfre.seed"]
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1, 2]
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "dev_f1")] == [1, 2]
+        assert {"test_f1", "test_pc_f1", "best_dev_f1"} <= set(run.data.metrics)
+        assert any(k.startswith("test_rel_f1/") for k in run.data.metrics)
+        plots = {f.path for f in client.list_artifacts(run.info.run_id, "plots")}
+        assert {"plots/per_relation_f1.png", "plots/confusion_top20.png"} <= plots
+    from selfre.tracking.registry import model_name
+
+    champion = client.get_model_version_by_alias(model_name("demo"), "champion")
+    assert champion.tags["search_run_id"] == search.info.run_id
+    assert float(champion.tags["mean_dev_f1"]) == pytest.approx(outcome.summary["best"]["dev_f1"]["mean"])
+
+
 def _trial_dir(outcome, trial) -> Path | None:
     exp = Path(outcome.plan.experiment_uri)
     found = [d for d in exp.iterdir() if d.is_dir() and trial["trial_id"] in d.name]
@@ -174,7 +209,8 @@ def test_a_killed_search_resumes_without_training_anything_twice(ray_session, de
     storage = tmp_path / "runs"
     args = ["--dataset", "demo", "--data-dir", str(demo_dir), "--max-eval-examples", "32", "--epochs", "1",
             "--batch-size", "16", "--num-samples", "2", "--seeds", "42,52", "--scheduler", "fifo",
-            "--storage", str(storage), "--name", "killed", "--address", ray_session]  # fmt: skip
+            "--storage", str(storage), "--name", "killed", "--address", ray_session,
+            "--tracking-uri", f"sqlite:///{storage / 'mlflow.db'}"]  # fmt: skip
     # ray.init above switched this process to token auth (this Ray's default for local clusters); the driver
     # starts without RAY_AUTH_MODE, as a user's shell would: its token-less first attempt is refused and
     # it must retry with the local token (session.py) to join at all.
@@ -209,6 +245,12 @@ def test_a_killed_search_resumes_without_training_anything_twice(ray_session, de
     reported = [(row["config"]["config_id"], row["config"]["seed"], row["epoch"])
                 for d in exp.iterdir() if (d / "result.json").exists() for row in _results(d) if not row["is_final"]]  # fmt: skip
     assert len(reported) == len(set(reported))
+    # MLflow: the resumed search reopened its parent run, and each trial has exactly one run, logged once.
+    client, [search], trials = _mlflow_runs(storage)
+    assert search.info.status == "FINISHED"
+    assert len(trials) == 4 and {r.info.status for r in trials} == {"FINISHED"}
+    for run in trials:
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1]
 
 
 def _committed_finals(runs: Path) -> list[str]:
@@ -263,3 +305,11 @@ def test_asha_prunes_a_whole_configuration(ray_session, tmp_path):
     told = _optuna_trials(Path(plan.experiment_uri))
     assert [t.state for t in told] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED]
     assert told[0].value == pytest.approx(configs["c001"]["dev_f1"]["mean"]) and told[1].value is None
+    # No MLflow run is left RUNNING: the stopped trials' runs end KILLED, saying why.
+    _, [search], trials = _mlflow_runs(tmp_path / "runs")
+    assert search.info.status == "FINISHED"
+    for run in trials:
+        if run.data.tags["selfre.config_id"] == "c001":
+            assert run.info.status == "FINISHED"
+        else:
+            assert run.info.status == "KILLED" and "ASHA" in run.data.tags["selfre.end_reason"]

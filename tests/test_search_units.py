@@ -257,6 +257,14 @@ def test_resources_fit_and_errors_name_the_flags():
     assert check_fits(two, {"CPU": 5.0}, 0) == 2
     with pytest.raises(ConfigError, match="--workers-per-trial 2"):
         check_fits(two, {"CPU": 2.0}, 0)
+    # A joined cluster may autoscale from zero GPU nodes (cluster/gpu.yaml): queue, do not refuse — but
+    # throttled all the same (Tune reserves only the drivers' token CPUs; unthrottled, all trials start).
+    gpu_trial = TrialResources(2, 1.0, 1.0)
+    assert check_fits(gpu_trial, {"CPU": 4.0}, 0, joined=True) == 1
+    assert check_fits(gpu_trial, {"CPU": 4.0}, 3, joined=True) == 3
+    assert check_fits(two, {"CPU": 5.0}, 0, joined=True) == 2
+    with pytest.raises(ConfigError, match="--gpus-per-worker 1.0"):
+        check_fits(gpu_trial, {"CPU": 4.0}, 0)
     gpu = TrialResources(2, 1.0, 0.5)
     assert gpu.backend == "gloo" and gpu.per_worker() == {"CPU": 1.0, "GPU": 0.5}
     assert TrialResources(2, 1.0, 1.0).backend == "nccl"
@@ -305,6 +313,20 @@ def test_tacred_without_data_says_where_to_get_it_before_starting_ray(tmp_path):
     assert "Ray" not in res.stdout and "Started a local Ray instance" not in res.stderr
     res = _cli("--dataset", "tacred", "--data-dir", str(tmp_path / "missing"), "--storage", str(tmp_path), cwd=tmp_path)
     assert res.returncode != 0 and "LDC2018T24" in res.stderr
+
+
+def test_joining_a_cluster_needs_a_tracking_store_every_node_reaches(tmp_path):
+    res = _cli("--dataset", "demo", "--address", "127.0.0.1:1", "--storage", str(tmp_path / "runs"), cwd=tmp_path)
+    assert res.returncode == 2 and "--tracking-uri" in res.stderr and "cluster/start_mlflow.sh" in res.stderr
+    assert "Started a local Ray instance" not in res.stderr and "could not connect" not in res.stderr  # before Ray
+    res = _cli("--dataset", "demo", "--tracking-uri", "http://user:pw@127.0.0.1:1", "--storage", str(tmp_path), cwd=tmp_path)
+    assert res.returncode == 2 and "MLFLOW_TRACKING_USERNAME" in res.stderr and "pw@" not in res.stderr
+
+
+def test_an_unreachable_tracking_server_stops_the_search_before_ray(tmp_path):
+    res = _cli("--dataset", "demo", "--tracking-uri", "http://127.0.0.1:9", "--storage", str(tmp_path / "runs"), cwd=tmp_path)
+    assert res.returncode == 2 and "unreachable" in res.stderr and "127.0.0.1:9" in res.stderr
+    assert "Started a local Ray instance" not in res.stderr
 
 
 def test_plan_round_trips_through_the_run_folder_without_credentials(tmp_path):

@@ -45,7 +45,7 @@ def bare_seconds(data_dir: Path, size: str, seed: int, out: Path) -> float:
     return time.perf_counter() - start
 
 
-def trial_seconds(data_dir: Path, size: str, workers: int, trials: int, storage: Path) -> tuple[float, int]:
+def trial_seconds(data_dir: Path, size: str, workers: int, trials: int, storage: Path, tracking: str) -> tuple[float, int]:
     from selfre.search.plan import build_plan
     from selfre.search.runner import run_search
 
@@ -59,7 +59,7 @@ def trial_seconds(data_dir: Path, size: str, workers: int, trials: int, storage:
     # One configuration (a one-point space) repeated over seeds: only the platform varies, not the work.
     plan = build_plan(
         "demo", REPO / "tune" / "configs", apply_run_overrides=same_work, storage_root=str(storage),
-        name=f"bench-{size}-w{workers}",
+        name=f"bench-{size}-w{workers}-{tracking}", tracking_uri="none" if tracking == "none" else None,
         search_overrides={"num_samples": 1, "seeds": list(SEEDS[:trials]), "scheduler": "fifo", "workers_per_trial": workers,
                           "max_concurrent": 1},
     )  # fmt: skip
@@ -75,10 +75,16 @@ def main() -> int:
     p.add_argument("--sizes", default="short,longer", help=f"Comma list of {', '.join(SIZES)} (default: both).")
     p.add_argument("--workers", default="1,2", help="Comma list of workers per trial (default: 1,2).")
     p.add_argument("--trials", type=int, default=2, help="Trials (seeds) per measurement (default: 2).")
+    p.add_argument("--tracking", default="none,embedded",
+                   help="Comma list: none (--tracking-uri none) and/or embedded (the default SQLite MLflow store: child "
+                   "runs, per-epoch metrics, plots, and the best model registered once per search). Default: both.")  # fmt: skip
     p.add_argument("--json", metavar="FILE", help="Also write the figures as JSON.")
     args = p.parse_args()
     sizes = [s for s in args.sizes.split(",") if s]
     workers = [int(w) for w in args.workers.split(",") if w]
+    trackings = [t for t in args.tracking.split(",") if t]
+    if any(t not in ("none", "embedded") for t in trackings):
+        p.error("--tracking takes none and/or embedded")
     if any(s not in SIZES for s in sizes) or not 1 <= args.trials <= len(SEEDS):
         p.error(f"--sizes must be from {', '.join(SIZES)}; --trials 1..{len(SEEDS)}")
     logging.basicConfig(level=logging.WARNING)
@@ -106,17 +112,18 @@ def main() -> int:
             bare_seconds(data_dir, size, SEEDS[0], work / "warm")
             bare = statistics.fmean(bare_seconds(data_dir, size, s, work / f"bare-{size}-{s}") for s in SEEDS[: args.trials])
             for w in workers:
-                per_trial, n = trial_seconds(data_dir, size, w, args.trials, work / "runs")
-                rows.append({"size": size, "epochs": SIZES[size][0], "train_examples": SIZES[size][1], "workers": w,
-                             "trials": n, "bare_s": bare, "trial_s": per_trial, "overhead_s": per_trial - bare,
-                             "ratio": per_trial / bare})  # fmt: skip
+                for tracking in trackings:
+                    per_trial, n = trial_seconds(data_dir, size, w, args.trials, work / "runs", tracking)
+                    rows.append({"size": size, "epochs": SIZES[size][0], "train_examples": SIZES[size][1], "workers": w,
+                                 "tracking": tracking, "trials": n, "bare_s": bare, "trial_s": per_trial,
+                                 "overhead_s": per_trial - bare, "ratio": per_trial / bare})  # fmt: skip
     finally:
         ray.shutdown()
 
     print(f"\nRay start-up (once per search): {ray_start:.1f} s; cpus: {os.cpu_count()}\n")
-    print(f"{'trial':<8} {'epochs':>6} {'train':>6} {'workers':>7} {'bare s':>8} {'trial s':>8} {'overhead s':>10} {'ratio':>6}")
+    print(f"{'trial':<8} {'epochs':>6} {'train':>6} {'workers':>7} {'MLflow':>8} {'bare s':>8} {'trial s':>8} {'overhead s':>10} {'ratio':>6}")
     for r in rows:
-        print(f"{r['size']:<8} {r['epochs']:>6} {r['train_examples']:>6} {r['workers']:>7} {r['bare_s']:>8.1f} "
+        print(f"{r['size']:<8} {r['epochs']:>6} {r['train_examples']:>6} {r['workers']:>7} {r['tracking']:>8} {r['bare_s']:>8.1f} "
               f"{r['trial_s']:>8.1f} {r['overhead_s']:>10.1f} {r['ratio']:>6.2f}")  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps({"ray_start_s": ray_start, "cpus": os.cpu_count(), "rows": rows}, indent=2))

@@ -11,7 +11,7 @@ import sys
 from selfre.errors import SelfreError
 
 # module name -> subcommand; modules are imported lazily-ish (all at parser build, each is light).
-SUBCOMMANDS = ("train", "evaluate", "predict", "score", "data", "bench")
+SUBCOMMANDS = ("train", "evaluate", "predict", "score", "data", "bench", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -48,9 +48,9 @@ def minilm_path() -> str:
 
 def build_tiny_encoder(texts: Iterable[str], out_dir: Path, vocab_size: int = TINY_VOCAB, seed: int = 0, **sizes) -> Path:
     """Train a byte-level BPE tokenizer on `texts` and save it with a random small RoBERTa."""
+    from safetensors.torch import save_file
     from tokenizers import ByteLevelBPETokenizer
     from tokenizers.processors import RobertaProcessing
-    from safetensors.torch import save_file
     from transformers import RobertaConfig, RobertaModel, RobertaTokenizerFast
 
     out_dir.mkdir(parents=True, exist_ok=True)

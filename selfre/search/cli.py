@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -63,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scheduler", choices=("asha", "fifo"),
                    help="asha: stop weak seed trials at epoch rungs; a configuration with any stopped seed is pruned "
                    f"(never best). fifo: run every trial to the end {_default('scheduler')}.")  # fmt: skip
-    g.add_argument("--max-concurrent", type=int, metavar="N", help="Trials running at once (0 = as many as fit the cluster) "
+    g.add_argument("--max-concurrent", type=int, metavar="N", help="Trials running at once (0 = as many as fit the cluster "
+                   "when the search starts, at least 1 with --address; on an autoscaling cluster set N to let it grow) "
                    f"{_default('max_concurrent')}.")  # fmt: skip
     g.add_argument("--workers-per-trial", type=int, metavar="N", help=f"Ray Train DDP workers per trial {_default('workers_per_trial')}.")
     g.add_argument("--gpus-per-worker", type=float, metavar="X",
@@ -77,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--storage", default="runs/search", metavar="PATH|URI",
                    help="Where runs are stored: a local folder (shared by all nodes on a cluster, e.g. NFS) or a URI "
                    "such as s3://bucket/prefix (default: runs/search).")  # fmt: skip
+    g.add_argument("--tracking-uri", metavar="URI",
+                   help="MLflow tracking server (http://HOST:PORT; credentials in MLFLOW_TRACKING_USERNAME/PASSWORD, "
+                   "never in the URI) or database URI. Default: an embedded SQLite store and artifacts in the search's "
+                   "run folder (the `mlflow ui` command that opens it is printed at the end). 'none' turns tracking off. "
+                   "Checked before any trial starts. With --resume, default: the URI the search started with.")  # fmt: skip
     g.add_argument("--name", metavar="NAME", help="Search name = its folder under --storage (default: DATASET-TIMESTAMP). "
                    "Required with --resume.")  # fmt: skip
     g.add_argument("--address", metavar="ADDR", help="Join an existing Ray cluster ('auto' or HOST:PORT) instead of starting "
@@ -105,13 +112,16 @@ def plan_from_args(args: argparse.Namespace, config_dir: str | Path) -> SearchPl
         if ignored:
             logging.getLogger(__name__).warning("--resume uses the saved plan; ignoring %s", ", ".join(ignored))
         plan = SearchPlan.load(args.storage, args.name)
+        if args.tracking_uri:  # the server moved, say; the runs are found again by their tags
+            plan.tracking_uri = args.tracking_uri
+            plan.validate()
     else:
         overrides = argparse.Namespace(**{**vars(args), "config": None})  # the YAML layers are merged by build_plan
         plan = build_plan(
             args.dataset, config_dir, user_config=args.config,
             search_overrides={k: getattr(args, k) for k in SEARCH_FLAGS},
             apply_run_overrides=lambda cfg: config_from_args(overrides, base=cfg),
-            name=args.name, storage_root=args.storage,
+            name=args.name, storage_root=args.storage, tracking_uri=args.tracking_uri,
         )  # fmt: skip
     plan.address = args.address
     return plan
@@ -121,6 +131,8 @@ def main(argv: list[str] | None = None, config_dir: str | Path | None = None) ->
     from selfre.search.runner import run_search
 
     args = build_parser().parse_args(argv)
+    # MLflow's per-file progress bars (model logging at the end of a search) interleave with the report.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config_dir = config_dir or Path(__file__).resolve().parents[2] / "tune" / "configs"
     try:
@@ -131,8 +143,10 @@ def main(argv: list[str] | None = None, config_dir: str | Path | None = None) ->
         return 2
     print(outcome.report)
     print(f"\nresults: {redact(outcome.paths['json'])}\n         {redact(outcome.paths['csv'])}")
-    configs = outcome.summary["configurations"]
-    if len(configs) < plan.search["num_samples"] or any(c["status"] == "incomplete" for c in configs):
+    for note in outcome.notes:
+        print(note)
+    if not outcome.finished:
         print(f"the search did not finish; continue it with: tune/search.py --dataset {plan.dataset} --resume "
               f"--name {plan.name} --storage {redact(args.storage)}")  # fmt: skip
+        return 1  # partial results are not a result
     return 0 if outcome.summary["best"] is not None else 1

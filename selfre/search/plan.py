@@ -18,9 +18,11 @@ from typing import Any
 from selfre.config import RunConfig, load_yaml
 from selfre.data.datasets import DEFAULT_DEMO_DIR
 from selfre.errors import ConfigError
+from selfre.redact import redact
 from selfre.search import storage
 from selfre.search.resources import TrialResources
 from selfre.search.space import Param, max_epochs, parse_space
+from selfre.storage.uri import is_remote
 
 DATASETS = ("tacred", "retacred", "semeval", "demo")
 PLAN_FILE = "search_plan.json"
@@ -49,8 +51,13 @@ class SearchPlan:
     storage: str  # absolute local path or URI
     base: dict  # RunConfig.to_dict() every trial starts from
     search: dict  # SEARCH_DEFAULTS keys, resolved
-    # Per invocation, never saved: where to run, and the test-only fault switch (worker.py).
+    # MLflow: None = the embedded SQLite store in the run folder; "none" = no tracking (module doc of
+    # selfre.tracking.session). Saved, so a resumed search logs to the same place.
+    tracking_uri: str | None = None
+    # Per invocation, never saved: where to run, the open MLflow parent run's coordinates for the workers,
+    # and the test-only fault switch (worker.py).
     address: str | None = field(default=None, compare=False)
+    tracking: dict | None = field(default=None, compare=False)
     fault_marker: str | None = field(default=None, compare=False)
 
     # -- derived views -----------------------------------------------------------------------------
@@ -92,17 +99,22 @@ class SearchPlan:
             raise ConfigError(f"--keep-checkpoints must be >= 1, got {s['keep_checkpoints']}")
         self.resources().validate()
         self.params()  # parses and probes the space against the base config
+        if self.tracking_uri and redact(self.tracking_uri) != self.tracking_uri:
+            raise ConfigError(
+                "--tracking-uri must not carry credentials (they would be saved with the run and shown in logs): "
+                "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD in the environment instead"
+            )
         return self
 
     # -- persistence -------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         # Redacted: the file is stored with the run, and `load` takes the storage from --storage anyway.
         return {"name": self.name, "dataset": self.dataset, "storage": storage.redact(self.storage), "base": self.base,
-                "search": self.search}  # fmt: skip
+                "search": self.search, "tracking_uri": self.tracking_uri}  # fmt: skip
 
     @classmethod
     def from_dict(cls, d: dict) -> SearchPlan:
-        return cls(d["name"], d["dataset"], d["storage"], d["base"], {**SEARCH_DEFAULTS, **d["search"]})
+        return cls(d["name"], d["dataset"], d["storage"], d["base"], {**SEARCH_DEFAULTS, **d["search"]}, d.get("tracking_uri"))
 
     def save(self) -> None:
         storage.write_json(storage.join(self.experiment_uri, PLAN_FILE), self.to_dict())
@@ -128,6 +140,7 @@ def build_plan(
     apply_run_overrides=None,
     name: str | None = None,
     storage_root: str = "runs/search",
+    tracking_uri: str | None = None,
 ) -> SearchPlan:
     """Merge the layers into a validated plan. `apply_run_overrides(RunConfig) -> RunConfig` applies
     the command line's config-field flags (the CLI passes `selfre.cli.args.config_from_args`)."""
@@ -152,13 +165,14 @@ def build_plan(
     cfg.data.dataset = dataset
     if dataset == "demo" and not cfg.data.data_dir:
         cfg.data.data_dir = DEFAULT_DEMO_DIR
-    if cfg.data.data_dir:
-        # Absolute: Ray workers do not run in the driver's working directory.
+    if cfg.data.data_dir and not is_remote(cfg.data.data_dir):
+        # Absolute: Ray workers do not run in the driver's working directory. (s3://… is fetched by each
+        # node before it reads: selfre.storage.data_dir.)
         cfg.data.data_dir = str(Path(cfg.data.data_dir).expanduser().resolve())
     name = name or f"{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise ConfigError(f"--name {name!r}: use letters, digits, '-', '_' and '.' only")
-    plan = SearchPlan(name, dataset, storage.resolve(storage_root), cfg.validate().to_dict(), search)
+    plan = SearchPlan(name, dataset, storage.resolve(storage_root), cfg.validate().to_dict(), search, tracking_uri)
     return plan.validate()
 
 

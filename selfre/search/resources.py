@@ -72,9 +72,24 @@ def embedded_cpus() -> int:
     return (os.cpu_count() or 1) + 1
 
 
-def check_fits(trial: TrialResources, cluster: dict[str, float], max_concurrent: int) -> int:
-    """How many trials run at once: --max-concurrent, or as many as fit. Error if not even one fits."""
+def check_fits(trial: TrialResources, cluster: dict[str, float], max_concurrent: int, joined: bool = False) -> int:
+    """How many trials run at once: --max-concurrent, or as many as fit the cluster now.
+
+    This limit is the only throttle: Tune reserves just the trial driver's token CPU, while each trial's
+    Ray Train workers ask for their CPUs/GPUs only once the trial runs — unthrottled, every trial would
+    start and their worker groups would starve each other. Embedded cluster: fixed, so an error if not
+    even one trial fits. Joined cluster (--address): it may autoscale (`cluster/gpu.yaml` starts with no
+    GPU node; a waiting worker group is what makes the autoscaler launch one), so a trial that does not
+    fit *now* is a warning and runs one at a time unless --max-concurrent says how far to grow."""
     fit = trial.trials_that_fit(cluster)
+    if joined and fit < 1:
+        log.warning(
+            "one trial needs %s; the cluster has %s now. Trials wait for the autoscaler to add nodes (on a "
+            "fixed-size cluster they would wait forever: Ctrl-C, then lower the per-trial flags). Running %d "
+            "trial(s) at a time: --max-concurrent N lets an autoscaling cluster grow to N trials",
+            _fmt(trial.per_trial()), _fmt({k: cluster.get(k, 0.0) for k in trial.per_trial()}), max_concurrent or 1,
+        )  # fmt: skip
+        return max_concurrent or 1
     if fit < 1:
         have = {k: cluster.get(k, 0.0) for k in trial.per_trial()}
         raise ConfigError(
@@ -83,7 +98,8 @@ def check_fits(trial: TrialResources, cluster: dict[str, float], max_concurrent:
             f"{DRIVER_CPUS} CPU driver) but the Ray cluster has {_fmt(have)}; lower those flags or add nodes"
         )
     if max_concurrent and max_concurrent > fit:
-        log.warning("--max-concurrent %d: only %d trial(s) fit the cluster at once; the rest will queue", max_concurrent, fit)
+        log.warning("--max-concurrent %d: %d trial(s) fit the cluster now; the rest wait for resources%s", max_concurrent,
+                    fit, " (or for the autoscaler)" if joined else "")  # fmt: skip
     return max_concurrent or fit
 
 

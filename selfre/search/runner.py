@@ -18,18 +18,21 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from selfre.data.datasets import describe_expected_layout, load_splits
 from selfre.errors import ConfigError
 from selfre.search import storage
-from selfre.search.aggregate import METRIC
+from selfre.search.aggregate import INCOMPLETE, METRIC
 from selfre.search.plan import PLAN_FILE, SearchPlan
 from selfre.search.resources import check_fits
 from selfre.search.session import ray_session
+from selfre.storage.data_dir import local_data_dir
+from selfre.storage.uri import is_remote
 
 log = logging.getLogger(__name__)
 
+TRACKING_OFF = "none"
 # Test-only: a marker path; rank 0 of the first trial to finish epoch 2 creates it and exits (worker.py).
 FAULT_ENV = "SELFRE_SEARCH_CRASH_ONCE"
 
@@ -40,6 +43,14 @@ class SearchOutcome:
     summary: dict
     paths: dict[str, str]
     report: str
+    notes: list[str] = field(default_factory=list)  # where else results went (MLflow run, registered model)
+
+    @property
+    def finished(self) -> bool:
+        """Every configuration was decided (complete, pruned or failed); else the search was interrupted
+        and its results are partial: never reported as success, never registered."""
+        configs = self.summary["configurations"]
+        return len(configs) >= int(self.plan.search["num_samples"]) and not any(c["status"] == INCOMPLETE for c in configs)
 
 
 def check_data(plan: SearchPlan) -> None:
@@ -48,6 +59,9 @@ def check_data(plan: SearchPlan) -> None:
     cfg = plan.run_config()
     if not cfg.data.data_dir and plan.dataset != "demo":
         raise ConfigError(f"--data-dir is required for --dataset {plan.dataset}. {describe_expected_layout(plan.dataset)}")
+    if is_remote(cfg.data.data_dir):
+        log.info("data: fetching %s to this node's cache (checked and fetched once per node)", cfg.data.data_dir)
+    cfg.data.data_dir = local_data_dir(cfg.data.data_dir, plan.dataset)  # a wrong bucket/key fails here
     splits = load_splits(cfg.data)
     log.info("data: %s", {k: len(v) for k, v in (("train", splits.train), ("dev", splits.dev), ("test", splits.test))})
     from selfre.search.trainable import warm_preset_cache
@@ -64,11 +78,44 @@ def run_search(plan: SearchPlan, resume: bool = False) -> SearchOutcome:
             "pass --resume to continue it, or choose another --name"
         )
     check_data(plan)
-    with ray_session(plan.address) as cluster:
-        concurrency = check_fits(plan.resources(), cluster, int(plan.search["max_concurrent"]))
-        tuner = _restore_tuner(plan) if resume else _new_tuner(plan, concurrency)
-        tuner.fit()
-    return finish(plan)
+    tracking = open_tracking(plan)  # fails fast, before Ray starts, if the server or its bucket is unusable
+    try:
+        with ray_session(plan.address) as cluster:
+            concurrency = check_fits(plan.resources(), cluster, int(plan.search["max_concurrent"]), joined=bool(plan.address))
+            tuner = _restore_tuner(plan) if resume else _new_tuner(plan, concurrency)
+            tuner.fit()
+        outcome = finish(plan)
+        if tracking is not None:
+            outcome.notes += tracking.finish(outcome.summary, complete=outcome.finished)
+    except BaseException as exc:  # Ctrl-C included: the parent run must not stay RUNNING
+        if tracking is not None:
+            tracking.fail(exc)
+        raise
+    return outcome
+
+
+def open_tracking(plan: SearchPlan):
+    """The search's MLflow parent run (selfre.tracking.session), or None with `--tracking-uri none`.
+    Sets `plan.tracking`, which trial drivers pass on to their rank-0 worker."""
+    if (plan.tracking_uri or "").lower() == TRACKING_OFF:
+        return None
+    if plan.address and plan.tracking_uri is None:
+        # The embedded store is a SQLite file on this machine; a trial's rank-0 worker on another node would
+        # write a database of its own there, and its runs would never show up. Refuse rather than lose them.
+        raise ConfigError(
+            "--address: pass --tracking-uri, since trial workers on other nodes cannot write this machine's embedded "
+            "MLflow store: the cluster's server (cluster/start_mlflow.sh: --tracking-uri http://HEAD_IP:5000), "
+            "sqlite:///PATH on a filesystem every node mounts at PATH, or 'none'"
+        )
+    try:
+        from selfre.tracking.session import SearchTracking
+    except ImportError as exc:
+        raise ConfigError(f"tracking needs MLflow (pip install -e '.[search]'), or pass --tracking-uri none: {exc}") from exc
+    # Embedded store at the storage root, not per search: every search of the root shares one `mlflow ui` and
+    # one model registry, so the champion/challenger rule compares searches with each other.
+    tracking = SearchTracking.open(plan.tracking_uri, plan.storage, plan.name, plan.dataset, plan.to_dict())
+    plan.tracking = tracking.worker_config
+    return tracking
 
 
 def finish(plan: SearchPlan) -> SearchOutcome:

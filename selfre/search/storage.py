@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow.fs as pafs
+
+from selfre.redact import redact  # noqa: F401  (re-exported: the search's modules print URIs through it)
 
 TRAIN_RUNS = "train_runs"
 
@@ -32,16 +33,6 @@ def resolve(storage: str) -> str:
 
 def join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *parts])
-
-
-def redact(uri: str) -> str:
-    """Drop any user:password@ from a URI before it is printed or logged."""
-    if not is_uri(uri):
-        return uri
-    parts = urlsplit(uri)
-    if "@" not in parts.netloc:
-        return uri
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
 def _fs(uri: str) -> tuple[pafs.FileSystem, str]:

@@ -55,8 +55,12 @@ def warm_preset_cache(cfg: RunConfig, splits=None) -> None:
     from selfre.data.datasets import load_splits
     from selfre.encoders.presets import resolve_encoder
     from selfre.model.build import marked_corpus
+    from selfre.storage.data_dir import local_data_dir
 
-    splits = splits or load_splits(cfg.data)
+    if splits is None:
+        cfg = RunConfig.from_dict(cfg.to_dict())  # a copy: the trial's config keeps its s3:// data dir
+        cfg.data.data_dir = local_data_dir(cfg.data.data_dir, cfg.data.dataset)
+        splits = load_splits(cfg.data)
     resolve_encoder("tiny", lambda: marked_corpus(splits.train, cfg.data.marker))
 
 
@@ -73,6 +77,8 @@ def run_trial(config: dict, plan: SearchPlan) -> None:
             "use_gpu": resources.use_gpu,
             "threads_per_worker": resources.threads_per_worker(),
             "fault_marker": plan.fault_marker,
+            # MLflow (rank 0 only): the parent run to nest under, and what names this trial's child run.
+            "tracking": plan.tracking, "config_id": config["config_id"], "seed": config["seed"],
         },
         torch_config=TorchConfig(backend=resources.backend),
         scaling_config=ScalingConfig(

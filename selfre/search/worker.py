@@ -31,6 +31,7 @@ from ray.train import Checkpoint
 
 from selfre.config import RunConfig
 from selfre.search.aggregate import FINAL_KEY, METRIC
+from selfre.storage.data_dir import local_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -125,14 +126,26 @@ def train_loop_per_worker(config: dict) -> None:
         cfg.train.device = "cpu"  # a CPU trial on a GPU node must not grab a GPU Ray did not assign
     if not cfg.train.num_threads:
         cfg.train.num_threads = config["threads_per_worker"]  # else every worker takes every core
+    # --data-dir s3://…: this node's verified copy (the first worker on a node downloads, others re-use it).
+    cfg.data.data_dir = local_data_dir(cfg.data.data_dir, cfg.data.dataset)
     try:
         state, resume_from = _restore(workdir)
+        tracking = config.get("tracking")  # MLflow (rank 0 only), imported only then: workers without it stay light
+        rank = ray.train.get_context().get_world_rank()
         if state.get(FINAL_KEY):
             ray.train.report(state)  # finished before: report it again, train nothing
+            if tracking:
+                from selfre.tracking.child import end_reported
+
+                end_reported(tracking, rank, config["config_id"], config["seed"], cfg, state)
             return
         hooks = RayReportHooks(
             cfg.train.epochs, float(state.get(METRIC, 0.0)), int(state.get("epoch", 0)), config.get("fault_marker")
         )
+        if tracking:
+            from selfre.tracking.child import hooks as tracked
+
+            hooks = tracked(hooks, tracking, rank, config["config_id"], config["seed"], cfg)
         train(cfg, hooks=hooks, resume_from=resume_from)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,206 @@
+"""One nested MLflow run per trial (configuration × seed), written by the trial's rank-0 worker only.
+
+`TrialRun` uses an explicit `MlflowClient` and run id, never MLflow's fluent "active run": several
+trials can share a worker process, and the fluent API's global state would cross them.
+
+Nothing is logged twice. A trial restarted by Ray Train (worker crash) or by `--resume` finds its run
+again through its tags (parent run, config_id, seed) and reopens it; epochs already logged (the
+`train_loss` history) are skipped and the final metrics are written only once (`selfre.final` tag).
+
+Metric keys (all in the run): per epoch, with step = epoch — train_loss, loss_re, loss_spp, sigma_*
+(uncertainty weighting), learning_rate, epoch_seconds, dev_precision/recall/f1; at the end —
+best_epoch, best_dev_*, test_precision/recall/f1, test_pc_precision/recall/f1, and per relation
+`test_rel_{precision,recall,f1}/<name>` with names from `names.py` (mapping: relation_metric_names.json).
+Artifacts: tables/per_relation.{csv,json}, tables/test_metrics.json, plots/*.png.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Mapping
+
+from mlflow.entities import Metric, Param, RunStatus
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from selfre.config import RunConfig
+from selfre.tracking import plots
+from selfre.tracking.names import MAPPING_ARTIFACT, metric_names, relation_metric_key
+from selfre.tracking.params import run_params
+
+log = logging.getLogger(__name__)
+
+TAG_CONFIG, TAG_SEED, TAG_FINAL, TAG_REASON = "selfre.config_id", "selfre.seed", "selfre.final", "selfre.end_reason"
+TAG_KIND = "selfre.kind"
+PROBE_SENTENCES = 3
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)
+
+
+class TrialRun:
+    """Open (or reopen) the child run of `config_id`/`seed` under `parent_run_id`."""
+
+    def __init__(self, tracking_uri: str, parent_run_id: str, config_id: str, seed: int, cfg: RunConfig,
+                 extra_params: Mapping[str, object] | None = None):  # fmt: skip
+        self.client = MlflowClient(tracking_uri)
+        parent = self.client.get_run(parent_run_id)
+        self.experiment_id = parent.info.experiment_id
+        existing = self.client.search_runs(
+            [self.experiment_id],
+            f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}' and tags.`{TAG_CONFIG}` = '{config_id}' "
+            f"and tags.`{TAG_SEED}` = '{seed}'",
+            max_results=1,
+        )
+        if existing:
+            self.run_id = existing[0].info.run_id
+            self.client.update_run(self.run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+            self.logged_epochs = {m.step for m in self.client.get_metric_history(self.run_id, "train_loss")}
+            self.final_done = existing[0].data.tags.get(TAG_FINAL) == "true"
+            log.info("reopened MLflow run %s (%s seed %s)", self.run_id, config_id, seed)
+        else:
+            tags = {MLFLOW_PARENT_RUN_ID: parent_run_id, MLFLOW_RUN_NAME: f"{config_id}-seed{seed}",
+                    TAG_CONFIG: config_id, TAG_SEED: str(seed), TAG_KIND: "trial"}  # fmt: skip
+            self.run_id = self.client.create_run(self.experiment_id, tags=tags).info.run_id
+            self.logged_epochs, self.final_done = set(), False
+            params = {**run_params(cfg), "config_id": config_id, **{k: str(v) for k, v in (extra_params or {}).items()}}
+            self.client.log_batch(self.run_id, params=[Param(k, v) for k, v in params.items()])
+
+    # -- core TrainHooks protocol (rank 0 only: see hooks()) -------------------------------------
+    def on_epoch_end(self, result, checkpoint_dir=None) -> None:
+        if result.epoch in self.logged_epochs:
+            return
+        ts = _now_ms()
+        metrics = {k: v for k, v in result.summary().items() if k not in ("epoch", "step") and v is not None}
+        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), ts, result.epoch) for k, v in metrics.items()])
+        self.logged_epochs.add(result.epoch)
+
+    def on_train_end(self, result) -> None:
+        if self.final_done:
+            return
+        self.log_final(result.best_epoch, result.best_dev, result.test or {}, result.checkpoint_dir)
+
+    # -- the end of a trial ----------------------------------------------------------------------
+    def log_final(self, best_epoch: int, dev: dict, test: dict, checkpoint_dir: str | None = None,
+                  probe_records=None) -> None:  # fmt: skip
+        ts = _now_ms()
+        pc = test.get("person_centric") or {}
+        flat = {"best_epoch": best_epoch, **{f"best_dev_{k}": dev.get(k) for k in ("precision", "recall", "f1")},
+                **{f"test_{k}": test.get(k) for k in ("precision", "recall", "f1")},
+                **{f"test_pc_{k}": pc.get(k) for k in ("precision", "recall", "f1")}}  # fmt: skip
+        per_rel = test.get("per_relation") or {}
+        names = metric_names(per_rel)
+        for label, stats in per_rel.items():
+            for stat in ("precision", "recall", "f1"):
+                flat[relation_metric_key("test", stat, names[label])] = stats[stat]
+        metrics = [Metric(k, float(v), ts, 0) for k, v in flat.items() if v is not None]
+        for i in range(0, len(metrics), 900):  # log_batch takes at most 1000 metrics
+            self.client.log_batch(self.run_id, metrics=metrics[i : i + 900])
+        self.client.log_dict(self.run_id, names, MAPPING_ARTIFACT)
+        self.client.log_dict(self.run_id, test, "tables/test_metrics.json")
+        self.client.log_text(self.run_id, per_relation_csv(per_rel, names), "tables/per_relation.csv")
+        self._plots(test, checkpoint_dir, probe_records)
+        self.client.set_tag(self.run_id, TAG_FINAL, "true")
+        self.final_done = True
+
+    def _plots(self, test: dict, checkpoint_dir: str | None, probe_records) -> None:
+        figures = []
+        if test.get("per_relation"):
+            figures.append((plots.per_relation_f1(test["per_relation"]), "plots/per_relation_f1.png"))
+        if test.get("confusion"):
+            figures.append((plots.confusion_top(test["confusion"]), "plots/confusion_top20.png"))
+        if checkpoint_dir is not None:
+            figures.extend(self._probe_figures(checkpoint_dir, probe_records))
+        for fig, path in figures:
+            self.client.log_figure(self.run_id, fig, path)
+            plots.close(fig)
+
+    def _probe_figures(self, checkpoint_dir: str, records) -> list:
+        """Gate heatmaps and SPP-vs-IEL for a few dev sentences. A plot is a diagnostic: a failure here
+        is logged and must not fail a trial that trained fine."""
+        from selfre.tracking.probes import probe
+
+        try:
+            if records is None:
+                from selfre.data.datasets import load_splits
+                from selfre.train.checkpoint import read_checkpoint_meta
+
+                cfg, _, _ = read_checkpoint_meta(checkpoint_dir)
+                records = load_splits(cfg.data).dev
+            out = []
+            for i, p in enumerate(probe(checkpoint_dir, records, PROBE_SENTENCES)):
+                if p.gate is not None:
+                    out.append((plots.gate_heatmap(p.gate, p.tokens, f"retainer gate, dev {p.record_id}"), f"plots/gate_dev{i}.png"))
+                if p.alpha is not None:
+                    out.append((plots.spp_vs_iel(p.alpha, p.iel, p.tokens, f"SPP α vs IEL, dev {p.record_id}"), f"plots/spp_iel_dev{i}.png"))
+            return out
+        except Exception as exc:  # noqa: BLE001
+            log.warning("probe plots skipped: %s", exc)
+            return []
+
+    def end(self, status: str = "FINISHED", reason: str | None = None) -> None:
+        if reason:
+            self.client.set_tag(self.run_id, TAG_REASON, reason[:5000])
+        self.client.set_terminated(self.run_id, status)
+
+
+def per_relation_csv(per_relation: dict, names: dict[str, str]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["relation", "metric_name", "precision", "recall", "f1", "support"])
+    for label, s in per_relation.items():
+        w.writerow([label, names[label], s["precision"], s["recall"], s["f1"], s["support"]])
+    return buf.getvalue()
+
+
+class TrackedHooks:
+    """Core `TrainHooks` that log to the trial run and call `inner` (Ray's report hooks).
+
+    Per epoch, `inner` first: Tune should see a result as early as possible. At the end, MLflow first: once
+    Ray has the final report the trial counts as done, and a driver killed right then leaves a trial that
+    `--resume` only re-reports (worker.py) — its final metrics must already be in MLflow. The run ends
+    FINISHED after the final report (see `end_reported` for the re-report path); ASHA stops kill the worker
+    and `parent.close_children` ends those runs KILLED."""
+
+    def __init__(self, inner, trial: TrialRun):
+        self.inner, self.trial = inner, trial
+
+    def on_epoch_end(self, result, checkpoint_dir=None) -> None:
+        if self.inner is not None:
+            self.inner.on_epoch_end(result, checkpoint_dir)
+        self.trial.on_epoch_end(result, checkpoint_dir)
+
+    def on_train_end(self, result) -> None:
+        self.trial.on_train_end(result)
+        if self.inner is not None:
+            self.inner.on_train_end(result)
+        self.trial.end("FINISHED")
+
+
+def end_reported(tracking: Mapping | None, rank: int, config_id: str, seed: int, cfg: RunConfig, final: Mapping) -> None:
+    """A trial that had already reported its final result is restarted (`--resume` after the driver died):
+    nothing is trained, but its run must still end FINISHED — and hold the final metrics, from the reported
+    result `final`, if the earlier attempt died before logging them (per-relation figures and plots need
+    the checkpoint and are left out then)."""
+    if rank != 0 or not tracking:
+        return
+    trial = TrialRun(tracking["tracking_uri"], tracking["parent_run_id"], config_id, seed, cfg)
+    if not trial.final_done:
+        pick = lambda prefix: {k: final.get(f"{prefix}{k}") for k in ("precision", "recall", "f1")}  # noqa: E731
+        trial.log_final(int(final.get("best_epoch") or 0), pick("dev_"), {**pick("test_"), "person_centric": pick("test_pc_")})
+    trial.end("FINISHED")
+
+
+def hooks(inner, tracking: Mapping | None, rank: int, config_id: str, seed: int, cfg: RunConfig):
+    """What a trial's worker passes to `train(..., hooks=...)`: `inner` unchanged on ranks > 0 or when
+    tracking is off (`tracking` is None), else `TrackedHooks` logging to the trial's child run.
+    `tracking` = {"tracking_uri": ..., "parent_run_id": ...} from the search driver."""
+    if rank != 0 or not tracking:
+        return inner
+    return TrackedHooks(inner, TrialRun(tracking["tracking_uri"], tracking["parent_run_id"], config_id, seed, cfg))
+

@@ -1,0 +1,123 @@
+"""Before any trial starts: is the tracking store (and its artifact store) usable? Else stop with a clear message.
+
+`preflight(uri)` makes a real round trip: it creates the experiment if needed, starts a throw-away run,
+logs a small artifact, reads it back and deletes the run. That exercises the server, its auth, its
+database and the artifact bucket (S3 / MinIO, direct or proxied by `--serve-artifacts`) — a plain
+/health check would pass with a broken bucket.
+
+Embedded default (`default_tracking(run_folder)`): no `--tracking-uri` -> SQLite + local artifacts in the
+search's run folder; `ui_command` is printed so the user can open them.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tempfile
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+from selfre.errors import SelfreError
+from selfre.tracking.params import redact
+
+TIMEOUT_S = 10
+
+
+class TrackingUnavailable(SelfreError):
+    pass
+
+
+def default_tracking(run_folder: str | Path) -> tuple[str, str]:
+    """-> (tracking URI, artifact location) inside the search's local run folder."""
+    folder = Path(run_folder).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    return uri, artifacts_beside(uri)
+
+
+def artifacts_beside(tracking_uri: str) -> str | None:
+    """A database store has no artifact server: without a location, MLflow puts artifacts in `./mlruns` of
+    whichever process logs — each Ray worker's own working directory. Keep them in `mlartifacts/` next to the
+    database file instead. Servers (http[s]://) decide for themselves: None."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return (Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
+
+
+def ui_command(tracking_uri: str) -> str:
+    return f"mlflow ui --backend-store-uri {shlex.quote(tracking_uri)} --host 127.0.0.1 --port 5000"
+
+
+def preflight(tracking_uri: str, experiment: str = "selfre-preflight", artifact_location: str | None = None) -> None:
+    where = redact(tracking_uri)
+    if tracking_uri.startswith(("http://", "https://")):
+        _health(tracking_uri.rstrip("/"), where)
+    with _quick_http():
+        _round_trip(tracking_uri, experiment, artifact_location, where)
+
+
+@contextmanager
+def _quick_http():
+    """Fail in seconds, not after minutes of retries — for the preflight only: the driver's environment is
+    inherited by local Ray workers, whose logging should keep MLflow's default retries."""
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(TIMEOUT_S))
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _round_trip(tracking_uri: str, experiment: str, artifact_location: str | None, where: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from selfre.tracking.parent import experiment_id
+
+    client = MlflowClient(tracking_uri)
+    try:
+        exp_id = experiment_id(client, experiment, artifact_location)
+        run = client.create_run(exp_id, tags={"mlflow.runName": "preflight"})
+    except Exception as exc:  # noqa: BLE001
+        raise TrackingUnavailable(f"MLflow tracking store {where} is not usable: {_first_line(exc)}") from exc
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            probe = Path(tmp) / "preflight.txt"
+            probe.write_text("selfre preflight\n")
+            client.log_artifact(run.info.run_id, str(probe))
+            back = Path(client.download_artifacts(run.info.run_id, "preflight.txt", tmp + "/back"))
+            if back.read_text() != "selfre preflight\n":
+                raise TrackingUnavailable("artifact read back differs")
+    except Exception as exc:  # noqa: BLE001
+        raise TrackingUnavailable(
+            f"MLflow artifact store of {where} (location {redact(run.info.artifact_uri)}) is not usable: {_first_line(exc)}. "
+            "Check the bucket exists and the server (or this machine) has credentials for it."
+        ) from exc
+    finally:
+        try:
+            client.delete_run(run.info.run_id)
+        except Exception:  # noqa: BLE001, S110
+            pass
+
+
+def _health(base: str, where: str) -> None:
+    try:
+        with urllib.request.urlopen(f"{base}/health", timeout=TIMEOUT_S) as resp:
+            if resp.status != 200:
+                raise TrackingUnavailable(f"MLflow server {where} answered /health with HTTP {resp.status}")
+    except (urllib.error.URLError, OSError) as exc:
+        raise TrackingUnavailable(
+            f"MLflow server {where} is unreachable ({_first_line(exc)}); start it (mlflow/launch.sh or "
+            "cluster/start_mlflow.sh) or omit --tracking-uri for the embedded local store"
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__

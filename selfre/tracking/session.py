@@ -1,0 +1,92 @@
+"""The search driver's whole MLflow side in three calls (what selfre.search calls):
+
+    tracking = SearchTracking.open(tracking_uri, run_folder, plan.name, plan.dataset, plan.to_dict())
+        # before Ray starts: preflight (fails fast) + the parent run; None URI = embedded SQLite store
+    train_loop_config["tracking"] = tracking.worker_config     # rank 0 of each trial: child.hooks(...)
+    tracking.finish(summary)   # after fit: register the best checkpoint, summary artifacts, close runs -> lines to print
+    tracking.fail(exc)         # on an exception instead
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from selfre.redact import redact
+from selfre.tracking import parent, preflight, registry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SearchTracking:
+    tracking_uri: str
+    parent_run_id: str
+    dataset: str
+    embedded: bool
+    registered: registry.Registered | None = None  # set by finish()
+
+    @classmethod
+    def open(cls, tracking_uri: str | None, run_folder: str | Path | None, search_name: str, dataset: str,
+             search_config: dict, experiment: str | None = None) -> SearchTracking:  # fmt: skip
+        embedded = tracking_uri is None
+        if embedded:
+            if run_folder is None or "://" in str(run_folder):
+                raise preflight.TrackingUnavailable(
+                    "the embedded MLflow store needs a local run folder; with remote --storage pass --tracking-uri"
+                )
+            tracking_uri, artifacts = preflight.default_tracking(run_folder)
+        else:
+            artifacts = preflight.artifacts_beside(tracking_uri)
+        experiment = experiment or f"selfre-{dataset}"
+        preflight.preflight(tracking_uri, experiment, artifacts)
+        run_id = parent.start_search(tracking_uri, experiment, search_name, dataset, search_config, artifacts)
+        return cls(tracking_uri, run_id, dataset, embedded)
+
+    @property
+    def worker_config(self) -> dict:
+        """Plain data for Ray's train_loop_config (no secrets: credentials stay in the environment)."""
+        return {"tracking_uri": self.tracking_uri, "parent_run_id": self.parent_run_id}
+
+    def finish(self, summary: dict, complete: bool = True) -> list[str]:
+        """Register the best model and end the parent run; -> lines telling the user where to look.
+        An interrupted search (`complete` False) registers nothing and ends KILLED: its best so far is not a
+        result, and `--resume` reopens the same parent run."""
+        where = [f"MLflow: search run {self.parent_run_id} in {redact(self.tracking_uri)}"]
+        if self.embedded:
+            where.append(f"       open it with: {preflight.ui_command(self.tracking_uri)}")
+        if not complete:
+            parent.finish_search(self.tracking_uri, self.parent_run_id, summary, "KILLED",
+                                 "search interrupted before every configuration was decided; continue it with --resume")  # fmt: skip
+            return where
+        registered = None
+        best = summary.get("best")
+        checkpoint = best_checkpoint(best) if best else None
+        if checkpoint:
+            registered = registry.register_best(
+                self.tracking_uri, self.parent_run_id, checkpoint, self.dataset, best["config_id"],
+                best["dev_f1"]["mean"], best["dev_f1"]["std"], _num(best.get("test_pc_f1", {}).get("mean")),
+            )  # fmt: skip
+            log.info("registered %s version %s as %s", registered.name, registered.version, registered.alias)
+            where.append(f"model: registered {registered.name} version {registered.version} as @{registered.alias}; serve the "
+                         f"champion with: MLFLOW_TRACKING_URI={shlex.quote(redact(self.tracking_uri))} mlflow models serve "
+                         f"-m models:/{registered.name}@champion --env-manager local --host 127.0.0.1 --port 5001")  # fmt: skip
+        self.registered = registered
+        parent.finish_search(self.tracking_uri, self.parent_run_id, summary)
+        return where
+
+    def fail(self, exc: BaseException) -> None:
+        parent.finish_search(self.tracking_uri, self.parent_run_id, {"configurations": []}, "FAILED", f"{type(exc).__name__}: {exc}")
+
+
+def best_checkpoint(best: dict) -> str | None:
+    """The best configuration's best checkpoint: the seed with the highest dev F1."""
+    trials = [t for t in best.get("trials", []) if t.get("checkpoint") and _num((t.get("metrics") or {}).get("dev_f1")) is not None]
+    return max(trials, key=lambda t: t["metrics"]["dev_f1"])["checkpoint"] if trials else None
+
+
+def _num(x) -> float | None:
+    return float(x) if isinstance(x, int | float) and not math.isnan(x) else None

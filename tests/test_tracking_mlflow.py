@@ -1,0 +1,309 @@
+"""MLflow tracking against a real `mlflow server` (SQLite, proxied local artifacts) on loopback: the
+search's parent run, nested trial runs written through the core's TrainHooks, run closing, the
+registered pyfunc model with the champion/challenger rule, preflight, and `mlflow models serve`."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+mlflow = pytest.importorskip("mlflow")
+
+from mlflow.tracking import MlflowClient  # noqa: E402
+from tracking_support import ENV_PATH, MLFLOW, free_port, launch_server, stop, tiny_config, wait_http, wait_server  # noqa: E402
+
+from selfre.tracking import child, parent, preflight, registry  # noqa: E402
+from selfre.tracking.names import MAPPING_ARTIFACT, metric_names  # noqa: E402
+
+pytestmark = pytest.mark.slow
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+SEARCH_CONFIG = {"name": "demo-search", "search": {"seeds": [1, 2], "num_samples": 2, "scheduler": "asha"},
+                 "params": {"model.spp_lambda": {"type": "float", "low": 0.1, "high": 1.0}}}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def server_and_training(tmp_path_factory):
+    """The server starts (slowly: schema creation) while the tiny model trains (2 epochs, uncertainty
+    weighting); the training's hook calls are recorded and replayed once the server is up."""
+    from selfre.train.loop import TrainHooks, train
+
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    proc, uri = launch_server(folder)
+    calls = []
+
+    class Recorder(TrainHooks):
+        def on_epoch_end(self, result, checkpoint_dir=None):
+            calls.append(("on_epoch_end", result, checkpoint_dir))
+
+        def on_train_end(self, result):
+            calls.append(("on_train_end", result))
+
+    try:
+        cfg = tiny_config(tmp_path_factory.mktemp("search"), "c0-s1", seed=1)
+        cfg.model.weighting = "uncertainty"
+        cfg.train.epochs = 2
+        result = train(cfg, hooks=Recorder())
+        wait_server(proc, uri, folder)
+        yield uri, cfg, result, calls
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def server(server_and_training):
+    return server_and_training[0]
+
+
+@pytest.fixture(scope="module")
+def search(server_and_training):
+    """A miniature search as the platform would log it: trial c0/seed 1 trained through `child.hooks`
+    (wrapping the hooks Ray needs); c1/seed 1 is left RUNNING after an epoch as if ASHA had stopped it;
+    c1/seed 2 as if it had failed. Then the search ends with its summary."""
+    from selfre.search.aggregate import COMPLETE, ERROR, STOPPED
+    from selfre.search.summary import TrialRecord, summarize
+    from selfre.train.loop import TrainHooks
+
+    server, cfg, result, calls = server_and_training
+    run_id = parent.start_search(server, "selfre-demo", "demo-search", "demo", SEARCH_CONFIG)
+    tracking = {"tracking_uri": server, "parent_run_id": run_id}
+    inner_calls = []
+
+    class Inner(TrainHooks):  # stands for Ray's report hooks: must still be called
+        def on_epoch_end(self, result, checkpoint_dir=None):
+            inner_calls.append(result.epoch)
+
+    hooks = child.hooks(Inner(), tracking, rank=0, config_id="c0", seed=1, cfg=cfg)
+    assert child.hooks("inner", tracking, rank=1, config_id="c0", seed=1, cfg=cfg) == "inner"  # rank > 0 logs nothing
+    for name, *args in calls:  # exactly what train() called, in order
+        getattr(hooks, name)(*args)
+    stopped = child.TrialRun(server, run_id, "c1", 1, cfg)  # ASHA-stopped: worker killed after an epoch
+    stopped.on_epoch_end(result.history[0])
+    child.TrialRun(server, run_id, "c1", 2, cfg)  # failed before its first epoch
+
+    test = result.test
+    m = {"best_epoch": result.best_epoch, "dev_precision": result.best_dev["precision"], "dev_recall": result.best_dev["recall"],
+         "dev_f1": result.best_dev["f1"], "test_precision": test["precision"], "test_recall": test["recall"],
+         "test_f1": test["f1"], "test_pc_precision": test["person_centric"]["precision"],
+         "test_pc_recall": test["person_centric"]["recall"], "test_pc_f1": test["person_centric"]["f1"]}  # fmt: skip
+    records = [
+        TrialRecord("t0", "c0", 1, {"model.spp_lambda": 0.4}, COMPLETE, 2, m, result.checkpoint_dir),
+        TrialRecord("t1", "c0", 2, {"model.spp_lambda": 0.4}, COMPLETE, 2, {**m, "dev_f1": m["dev_f1"] * 0.9}, None),
+        TrialRecord("t2", "c1", 1, {"model.spp_lambda": 0.8}, STOPPED, 1, {}, None),
+        TrialRecord("t3", "c1", 2, {"model.spp_lambda": 0.8}, ERROR, None, {}, None),
+    ]
+    summary = summarize(records, [1, 2])
+    parent.finish_search(server, run_id, summary)
+    return {"run_id": run_id, "result": result, "summary": summary, "cfg": cfg, "inner_calls": inner_calls}
+
+
+def _children(client, run_id):
+    exp = client.get_run(run_id).info.experiment_id
+    runs = client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{run_id}'")
+    return {(r.data.tags[child.TAG_CONFIG], r.data.tags[child.TAG_SEED]): r for r in runs}
+
+
+def _artifacts(client, run_id, path=None):
+    out = []
+    for f in client.list_artifacts(run_id, path):
+        out.extend(_artifacts(client, run_id, f.path) if f.is_dir else [f.path])
+    return out
+
+
+def test_parent_run_has_config_best_summary_and_plots(server, search):
+    client = MlflowClient(server)
+    run = client.get_run(search["run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["search.scheduler"] == "asha" and run.data.params["search.seeds"] == "[1, 2]"
+    assert run.data.tags["selfre.best_config_id"] == "c0"
+    best = search["summary"]["best"]
+    assert math.isclose(run.data.metrics["best_dev_f1_mean"], best["dev_f1"]["mean"])
+    assert math.isclose(run.data.metrics["best_dev_f1_std"], best["dev_f1"]["std"])
+    files = set(_artifacts(client, search["run_id"]))
+    assert {"search_config.json", "best_config.json", "summary/summary.json", "summary/summary.csv",
+            "plots/lambda_sensitivity.png", "tables/seeds_table8.md"} <= files  # fmt: skip
+    table8 = client.download_artifacts(search["run_id"], "tables/seeds_table8.md")
+    text = open(table8).read()
+    assert "| 1 |" in text and "| 2 |" in text and "mean ± std" in text
+
+
+def test_child_runs_nested_with_params_epochs_and_final_metrics(server, search):
+    client = MlflowClient(server)
+    kids = _children(client, search["run_id"])
+    assert set(kids) == {("c0", "1"), ("c1", "1"), ("c1", "2")}
+    run = kids[("c0", "1")]
+    assert run.info.status == "FINISHED"
+    p = run.data.params
+    assert p["train.seed"] == "1" and p["config_id"] == "c0" and p["model.weighting"] == "uncertainty"
+    from selfre.config import flatten
+
+    assert set(flatten(search["cfg"])) - {"out_dir"} <= set(p)  # every SPEC switch
+    history = {k: sorted(m.step for m in client.get_metric_history(run.info.run_id, k))
+               for k in ("train_loss", "loss_re", "loss_spp", "dev_f1", "dev_precision", "dev_recall")}  # fmt: skip
+    assert all(steps == [1, 2] for steps in history.values()), history
+    assert any(k.startswith("sigma") for k in run.data.metrics), run.data.metrics.keys()
+    test = search["result"].test
+    assert math.isclose(run.data.metrics["test_f1"], test["f1"])
+    assert math.isclose(run.data.metrics["test_pc_f1"], test["person_centric"]["f1"])
+    names = metric_names(test["per_relation"])
+    for label, stats in test["per_relation"].items():
+        assert math.isclose(run.data.metrics[f"test_rel_f1/{names[label]}"], stats["f1"])
+    files = set(_artifacts(client, run.info.run_id))
+    assert {MAPPING_ARTIFACT, "tables/per_relation.csv", "tables/test_metrics.json", "plots/per_relation_f1.png",
+            "plots/confusion_top20.png", "plots/gate_dev0.png", "plots/spp_iel_dev0.png"} <= files, files  # fmt: skip
+    mapping = json.load(open(client.download_artifacts(run.info.run_id, MAPPING_ARTIFACT)))
+    assert mapping == names
+    assert search["inner_calls"] == [1, 2]
+
+
+def test_no_run_left_running_stopped_and_failed_have_reasons(server, search):
+    client = MlflowClient(server)
+    kids = _children(client, search["run_id"])
+    assert {k: r.info.status for k, r in kids.items()} == {("c0", "1"): "FINISHED", ("c1", "1"): "KILLED", ("c1", "2"): "FAILED"}
+    assert "ASHA" in kids[("c1", "1")].data.tags[child.TAG_REASON]
+    assert "failed" in kids[("c1", "2")].data.tags[child.TAG_REASON]
+    exp = kids[("c0", "1")].info.experiment_id
+    assert not client.search_runs([exp], "attributes.status = 'RUNNING'")
+
+
+def test_reopened_trial_logs_nothing_twice(server, search):
+    """A restarted trial (Ray Train restore / --resume) reopens its run and skips what is logged."""
+    client = MlflowClient(server)
+    again = child.TrialRun(server, search["run_id"], "c0", 1, search["cfg"])
+    for epoch in search["result"].history:
+        again.on_epoch_end(epoch)
+    again.on_train_end(search["result"])
+    again.end("FINISHED")
+    assert len(client.get_metric_history(again.run_id, "train_loss")) == 2
+    assert len(client.get_metric_history(again.run_id, "test_f1")) == 1
+    assert len(_children(client, search["run_id"])) == 3
+
+
+def test_a_re_reported_trial_still_ends_finished_with_its_final_metrics(server, search):
+    """--resume restarts a trial whose final result Ray already had, but whose worker died before MLflow heard
+    of it: the run is reopened, given the reported final metrics, and ended FINISHED (never left RUNNING)."""
+    client = MlflowClient(server)
+    parent_id = parent.start_search(server, "selfre-rereport", "rereport", "demo", {})
+    first = child.TrialRun(server, parent_id, "c9", 7, search["cfg"])
+    first.on_epoch_end(search["result"].history[0])  # then the worker died, run still RUNNING
+    final = {"best_epoch": 1, "dev_precision": 0.5, "dev_recall": 0.25, "dev_f1": 1 / 3, "test_precision": 0.4,
+             "test_recall": 0.2, "test_f1": 0.8 / 3, "test_pc_precision": 0.3, "test_pc_recall": 0.3, "test_pc_f1": 0.3}  # fmt: skip
+    tracking = {"tracking_uri": server, "parent_run_id": parent_id}
+    child.end_reported(tracking, 1, "c9", 7, search["cfg"], final)  # rank 1 logs nothing
+    assert client.get_run(first.run_id).info.status == "RUNNING"
+    child.end_reported(tracking, 0, "c9", 7, search["cfg"], final)
+    run = client.get_run(first.run_id)
+    assert run.info.status == "FINISHED" and run.data.tags[child.TAG_FINAL] == "true"
+    assert run.data.metrics["test_f1"] == pytest.approx(0.8 / 3) and run.data.metrics["test_pc_f1"] == pytest.approx(0.3)
+    assert run.data.metrics["best_dev_f1"] == pytest.approx(1 / 3)
+    child.end_reported(tracking, 0, "c9", 7, search["cfg"], final)  # a second restart logs nothing again
+    assert len(client.get_metric_history(first.run_id, "test_f1")) == 1
+    assert len(_children(client, parent_id)) == 1
+
+
+def test_register_champion_challenger_and_pyfunc(server, search):
+    client = MlflowClient(server)
+    ckpt = search["result"].checkpoint_dir
+    first = registry.register_best(server, search["run_id"], ckpt, "demo", "c0", 0.50, 0.01, 0.3)
+    assert first.alias == "champion" and first.previous_champion is None
+    worse = registry.register_best(server, search["run_id"], ckpt, "demo", "c0", 0.40, 0.02, 0.3)
+    assert worse.alias == "challenger" and worse.previous_champion == first.version
+    assert client.get_model_version_by_alias("selfre-demo", "champion").version == first.version
+    assert client.get_model_version_by_alias("selfre-demo", "challenger").version == worse.version
+    # an equal score does not take the title; a better one does (promote() is the rule register_best applies)
+    assert registry.promote(client, "selfre-demo", worse.version, 0.50)[0] == "challenger"
+    assert registry.promote(client, "selfre-demo", worse.version, 0.55) == ("champion", first.version)
+    client.set_model_version_tag("selfre-demo", worse.version, registry.F1_TAG, "0.55")
+    assert client.get_model_version_by_alias("selfre-demo", "champion").version == worse.version
+    mv = client.get_model_version("selfre-demo", first.version)
+    assert {"dataset": "demo", "search_run_id": search["run_id"], "mean_dev_f1": "0.5", "std_dev_f1": "0.01",
+            "person_centric_f1": "0.3", "config_id": "c0"}.items() <= mv.tags.items()  # fmt: skip
+
+    mlflow.set_tracking_uri(server)
+    model = mlflow.pyfunc.load_model("models:/selfre-demo@champion")
+    assert model.metadata.signature is not None
+    reqs = open(mlflow.pyfunc.get_model_dependencies("models:/selfre-demo@champion")).read()
+    assert "torch==" in reqs and "transformers==" in reqs
+    import pandas as pd
+
+    from selfre.predict import Predictor
+
+    rows = [{"text": "Bill Gates founded Microsoft in 1975.", "subj": [0, 10], "obj": [19, 28]},
+            {"tokens": ["Alice", "Smith", "works", "for", "Acme", "Corp"], "subj": [0, 2], "obj": [4, 6]}]  # fmt: skip
+    # one record shape per DataFrame: a column missing from some rows would hold NaN, which the signature rejects
+    out = [model.predict(pd.DataFrame([row])).iloc[0] for row in rows]
+    direct = Predictor(ckpt, device="cpu").predict(rows)
+    assert [o["label"] for o in out] == [p.label for p in direct]
+    assert [round(o["probability"], 5) for o in out] == [round(p.probability, 5) for p in direct]
+
+
+def test_preflight_passes_and_fails_fast(server):
+    preflight.preflight(server)
+    port = free_port()
+    t0 = time.time()
+    with pytest.raises(preflight.TrackingUnavailable, match="unreachable"):
+        preflight.preflight(f"http://127.0.0.1:{port}")
+    assert time.time() - t0 < 15
+
+
+def test_serve_champion_answers_on_loopback(server, search, tmp_path):
+    """Its own registered model (`selfre-serve`): independent of test order and xdist placement."""
+    reg = registry.register_best(server, search["run_id"], search["result"].checkpoint_dir, "serve", "c0", 0.5, 0.0, None)
+    assert reg.model_uri == "models:/selfre-serve@champion"
+    port = free_port()
+    log = tmp_path / "serve.log"
+    proc = subprocess.Popen(
+        [MLFLOW, "models", "serve", "-m", reg.model_uri, "--env-manager", "local",
+         "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
+        stdout=log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, **ENV_PATH, "MLFLOW_TRACKING_URI": server},
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ping", proc, 120, log)
+        body = {"dataframe_records": [{"text": "Bill Gates founded Microsoft in 1975.", "subj": [0, 10], "obj": [19, 28]}]}
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})  # fmt: skip
+        with urllib.request.urlopen(req, timeout=60) as r:
+            answer = json.loads(r.read())
+    finally:
+        stop(proc)
+    preds = answer["predictions"]
+    labels = json.load(open(os.path.join(search["result"].checkpoint_dir, "labels.json")))
+    assert len(preds) == 1 and preds[0]["label"] in json.dumps(labels) and 0 < preds[0]["probability"] <= 1
+
+
+def test_selfre_report_regenerates_paper_tables(server, search, tmp_path, capsys):
+    from selfre.cli import main
+
+    assert main(["report", "--tracking-uri", server, "--experiment", "selfre-demo", "--search-run-id", search["run_id"],
+                 "--out", str(tmp_path / "report")]) == 0  # fmt: skip
+    text = (tmp_path / "report" / "report.md").read_text()
+    f1 = 100 * search["result"].test["f1"]
+    for heading in ("Table 5", "Table 6", "Table 8", "Fig. 11"):
+        assert heading in text
+    assert f"{f1:.2f} ± 0.00" in text and "SELF (SPP+HR)" in text and "demo-search/c0" in text
+    assert (tmp_path / "report" / "lambda_sensitivity.png").read_bytes().startswith(b"\x89PNG")
+    assert main(["report", "--tracking-uri", server, "--experiment", "nope", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_search_tracking_session_registers_best_seed(server, search):
+    """The driver-side wrapper the search calls: preflight + parent run, then finish = register + close."""
+    from selfre.tracking.session import SearchTracking, best_checkpoint
+
+    summary = search["summary"]
+    assert best_checkpoint(summary["best"]) == search["result"].checkpoint_dir  # seed 1 has the higher dev F1
+    tracking = SearchTracking.open(server, None, "session-search", "session", SEARCH_CONFIG)
+    assert tracking.worker_config == {"tracking_uri": server, "parent_run_id": tracking.parent_run_id}
+    lines = tracking.finish(summary)
+    reg = tracking.registered
+    assert any("models:/selfre-session@champion" in line for line in lines)
+    assert reg.name == "selfre-session" and reg.alias == "champion"
+    client = MlflowClient(server)
+    mv = client.get_model_version_by_alias("selfre-session", "champion")
+    assert math.isclose(float(mv.tags["mean_dev_f1"]), summary["best"]["dev_f1"]["mean"])
+    assert client.get_run(tracking.parent_run_id).info.status == "FINISHED"
