@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs on every node, from the cluster YAML's setup_commands (after file_mounts synced this checkout to
+# ~/selfre-src). Two jobs:
+#   1. export selfre exactly at REF (a tag or commit of that checkout) to ~/selfre and install it from there,
+#      skipped when already installed; run the search as `python ~/selfre/tune/search.py` so that its
+#      configs (tune/configs) are the same ref as the code;
+#   2. make every later login shell find it with Ray's token auth on. Ray runs its start commands, `ray exec`
+#      and the `ray stop` that `ray down` sends in `bash --login -i` over SSH, and that PATH does not include a
+#      virtualenv: without this `ray down` cannot find `ray` and leaves Ray running.
+#
+# usage: node_setup.sh REF [VENV]
+#   VENV  install into this virtualenv (created if missing) and put its bin/ first on PATH (bare machines,
+#         local.yaml); without it the image's own Python is used (Docker images, gpu.yaml)
+# env:   SELFRE_TORCH    torch requirement installed first (default torch==2.13.0: its PyPI wheels bundle
+#                        CUDA 13.0, which needs an NVIDIA driver >= 580; use a cu12x wheel on older drivers)
+#        SELFRE_S3_ROOT  s3://bucket/prefix exported to later shells (search storage, data, MLflow artifacts);
+#                        "auto" = s3://selfre-<AWS account id>, found with the node's instance profile
+set -euo pipefail
+
+ref=${1:?usage: node_setup.sh REF [VENV]}
+venv=${2:-}
+src="$HOME/selfre-src"
+dest="$HOME/selfre"
+env_file="$HOME/.selfre.env"
+stamp="$HOME/.selfre-installed"
+
+commit=$(git -C "$src" rev-parse --verify -q "$ref^{commit}") || {
+    echo "node_setup.sh: '$ref' is not a tag or commit of $src (tag the commit you deploy, e.g. git tag $ref)" >&2
+    exit 1
+}
+
+python=python3
+if [ -n "$venv" ]; then
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    python="$venv/bin/python"
+fi
+
+# 1. Install once per (commit, interpreter): re-running `ray up` or adding a node costs nothing.
+if [ "$(cat "$stamp" 2>/dev/null)" != "$commit $python" ]; then
+    "$python" -m pip install -q --upgrade pip
+    "$python" -m pip install -q "${SELFRE_TORCH:-torch==2.13.0}"
+    rm -rf "$dest" && mkdir -p "$dest"
+    git -C "$src" archive "$commit" | tar -x -C "$dest"
+    "$python" -m pip install -q "$dest[search]"
+    echo "$commit $python" > "$stamp"
+fi
+
+s3_root=${SELFRE_S3_ROOT:-}
+if [ "$s3_root" = auto ]; then  # sts:GetCallerIdentity needs no IAM permission: any instance profile can call it
+    s3_root="s3://selfre-$("$python" -c 'import boto3; print(boto3.client("sts", region_name="us-east-1").get_caller_identity()["Account"])')"
+fi
+
+# 2. One env file, sourced first thing in ~/.bashrc (before any "not interactive: return" guard).
+{
+    [ -z "$venv" ] || echo "export PATH=\"$venv/bin:\$PATH\""
+    echo "export RAY_AUTH_MODE=token"  # every node and every client of this cluster must agree on it
+    [ -z "$s3_root" ] || echo "export SELFRE_S3_ROOT=$s3_root"
+    # MLflow credentials (file_mounts copies the file from your machine): every Ray worker inherits them from
+    # `ray start`'s login shell and authenticates to the head's server (start_mlflow.sh) with them.
+    echo "[ -r \"\$HOME/.selfre/mlflow.env\" ] && { set -a; . \"\$HOME/.selfre/mlflow.env\"; set +a; }"
+} > "$env_file"
+touch "$HOME/.bashrc"
+if ! grep -qxF ". $env_file" "$HOME/.bashrc"; then
+    { echo ". $env_file"; cat "$HOME/.bashrc"; } > "$HOME/.bashrc.selfre-new" && mv "$HOME/.bashrc.selfre-new" "$HOME/.bashrc"
+fi
+echo "selfre $ref ($commit) ready: $("$python" -c 'import selfre, ray; print("selfre", selfre.__file__, "ray", ray.__version__)')"

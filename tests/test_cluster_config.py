@@ -1,0 +1,191 @@
+"""The cluster configs in cluster/, checked offline: Ray's own schema and prepare/validate functions for the
+cluster-launcher YAMLs, the fields KubeRay requires for the RayCluster manifest, and the project's own rules
+(Ray version, token auth, no credentials, nothing bound to a public interface). Each check is also shown to
+reject a deliberately broken copy, so a check that can never fail would be noticed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ray = pytest.importorskip("ray")
+jsonschema = pytest.importorskip("jsonschema")
+from ray.autoscaler._private.util import prepare_config, validate_config  # noqa: E402
+
+CLUSTER = Path(__file__).resolve().parents[1] / "cluster"
+LAUNCHER_YAMLS = ("gpu.yaml", "local.yaml")
+SCHEMA = json.loads((Path(ray.autoscaler.__file__).parent / "ray-schema.json").read_text())
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((CLUSTER / name).read_text())
+
+
+def check_launcher(config: dict) -> dict:
+    """What `ray up` does before it touches a cloud: schema (unknown keys fail), prepare, validate."""
+    jsonschema.validate(config, SCHEMA)
+    prepared = prepare_config(copy.deepcopy(config))
+    validate_config(prepared)
+    return prepared
+
+
+@pytest.mark.parametrize("name", LAUNCHER_YAMLS)
+def test_launcher_yaml_passes_rays_schema_and_validation(name):
+    prepared = check_launcher(load(name))
+    assert prepared["head_node_type"] in prepared["available_node_types"]
+
+
+def _typo_top_level(c):
+    c["setup_command"] = c.pop("setup_commands")
+
+
+def _typo_in_node_type(c):
+    c["available_node_types"]["gpu_1x_a10g"]["min_worker"] = 0
+
+
+def _negative_resource(c):
+    c["available_node_types"]["gpu_8x_a100"]["resources"]["GPU"] = -8
+
+
+def _ssh_port_option(c):
+    c["auth"]["ssh_port"] = 2222  # the schema has no such option: sshd must be on 22 or behind a proxy command
+
+
+def _head_not_a_type(c):
+    c["head_node_type"] = "head-typo"
+
+
+def _min_over_max(c):
+    c["available_node_types"]["gpu_1x_a10g"]["min_workers"] = 20
+
+
+@pytest.mark.parametrize(
+    ("name", "break_it", "error"),
+    [
+        ("gpu.yaml", _typo_top_level, jsonschema.ValidationError),
+        ("gpu.yaml", _typo_in_node_type, jsonschema.ValidationError),
+        ("gpu.yaml", _negative_resource, jsonschema.ValidationError),
+        ("local.yaml", _ssh_port_option, jsonschema.ValidationError),
+        ("gpu.yaml", _head_not_a_type, ValueError),
+        ("gpu.yaml", _min_over_max, ValueError),
+    ],
+)
+def test_a_broken_copy_is_rejected(name, break_it, error):
+    config = load(name)
+    break_it(config)
+    with pytest.raises(error):
+        check_launcher(config)
+
+
+def test_gpu_yaml_matches_the_project():
+    config = load("gpu.yaml")
+    image = config["docker"]["image"]
+    assert image.startswith(f"rayproject/ray:{ray.__version__}-py311-cu130"), "Ray and CUDA must match the project's"
+    types = config["available_node_types"]
+    head = types.pop(config["head_node_type"])
+    assert head["resources"] == {"CPU": 0}, "trials must never run on the head"
+    assert types and all(t["min_workers"] == 0 and t["resources"].get("GPU", 0) >= 1 for t in types.values())
+    assert any(t["node_config"].get("InstanceMarketOptions", {}).get("MarketType") == "spot" for t in types.values())
+    assert all(t["node_config"].get("IamInstanceProfile") for t in types.values()), "workers read S3 via a profile"
+    assert sum(t["max_workers"] for t in types.values()) <= config["max_workers"]
+
+
+@pytest.mark.parametrize("name", LAUNCHER_YAMLS)
+def test_launcher_yaml_keeps_services_private_and_token_auth_on(name):
+    config = load(name)
+    start = " ".join(config["head_start_ray_commands"])
+    assert "--dashboard-host=127.0.0.1" in start and "0.0.0.0" not in yaml.safe_dump(config)
+    assert config["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token", "the token travels by file, not YAML"
+    assert any("node_setup.sh" in cmd for cmd in config["setup_commands"])
+    setup = (CLUSTER / "node_setup.sh").read_text()
+    assert "export RAY_AUTH_MODE=token" in setup, "every node's login shell must run Ray with token auth"
+
+
+def test_kuberay_manifest_has_what_kuberay_requires():
+    check_kuberay(load("kuberay.yaml"))
+
+
+@pytest.mark.parametrize(
+    "break_it",
+    [
+        lambda m: m.update(apiVersion="ray.io/v1alpha1"),
+        lambda m: m["spec"]["headGroupSpec"].pop("template"),
+        lambda m: m["spec"]["headGroupSpec"]["rayStartParams"].update({"num-cpus": 0}),  # must be strings
+        lambda m: m["spec"]["workerGroupSpecs"][0].pop("groupName"),
+        lambda m: m["spec"]["workerGroupSpecs"][0].update(minReplicas=9),
+        lambda m: m["spec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["resources"]["limits"].pop("nvidia.com/gpu"),
+        lambda m: m["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["env"][1].update(value="s3cr3t"),
+        lambda m: m["spec"]["headGroupSpec"].update(serviceType="LoadBalancer"),
+        lambda m: m["spec"].update(rayVersion="2.9.0"),
+    ],
+)  # fmt: skip
+def test_a_broken_kuberay_manifest_is_rejected(break_it):
+    manifest = copy.deepcopy(load("kuberay.yaml"))
+    break_it(manifest)
+    with pytest.raises(AssertionError):
+        check_kuberay(manifest)
+
+
+def need(mapping: dict, key: str):
+    """A field KubeRay requires: missing is a failed check (AssertionError), not a KeyError."""
+    assert isinstance(mapping, dict) and key in mapping, f"required field {key!r} is missing"
+    return mapping[key]
+
+
+def check_kuberay(m: dict) -> None:
+    """The fields the ray.io/v1 RayCluster CRD requires, plus this project's rules (GPU group, token, private)."""
+    assert need(m, "apiVersion") == "ray.io/v1" and need(m, "kind") == "RayCluster"
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", need(need(m, "metadata"), "name")), "not a DNS-1123 name"
+    spec = need(m, "spec")
+    assert need(spec, "rayVersion") == ray.__version__
+    head = need(spec, "headGroupSpec")
+    assert head.get("serviceType", "ClusterIP") == "ClusterIP", "the head must not be exposed outside the cluster"
+    workers = need(spec, "workerGroupSpecs")
+    for group in [head, *workers]:
+        params = need(group, "rayStartParams")  # required by older CRDs, accepted (may be empty) by newer ones
+        assert all(isinstance(v, str) for v in params.values()), "rayStartParams values must be strings"
+        containers = need(need(need(group, "template"), "spec"), "containers")
+        assert containers and all(c.get("name") and c.get("image") for c in containers)
+        ray_container = containers[0]  # KubeRay runs Ray in the first container
+        assert ray.__version__ in ray_container["image"], "the image must carry the project's Ray"
+        env = {e["name"]: e for e in ray_container.get("env", [])}
+        assert need(env, "RAY_AUTH_MODE").get("value") == "token"
+        token = need(env, "RAY_AUTH_TOKEN")
+        assert "value" not in token and token["valueFrom"]["secretKeyRef"], "the token comes from a Secret only"
+    names = [need(g, "groupName") for g in workers]
+    assert len(names) == len(set(names)), "groupName must be unique"
+    gpu_groups = 0
+    for group in workers:
+        low, high = need(group, "minReplicas"), need(group, "maxReplicas")
+        assert 0 <= low <= group.get("replicas", low) <= high
+        resources = group["template"]["spec"]["containers"][0].get("resources", {})
+        if "nvidia.com/gpu" in resources.get("limits", {}):
+            gpu_groups += 1
+            # Kubernetes requires requests == limits for extended resources such as GPUs.
+            assert resources.get("requests", {}).get("nvidia.com/gpu") in (None, resources["limits"]["nvidia.com/gpu"])
+    assert gpu_groups >= 1, "at least one worker group must request nvidia.com/gpu"
+
+
+# A value written out, not one taken from a shell variable (`X_PASSWORD="$Y"` passes a secret along, holds none).
+SECRET_LIKE = re.compile(
+    r"AKIA[0-9A-Z]{16}|aws_secret_access_key|BEGIN [A-Z ]*PRIVATE KEY|(AWS_SECRET_ACCESS_KEY|password)\s*[:=]\s*(?![\"']?\$)",
+    re.IGNORECASE,
+)
+
+
+def test_the_credential_check_tells_literals_from_references():
+    assert SECRET_LIKE.search("MLFLOW_TRACKING_PASSWORD=hunter2") and SECRET_LIKE.search("password: hunter2")
+    assert SECRET_LIKE.search("AWS_SECRET_ACCESS_KEY = abc") and SECRET_LIKE.search("key: AKIAABCDEFGHIJKLMNOP")
+    assert not SECRET_LIKE.search('MLFLOW_AUTH_ADMIN_PASSWORD="$MLFLOW_TRACKING_PASSWORD" mlflow server')
+
+
+def test_no_credentials_in_any_cluster_file():
+    for path in CLUSTER.iterdir():
+        if path.is_file():
+            assert not SECRET_LIKE.search(path.read_text()), f"{path.name} looks like it holds a credential"
