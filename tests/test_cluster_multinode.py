@@ -1,5 +1,6 @@
 """A real search on a two-node Ray cluster on one machine: its trials run on both nodes, reading a data dir
-that lives on S3 (moto's server on loopback), fetched by the driver's check and by the workers.
+that lives on S3 (moto's server on loopback), fetched by the driver's check and by the workers, and storing
+its checkpoints and summary in S3 too, from where the best checkpoint is registered in MLflow.
 
 `ray.cluster_utils.Cluster` starts a head (3 CPUs) and a second node (2 CPUs) as separate raylets. Each trial's
 worker asks for 2 CPUs, so after the first trial takes the head, the second can only start on the other node:
@@ -82,13 +83,23 @@ def test_search_trials_run_on_both_nodes(two_node_cluster, s3_demo, tmp_path):
               "--name", "two-nodes", "--num-samples", "2", "--seeds", "1", "--scheduler", "fifo",
               "--max-concurrent", "2", "--workers-per-trial", "1", "--cpus-per-worker", "2", "--num-threads", "1",
               "--epochs", "1", "--max-train-examples", "32", "--max-eval-examples", "16",
-              "--data-dir", data_uri, "--storage", str(tmp_path / "runs"),
+              "--data-dir", data_uri, "--storage", "s3://corpus/runs",
               "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     done = subprocess.run(search, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, f"search failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-    summary = json.loads((tmp_path / "runs" / "two-nodes" / "summary.json").read_text())
+    import boto3
+
+    s3 = boto3.client("s3")
+    summary = json.loads(s3.get_object(Bucket="corpus", Key="runs/two-nodes/summary.json")["Body"].read())
     assert [c["status"] for c in summary["configurations"]] == ["complete", "complete"]
+    keys = {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="corpus", Prefix="runs/")
+            for o in page.get("Contents", [])}  # fmt: skip
+    finals = {k for k in keys if k.endswith("/final/model.safetensors")}
+    # Ray Train wrote the checkpoints to the bucket (keep_checkpoints 1: only the final one stays), Tune its state.
+    assert len(finals) == 2 and "runs/two-nodes/search_plan.json" in keys
+    best = max(summary["best"]["trials"], key=lambda t: t["metrics"]["dev_f1"])
+    assert best["checkpoint"].startswith("s3://corpus/runs/two-nodes/train_runs/")
     # Both "nodes" share this machine's disk, so one verified copy serves them (once per node on a real cluster).
     [manifest] = node_cache.rglob(".selfre-manifest.json")
     assert sorted(json.loads(manifest.read_text())["objects"]) == ["dev.json", "test.json", "train.json"]
@@ -100,6 +111,8 @@ def test_search_trials_run_on_both_nodes(two_node_cluster, s3_demo, tmp_path):
     trials = [r for r in runs if r.data.tags.get("selfre.kind") == "trial"]
     assert len(trials) == 2 and {r.info.status for r in trials} == {"FINISHED"}
     assert all("test_f1" in r.data.metrics for r in trials)
+    champion = client.get_model_version_by_alias("selfre-demo", "champion")  # registered from the S3 checkpoint
+    assert champion.tags["config_id"] == summary["best"]["config_id"]
 
     workers = list_actors(address=f"http://{cluster.webui_url}", filters=[("class_name", "=", "RayTrainWorker")],
                           detail=True, limit=1000, raise_on_missing_output=False)  # fmt: skip

@@ -184,6 +184,16 @@ def test_reopened_trial_logs_nothing_twice(server, search):
     assert len(_children(client, search["run_id"])) == 3
 
 
+def test_a_search_is_its_name_and_storage(server):
+    """--resume (same name, same storage) reopens the search's run; the same name under another --storage is
+    another search, and must not inherit that run's trials (they would be 'already logged' and skipped)."""
+    first = parent.start_search(server, "selfre-ident", "same-name", "demo", {"storage": "/runs/a"})
+    assert parent.start_search(server, "selfre-ident", "same-name", "demo", {"storage": "/runs/a"}) == first
+    other = parent.start_search(server, "selfre-ident", "same-name", "demo", {"storage": "s3://u:p@bucket/runs"})
+    assert other != first
+    assert MlflowClient(server).get_run(other).data.tags["selfre.storage"] == "s3://***@bucket/runs"
+
+
 def test_a_re_reported_trial_still_ends_finished_with_its_final_metrics(server, search):
     """--resume restarts a trial whose final result Ray already had, but whose worker died before MLflow heard
     of it: the run is reopened, given the reported final metrics, and ended FINISHED (never left RUNNING)."""

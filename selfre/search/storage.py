@@ -31,6 +31,15 @@ def resolve(storage: str) -> str:
     return storage if is_uri(storage) else str(Path(storage).expanduser().resolve())
 
 
+def with_scheme_of(path: str, reference: str) -> str:
+    """Ray reports checkpoint paths as pyarrow sees them, inside their filesystem and without its scheme
+    (`s3://bucket/runs/x` -> `bucket/runs/x`): put `reference`'s scheme back, so the path can be opened
+    again by anything that is not holding that filesystem object (the registry, a later process)."""
+    if is_uri(path) or not is_uri(reference):
+        return path
+    return f"{reference.split('://', 1)[0]}://{path.lstrip('/')}"
+
+
 def join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *parts])
 

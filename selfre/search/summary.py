@@ -35,6 +35,10 @@ class TrialRecord:
     checkpoint: str | None = None  # the final model checkpoint in storage (complete trials)
 
 
+def _checkpoint_uri(path: str | None, experiment_path: str) -> str | None:
+    return storage.with_scheme_of(path, experiment_path) if path else None
+
+
 def records_from_experiment(experiment_path: str) -> list[TrialRecord]:
     """One record per Tune trial, from the experiment state Tune saved. (A `ResultGrid` has no trial
     status, and an interrupted trial must not pass for one the scheduler stopped.)"""
@@ -50,7 +54,7 @@ def records_from_experiment(experiment_path: str) -> list[TrialRecord]:
             trial_id=trial.trial_id, config_id=config["config_id"], seed=int(config["seed"]),
             params=dict(config["params"]), status=status, last_epoch=metrics.get("epoch"),
             metrics={k: metrics.get(k) for k in SEED_FIELDS} if status == COMPLETE else {},
-            checkpoint=metrics.get("checkpoint_path") if status == COMPLETE else None,
+            checkpoint=_checkpoint_uri(metrics.get("checkpoint_path"), experiment_path) if status == COMPLETE else None,
         ))  # fmt: skip
     return out
 

@@ -17,6 +17,7 @@ from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
+from selfre.redact import redact
 from selfre.search.aggregate import ERROR, STOPPED
 from selfre.tracking import plots
 from selfre.tracking.child import TAG_CONFIG, TAG_KIND, TAG_REASON, TAG_SEED
@@ -24,6 +25,7 @@ from selfre.tracking.params import dict_params
 
 TAG_SEARCH = "selfre.search"
 TAG_DATASET = "selfre.dataset"
+TAG_STORAGE = "selfre.storage"  # where the search's files are: with the name, what identifies a search
 LAMBDA = "model.spp_lambda"
 # summary status (selfre.search.aggregate) -> (MLflow end status, reason) for a child run left open
 _END = {STOPPED: ("KILLED", "stopped early by the scheduler (ASHA)"), ERROR: ("FAILED", "trial failed (see the search log)")}
@@ -36,15 +38,19 @@ def experiment_id(client: MlflowClient, name: str, artifact_location: str | None
 
 def start_search(tracking_uri: str, experiment: str, search_name: str, dataset: str, search_config: Mapping,
                  artifact_location: str | None = None) -> str:  # fmt: skip
-    """-> parent run id. A resumed search (same experiment and search name) reopens its run."""
+    """-> parent run id. A resumed search (same experiment, search name and storage) reopens its run; the same
+    name under another --storage is another search and gets a run of its own."""
     client = MlflowClient(tracking_uri)
     exp_id = experiment_id(client, experiment, artifact_location)
-    found = client.search_runs([exp_id], f"tags.`{TAG_SEARCH}` = '{search_name}' and tags.`{TAG_KIND}` = 'search'", max_results=1)
+    where = redact(str(search_config.get("storage", "")))
+    found = client.search_runs([exp_id], f"tags.`{TAG_SEARCH}` = '{search_name}' and tags.`{TAG_KIND}` = 'search' "
+                               f"and tags.`{TAG_STORAGE}` = '{where}'", max_results=1)  # fmt: skip
     if found:
         run_id = found[0].info.run_id
         client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
         return run_id
-    tags = {MLFLOW_RUN_NAME: search_name, TAG_SEARCH: search_name, TAG_DATASET: dataset, TAG_KIND: "search"}
+    tags = {MLFLOW_RUN_NAME: search_name, TAG_SEARCH: search_name, TAG_DATASET: dataset, TAG_KIND: "search",
+            TAG_STORAGE: where}  # fmt: skip
     run_id = client.create_run(exp_id, tags=tags).info.run_id
     params = dict_params(dict(search_config))
     items = [Param(k, v) for k, v in params.items()]
