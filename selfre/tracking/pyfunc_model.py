@@ -17,7 +17,7 @@ from pathlib import Path
 
 import mlflow.pyfunc
 from mlflow.models import ModelSignature
-from mlflow.types.schema import Array, ColSpec, DataType, Schema
+from mlflow.types.schema import AnyType, Array, ColSpec, DataType, Schema
 
 ARTIFACT = "checkpoint"
 # The selfre package folder, shipped inside the model (code_paths) so serving needs no selfre install.
@@ -27,7 +27,9 @@ SIGNATURE = ModelSignature(
     inputs=Schema([
         ColSpec(DataType.string, "id", required=False),
         ColSpec(DataType.string, "text", required=False),
-        ColSpec(Array(DataType.string), "tokens", required=False),
+        # Any, not Array(string): in a request mixing `text` and `tokens` records pandas fills the missing cells
+        # with NaN, which an Array column rejects. The Predictor checks tokens itself (a clear error per record).
+        ColSpec(AnyType(), "tokens", required=False),
         ColSpec(Array(DataType.long), "subj"),
         ColSpec(Array(DataType.long), "obj"),
         ColSpec(DataType.string, "subj_type", required=False),
