@@ -221,8 +221,14 @@ def test_register_champion_challenger_and_pyfunc(server, search):
     ckpt = search["result"].checkpoint_dir
     first = registry.register_best(server, search["run_id"], ckpt, "demo", "c0", 0.50, 0.01, 0.3)
     assert first.alias == "champion" and first.previous_champion is None
-    worse = registry.register_best(server, search["run_id"], ckpt, "demo", "c0", 0.40, 0.02, 0.3)
+    later_search = parent.start_search(server, "selfre-demo", "later-search", "demo", {"storage": "/runs/later"})
+    worse = registry.register_best(server, later_search, ckpt, "demo", "c0", 0.40, 0.02, 0.3)
     assert worse.alias == "challenger" and worse.previous_champion == first.version
+    # Finishing a search again (--resume after it had finished) adds no copy: its version comes back.
+    versions = len(client.search_model_versions("name = 'selfre-demo'"))
+    again = registry.register_best(server, search["run_id"], ckpt, "demo", "c0", 0.50, 0.01, 0.3)
+    assert (again.version, again.alias) == (first.version, "champion")
+    assert len(client.search_model_versions("name = 'selfre-demo'")) == versions
     assert client.get_model_version_by_alias("selfre-demo", "champion").version == first.version
     assert client.get_model_version_by_alias("selfre-demo", "challenger").version == worse.version
     # an equal score does not take the title; a better one does (promote() is the rule register_best applies)

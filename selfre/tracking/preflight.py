@@ -22,7 +22,9 @@ from pathlib import Path
 from selfre.errors import SelfreError
 from selfre.tracking.params import redact
 
-TIMEOUT_S = 10
+# Per request. Connection refused and DNS errors fail at once whatever this is; it only bounds a server that
+# accepts and then stalls. 10 s proved too tight for a busy 2-core machine serving MLflow with basic auth.
+TIMEOUT_S = 30
 
 
 class TrackingUnavailable(SelfreError):

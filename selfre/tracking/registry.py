@@ -56,14 +56,19 @@ def local_checkpoint(uri: str):
 
 def register_best(tracking_uri: str, search_run_id: str, checkpoint: str, dataset: str, config_id: str,
                   mean_dev_f1: float, std_dev_f1: float, person_centric_f1: float | None) -> Registered:  # fmt: skip
-    """Log `checkpoint` (local path or s3:// URI) as model `model` in the search run, register, promote."""
+    """Log `checkpoint` (local path or s3:// URI) as model `model` in the search run, register, promote.
+    Once per search: finishing it again (`--resume` of a search that had finished) returns the version it
+    registered then instead of adding a copy of the same checkpoint."""
     from selfre.tracking.pyfunc_model import log_model
 
+    client = MlflowClient(tracking_uri)
+    name = model_name(dataset)
+    earlier = _registered_by(client, name, search_run_id, config_id)
+    if earlier is not None:
+        return earlier
     mlflow.set_tracking_uri(tracking_uri)
     with local_checkpoint(checkpoint) as folder, mlflow.start_run(run_id=search_run_id):
         info = log_model(str(folder))
-    client = MlflowClient(tracking_uri)
-    name = model_name(dataset)
     try:
         client.get_registered_model(name)
     except MlflowException:
@@ -74,6 +79,23 @@ def register_best(tracking_uri: str, search_run_id: str, checkpoint: str, datase
     mv = client.create_model_version(name, info.model_uri, run_id=search_run_id, tags=tags, model_id=info.model_id)
     alias, previous = promote(client, name, mv.version, float(mean_dev_f1))
     return Registered(name, str(mv.version), alias, previous, f"models:/{name}@{alias}")
+
+
+def _registered_by(client: MlflowClient, name: str, search_run_id: str, config_id: str) -> Registered | None:
+    try:
+        found = client.search_model_versions(f"name = '{name}' and tags.search_run_id = '{search_run_id}'")
+    except MlflowException:
+        return None  # no such registered model yet
+    for mv in found:
+        if mv.tags.get("config_id") == config_id:
+            # search results do not carry aliases: ask for the champion itself
+            try:
+                champion = str(client.get_model_version_by_alias(name, CHAMPION).version)
+            except MlflowException:
+                champion = None
+            alias = CHAMPION if champion == str(mv.version) else CHALLENGER
+            return Registered(name, str(mv.version), alias, None, f"models:/{name}@{alias}")
+    return None
 
 
 def promote(client: MlflowClient, name: str, version: str, mean_dev_f1: float) -> tuple[str, str | None]:
