@@ -16,9 +16,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+
+import mlflow
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 F1_TAG = "mean_dev_f1"
