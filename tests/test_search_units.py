@@ -330,8 +330,8 @@ def test_an_unreachable_tracking_server_stops_the_search_before_ray(tmp_path):
 
 
 def test_plan_round_trips_through_the_run_folder_without_credentials(tmp_path):
+    from selfre.redact import redact
     from selfre.search.plan import SearchPlan
-    from selfre.search.storage import redact
 
     plan = build_plan("demo", CONFIG_DIR, name="p1", storage_root=str(tmp_path / "a"))
     plan.save()

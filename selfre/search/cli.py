@@ -15,8 +15,8 @@ from pathlib import Path
 
 from selfre.cli.args import add_config_args, config_from_args
 from selfre.errors import SelfreError
+from selfre.redact import redact
 from selfre.search.plan import DATASETS, SEARCH_DEFAULTS, SearchPlan, build_plan
-from selfre.search.storage import redact
 
 # flag dest -> search key; None on the command line means "take the config file's value".
 SEARCH_FLAGS = ("num_samples", "seeds", "scheduler", "max_concurrent", "workers_per_trial", "gpus_per_worker",

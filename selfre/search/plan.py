@@ -109,7 +109,7 @@ class SearchPlan:
     # -- persistence -------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         # Redacted: the file is stored with the run, and `load` takes the storage from --storage anyway.
-        return {"name": self.name, "dataset": self.dataset, "storage": storage.redact(self.storage), "base": self.base,
+        return {"name": self.name, "dataset": self.dataset, "storage": redact(self.storage), "base": self.base,
                 "search": self.search, "tracking_uri": self.tracking_uri}  # fmt: skip
 
     @classmethod
@@ -124,7 +124,7 @@ class SearchPlan:
         uri = storage.join(storage.resolve(storage_root), name, PLAN_FILE)
         if not storage.exists(uri):
             raise ConfigError(
-                f"--resume: no search named {name!r} under --storage {storage.redact(storage_root)} "
+                f"--resume: no search named {name!r} under --storage {redact(storage_root)} "
                 f"({PLAN_FILE} not found); give the --name and --storage of the search to continue"
             )
         plan = cls.from_dict(storage.read_json(uri))

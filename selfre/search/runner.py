@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from selfre.data.datasets import describe_expected_layout, load_splits
 from selfre.errors import ConfigError
+from selfre.redact import redact
 from selfre.search import storage
 from selfre.search.aggregate import INCOMPLETE, METRIC
 from selfre.search.plan import PLAN_FILE, SearchPlan
@@ -74,7 +75,7 @@ def run_search(plan: SearchPlan, resume: bool = False) -> SearchOutcome:
     plan_exists = storage.exists(storage.join(plan.experiment_uri, PLAN_FILE))
     if plan_exists and not resume:
         raise ConfigError(
-            f"a search named {plan.name!r} already exists in {storage.redact(plan.storage)}: "
+            f"a search named {plan.name!r} already exists in {redact(plan.storage)}: "
             "pass --resume to continue it, or choose another --name"
         )
     check_data(plan)
@@ -123,7 +124,7 @@ def finish(plan: SearchPlan) -> SearchOutcome:
     from selfre.search.summary import format_report, records_from_experiment, summarize, write
 
     summary = summarize(records_from_experiment(plan.experiment_uri), plan.search["seeds"])
-    summary["search"] = {"name": plan.name, "dataset": plan.dataset, "experiment": storage.redact(plan.experiment_uri),
+    summary["search"] = {"name": plan.name, "dataset": plan.dataset, "experiment": redact(plan.experiment_uri),
                          "num_samples": plan.search["num_samples"], "scheduler": plan.search["scheduler"]}  # fmt: skip
     paths = write(summary, plan.experiment_uri)
     return SearchOutcome(plan, summary, paths, format_report(summary))
@@ -148,7 +149,7 @@ def _new_tuner(plan: SearchPlan, concurrency: int):
     scheduler = build_scheduler(s["scheduler"], plan.max_epochs(), int(s["grace_period"]), float(s["reduction_factor"]))
     plan.save()
     log.info("search %s: %d configuration(s) x %d seed(s), %s, %d trial(s) at a time -> %s", plan.name,
-             s["num_samples"], len(s["seeds"]), s["scheduler"], concurrency, storage.redact(plan.experiment_uri))  # fmt: skip
+             s["num_samples"], len(s["seeds"]), s["scheduler"], concurrency, redact(plan.experiment_uri))  # fmt: skip
     return tune.Tuner(
         make_trainable(plan),
         tune_config=tune.TuneConfig(
@@ -169,7 +170,7 @@ def _restore_tuner(plan: SearchPlan):
 
     from selfre.search.trainable import make_trainable
 
-    log.info("resuming search %s from %s", plan.name, storage.redact(plan.experiment_uri))
+    log.info("resuming search %s from %s", plan.name, redact(plan.experiment_uri))
     return tune.Tuner.restore(
         plan.experiment_uri, trainable=make_trainable(plan), resume_unfinished=True, resume_errored=True
     )

@@ -23,8 +23,8 @@ import os
 from collections.abc import Iterator
 
 from selfre.errors import ConfigError
+from selfre.redact import redact
 from selfre.search.resources import embedded_cpus
-from selfre.search.storage import redact
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,6 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from selfre.redact import redact  # noqa: F401  (re-exported: the search's modules print URIs through it)
-
 TRAIN_RUNS = "train_runs"
 
 

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from selfre.errors import SelfreError
-from selfre.tracking.params import redact
+from selfre.redact import redact
 
 # Per request. Connection refused and DNS errors fail at once whatever this is; it only bounds a server that
 # accepts and then stalls. 10 s proved too tight for a busy 2-core machine serving MLflow with basic auth.
