@@ -7,9 +7,10 @@ so a test can never reach a real account.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
+
+from selfre.env_overlay import overlay_environ
 
 
 def aws_env_vars(endpoint: str, tmp: Path, key_id: str = "testing", secret: str = "testing") -> dict[str, str]:
@@ -34,19 +35,7 @@ def moto_endpoint() -> Iterator[str]:
         server.stop()
 
 
-@contextlib.contextmanager
-def environ(values: dict[str, str], drop: tuple[str, ...] = ("AWS_SESSION_TOKEN", "AWS_PROFILE")) -> Iterator[None]:
-    """os.environ with `values` set and `drop` removed, restored afterwards (for module-scoped fixtures,
-    where pytest's monkeypatch is not available)."""
-    saved = {k: os.environ.get(k) for k in (*values, *drop)}
-    os.environ.update(values)
-    for k in drop:
-        os.environ.pop(k, None)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+def environ(values: dict[str, str]):
+    """os.environ pointing at the moto server, with any session token or profile of the caller's removed,
+    restored afterwards (for module-scoped fixtures, where pytest's monkeypatch is not available)."""
+    return overlay_environ(values, drop=("AWS_SESSION_TOKEN", "AWS_PROFILE"))

@@ -11,14 +11,13 @@ search's run folder; `ui_command` is printed so the user can open them.
 
 from __future__ import annotations
 
-import os
 import shlex
 import tempfile
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
+from selfre.env_overlay import overlay_environ
 from selfre.errors import SelfreError
 from selfre.redact import redact
 
@@ -60,21 +59,11 @@ def preflight(tracking_uri: str, experiment: str = "selfre-preflight", artifact_
         _round_trip(tracking_uri, experiment, artifact_location, where)
 
 
-@contextmanager
 def _quick_http():
     """Fail in seconds, not after minutes of retries — for the preflight only: the driver's environment is
     inherited by local Ray workers, whose logging should keep MLflow's default retries."""
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(TIMEOUT_S))
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return overlay_environ({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(TIMEOUT_S)},
+                           keep_existing=True)  # fmt: skip
 
 
 def _round_trip(tracking_uri: str, experiment: str, artifact_location: str | None, where: str) -> None:
