@@ -12,13 +12,10 @@ collides with it.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 import pytest
 
@@ -26,15 +23,9 @@ pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 from ray.util.state import list_actors  # noqa: E402
 from s3_support import aws_env_vars, environ, moto_endpoint  # noqa: E402
+from support import REPO, SEARCH, env_without, free_port  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray_cluster")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -79,13 +70,13 @@ def test_search_trials_run_on_both_nodes(two_node_cluster, s3_demo, tmp_path):
     data_uri, node_cache = s3_demo
     nodes = {cluster.head_node.node_id, *(n.node_id for n in cluster.worker_nodes)}
     assert len(nodes) == 2
-    search = [sys.executable, str(REPO / "tune" / "search.py"), "--dataset", "demo", "--address", cluster.address,
+    search = [*SEARCH, "--dataset", "demo", "--address", cluster.address,
               "--name", "two-nodes", "--num-samples", "2", "--seeds", "1", "--scheduler", "fifo",
               "--max-concurrent", "2", "--workers-per-trial", "1", "--cpus-per-worker", "2", "--num-threads", "1",
               "--epochs", "1", "--max-train-examples", "32", "--max-eval-examples", "16",
               "--data-dir", data_uri, "--storage", "s3://corpus/runs",
               "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env = env_without("PYTEST_")
     done = subprocess.run(search, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, f"search failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     import boto3

@@ -36,8 +36,8 @@ import yaml
 
 pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
+from support import REPO, env_without, free_port  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 VENV = Path(sys.prefix)
 RAY_PROCESSES = ("raylet", "gcs_server", "dashboard", "monitor.py", "log_monitor", "runtime_env_agent")
 
@@ -59,12 +59,6 @@ while True:
 '''
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray_cluster")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(cmd: list[str], env: dict, timeout: float, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -199,7 +193,7 @@ def prepare_home(host: SshMachine) -> None:
 
 def local_env(workdir: Path, token: Path) -> dict:
     """The laptop side: Ray's CLI from this venv, its state files and caches inside the test's folder."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "PYTEST_"))}
+    env = env_without("RAY_", "PYTEST_")
     (workdir / "ray-local").mkdir()
     (workdir / "tmp").mkdir()
     env.update(PATH=f"{VENV / 'bin'}:{env.get('PATH', '')}", RAY_TMPDIR=str(workdir / "ray-local"),

@@ -9,12 +9,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import subprocess
-import sys
 import threading
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -23,6 +20,7 @@ pytest.importorskip("moto.server")
 from boto3.s3.transfer import TransferConfig  # noqa: E402
 from botocore.stub import Stubber  # noqa: E402
 from s3_support import aws_env_vars, moto_endpoint  # noqa: E402
+from support import REPO, SEARCH, env_without  # noqa: E402
 
 from selfre.errors import ConfigError  # noqa: E402
 from selfre.storage import S3DataError, is_remote, materialize, parse_s3_uri, preflight, s3data  # noqa: E402
@@ -31,7 +29,6 @@ from selfre.storage import cache as data_cache  # noqa: E402
 FILES = {"train.json": b'[{"id": "t1"}]', "dev.json": b'[{"id": "d1"}]', "test.json": b'[{"id": "x1"}]',
          "extra/README.txt": b"nested keys keep their folders"}  # fmt: skip
 SPLITS = ("train.json", "dev.json", "test.json")
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -213,12 +210,12 @@ def test_keys_that_escape_the_cache_folder_are_refused(bucket, tmp_path):
 
 # -- the search's side: --data-dir s3://… is checked and fetched by the driver before Ray starts ---------------
 def _search(*args: str, cwd, env) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "tune" / "search.py"), *args], cwd=cwd, env=env,
+    return subprocess.run([*SEARCH, *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
 
 
 def test_search_refuses_a_wrong_bucket_or_missing_split_before_starting_ray(bucket, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}  # aws_env's dummy credentials
+    env = env_without("PYTEST_")  # keeps aws_env's dummy credentials
     env["SELFRE_DATA_CACHE"] = str(tmp_path / "cache")
     s3data.client().delete_object(Bucket=bucket, Key="tacred/test.json")
     for data_dir, expected in ((f"s3://no-such-{bucket}/tacred", "no-such-"), (f"s3://{bucket}/tacred", "test.json")):

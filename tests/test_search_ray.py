@@ -15,7 +15,6 @@ import os
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +22,8 @@ from pathlib import Path
 import pytest
 
 ray = pytest.importorskip("ray")
+
+from support import REPO, SEARCH  # noqa: E402
 
 from selfre.data.demo import generate_demo  # noqa: E402
 from selfre.search.aggregate import COMPLETE  # noqa: E402
@@ -33,7 +34,6 @@ from selfre.search.storage import TRAIN_RUNS  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "tune" / "configs"
 LOCK = Path(tempfile.gettempdir()) / "selfre-search-ray-tests.lock"
 
@@ -215,7 +215,7 @@ def test_a_killed_search_resumes_without_training_anything_twice(ray_session, de
     # starts without RAY_AUTH_MODE, as a user's shell would: its token-less first attempt is refused and
     # it must retry with the local token (session.py) to join at all.
     env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
-    driver = subprocess.Popen([sys.executable, str(REPO / "tune" / "search.py"), *args], cwd=tmp_path, env=env,
+    driver = subprocess.Popen([*SEARCH, *args], cwd=tmp_path, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     runs = storage / "killed" / TRAIN_RUNS
     deadline = time.time() + 240

@@ -10,7 +10,6 @@ import math
 import os
 import statistics
 import subprocess
-import sys
 from pathlib import Path
 
 import optuna
@@ -22,6 +21,7 @@ from ray.tune.experiment import Trial  # noqa: E402
 from ray.tune.schedulers import TrialScheduler  # noqa: E402
 from ray.tune.search import Searcher  # noqa: E402
 from ray.tune.search.optuna import OptunaSearch  # noqa: E402
+from support import REPO, SEARCH  # noqa: E402
 
 from selfre.config import RunConfig  # noqa: E402
 from selfre.errors import ConfigError  # noqa: E402
@@ -33,7 +33,6 @@ from selfre.search.seeds import SeedRepeater  # noqa: E402
 from selfre.search.space import DefineByRun, apply_params, parse_space  # noqa: E402
 from selfre.search.summary import TrialRecord, format_report, summarize, to_csv  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "tune" / "configs"
 SPACE = {
     "model.weighting": {"choice": ["manual", "uncertainty"]},
@@ -285,7 +284,7 @@ def test_dataset_configs_load_with_the_papers_defaults(tmp_path):
 
 def _cli(*args, cwd=None):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, str(REPO / "tune" / "search.py"), *args], capture_output=True, text=True,
+    return subprocess.run([*SEARCH, *args], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=120)  # fmt: skip
 
 

@@ -16,7 +16,8 @@ import pytest
 mlflow = pytest.importorskip("mlflow")
 
 from mlflow.tracking import MlflowClient  # noqa: E402
-from tracking_support import ENV_PATH, MLFLOW, free_port, launch_server, stop, tiny_config, wait_http, wait_server  # noqa: E402
+from support import free_port  # noqa: E402
+from tracking_support import ENV_PATH, MLFLOW, launch_server, stop, tiny_config, wait_http, wait_server  # noqa: E402
 
 from selfre.tracking import child, parent, preflight, registry  # noqa: E402
 from selfre.tracking.names import MAPPING_ARTIFACT, metric_names  # noqa: E402
