@@ -17,7 +17,7 @@ SUBCOMMANDS = ("train", "evaluate", "predict", "score", "data", "bench", "report
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="selfre",
-        description="SELF relation extraction: train, evaluate, predict, score, prepare data, benchmark.",
+        description="SELF relation extraction: train, evaluate, predict, score, prepare data, benchmark, report.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="Debug logging.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -8,7 +8,7 @@ from selfre.errors import ConfigError
 
 def register(sub) -> None:
     p = sub.add_parser("report", help="Regenerate the paper's tables (5, 6, 8) and λ curve (Fig. 11) from MLflow runs.")
-    p.add_argument("--tracking-uri", required=True, help="MLflow tracking URI (http://..., or sqlite:///<run folder>/mlflow.db).")
+    p.add_argument("--tracking-uri", required=True, help="MLflow tracking URI: http://HOST:PORT, or a search's embedded store sqlite:///<storage root>/mlflow.db (e.g. runs/search/mlflow.db; the search prints it).")
     p.add_argument("--experiment", required=True, help="MLflow experiment the searches logged to.")
     p.add_argument("--search-run-id", default=None, help="Only this search's trials (default: every search in the experiment).")
     p.add_argument("--out", default="report", help="Output folder for report.md and PNGs.")
