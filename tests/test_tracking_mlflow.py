@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from support import free_port  # noqa: E402
 from tracking_support import ENV_PATH, MLFLOW, launch_server, stop, tiny_config, wait_http, wait_server  # noqa: E402
 
+from selfre.config import RunConfig  # noqa: E402
 from selfre.tracking import child, parent, preflight, registry  # noqa: E402
 from selfre.tracking.names import MAPPING_ARTIFACT, metric_names  # noqa: E402
 
@@ -304,10 +305,23 @@ def test_selfre_report_regenerates_paper_tables(server, search, tmp_path, capsys
                  "--out", str(tmp_path / "report")]) == 0  # fmt: skip
     text = (tmp_path / "report" / "report.md").read_text()
     f1 = 100 * search["result"].test["f1"]
-    for heading in ("Table 5", "Table 6", "Table 8", "Fig. 11"):
+    for heading in ("Table 5", "Table 6", "Table 8"):
         assert heading in text
     assert f"{f1:.2f} ± 0.00" in text and "SELF (SPP+HR)" in text and "demo-search/c0" in text
-    assert (tmp_path / "report" / "lambda_sensitivity.png").read_bytes().startswith(b"\x89PNG")
+    # That search trained with uncertainty weighting: its logged λ weighs nothing, so no λ and no λ curve.
+    assert "| demo-search/c0 | - |" in text and "Fig. 11" not in text
+
+    # A manual-weighting trial (λ 0.3) in a search of its own: λ shown, and the curve drawn from it.
+    lam_search = parent.start_search(server, "selfre-demo", "lambda-search", "demo", {"storage": "/runs/lambda"})
+    manual = RunConfig.from_dict(search["cfg"].to_dict())
+    manual.model.weighting, manual.model.spp_lambda = "manual", 0.3
+    result = search["result"]
+    child.TrialRun(server, lam_search, "m1", 1, manual).log_final(result.best_epoch, result.best_dev, result.test)
+    assert main(["report", "--tracking-uri", server, "--experiment", "selfre-demo", "--search-run-id", lam_search,
+                 "--out", str(tmp_path / "lam")]) == 0  # fmt: skip
+    text = (tmp_path / "lam" / "report.md").read_text()
+    assert "| lambda-search/m1 | 0.3 |" in text and "Fig. 11" in text
+    assert (tmp_path / "lam" / "lambda_sensitivity.png").read_bytes().startswith(b"\x89PNG")
     assert main(["report", "--tracking-uri", server, "--experiment", "nope", "--out", str(tmp_path / "x")]) == 2
 
 

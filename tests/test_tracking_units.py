@@ -94,3 +94,17 @@ def test_embedded_default_store_passes_preflight(tmp_path):
     uri, artifacts = preflight.default_tracking(tmp_path / "run")
     preflight.preflight(uri, experiment="selfre-demo", artifact_location=artifacts)
     assert (tmp_path / "run" / "mlflow.db").exists() and (tmp_path / "run" / "mlartifacts").is_dir()
+
+
+def test_report_shows_lambda_only_where_it_weighs_the_loss():
+    """Every run logs model.spp_lambda, but under uncertainty weighting or without SPP it is inert: the
+    report's Table 5 shows '-' there and the λ curve leaves those configurations out."""
+    from selfre.tracking.report import Config, lambda_points, table5
+
+    seed = {1: {"best_dev_f1": 0.5, "test_f1": 0.4, "test_precision": 0.4, "test_recall": 0.4}}
+    manual = Config("s/c1", {"model.spp_lambda": "0.7", "model.weighting": "manual", "model.use_spp": "True"}, seed)
+    learned = Config("s/c2", {"model.spp_lambda": "0.4", "model.weighting": "uncertainty", "model.use_spp": "True"}, seed)
+    no_spp = Config("s/c3", {"model.spp_lambda": "0.4", "model.weighting": "manual", "model.use_spp": "False"}, seed)
+    rows = table5([manual, learned, no_spp]).splitlines()[2:]
+    assert [r.split(" | ")[1] for r in rows] == ["0.7", "-", "-"]
+    assert {p["lambda"] for p in lambda_points([manual, learned, no_spp])} == {0.7}

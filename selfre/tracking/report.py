@@ -34,6 +34,13 @@ class Config:
     def stat(self, name: str) -> tuple[float, float]:
         return mean_std(m.get(name) for m in self.seeds.values())
 
+    @property
+    def spp_lambda(self) -> str | None:
+        """λ as the run used it, or None where it weighs nothing: every run logs model.spp_lambda (its config
+        default), but under uncertainty weighting, or without SPP, no λ enters the loss."""
+        used = self.params.get("model.use_spp", "True") == "True" and self.params.get("model.weighting", "manual") == "manual"
+        return self.params.get(LAMBDA) if used else None
+
 
 def collect(client: MlflowClient, experiment: str, search_run_id: str | None = None) -> list[Config]:
     exp = client.get_experiment_by_name(experiment)
@@ -61,7 +68,7 @@ def _pm(c: Config, name: str) -> str:
 def table5(configs: list[Config]) -> str:
     lines = ["| configuration | λ | seeds | dev F1 | test P | test R | test F1 |", "|---|---|---|---|---|---|---|"]
     for c in configs:
-        lines.append(f"| {c.key} | {c.params.get(LAMBDA, '-')} | {len(c.seeds)} | " +
+        lines.append(f"| {c.key} | {c.spp_lambda or '-'} | {len(c.seeds)} | " +
                      " | ".join(_pm(c, s) for s in ("best_dev_f1", "test_precision", "test_recall", "test_f1")) + " |")  # fmt: skip
     return "\n".join(lines)
 
@@ -93,12 +100,12 @@ def table8(configs: list[Config]) -> str:
 def lambda_points(configs: list[Config]) -> list[dict]:
     out = []
     for c in configs:
-        if c.params.get(LAMBDA) is None:
+        if c.spp_lambda is None:
             continue
         for name, label in (("best_dev_f1", "dev F1"), ("test_f1", "test F1")):
             mean, std = c.stat(name)
             if mean == mean:
-                out.append({"lambda": float(c.params[LAMBDA]), "mean": mean, "std": std, "label": label})
+                out.append({"lambda": float(c.spp_lambda), "mean": mean, "std": std, "label": label})
     return out
 
 
