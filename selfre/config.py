@@ -8,6 +8,7 @@ any checkpoint can be explained and re-run.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from selfre.errors import ConfigError
 
 DATASETS = ("tacred", "retacred", "semeval", "jsonl", "demo")
 MARKERS = ("typed_entity_marker_punct", "entity_marker_punct", "entity_marker")
+# Model-selection metrics (their meaning and `auto`'s resolution: selfre.metrics.objective).
+SELECT_METRICS = ("auto", "micro_f1", "official_macro_f1", "pc_f1")
 
 
 def _f(default, help: str, choices=None):
@@ -97,10 +100,21 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     epochs: int = _f(10, "Training epochs.")
-    batch_size: int = _f(32, "Training batch size (per worker under DDP).")
+    batch_size: int = _f(
+        32,
+        "Global training batch per optimizer step (SPEC §6), whatever the number of data-parallel workers: each "
+        "of W workers takes batch_size/W examples of every batch (it must divide), and which examples form each "
+        "batch does not depend on W.",
+    )
     eval_batch_size: int = _f(64, "Evaluation batch size.")
     learning_rate: float = _f(3e-5, "Peak AdamW learning rate for the encoder.")
-    head_learning_rate: float = _f(0.0, "Learning rate for HR/head/σ parameters (0 = same as learning_rate).")
+    head_learning_rate: float = _f(0.0, "Learning rate for the HR module and the relation head (0 = same as learning_rate).")
+    weighting_learning_rate: float = _f(
+        0.05,
+        "Learning rate of uncertainty weighting's log-variances s_k (Eq. 15). Their own rate, not the encoder's: "
+        "with 3e-5 they barely move in a run and the weighting stays a fixed ½/½; 0.05 lets σ_k² reach its "
+        "optimum L_k within a few hundred steps (docs/method.md).",
+    )
     weight_decay: float = _f(0.01, "AdamW weight decay (not applied to biases and LayerNorm).")
     warmup_ratio: float = _f(0.1, "Fraction of steps with linear warm-up, then linear decay to 0.")
     max_grad_norm: float = _f(1.0, "Gradient-norm clipping threshold (0 = off).")
@@ -109,6 +123,13 @@ class TrainConfig:
     device: str = _f("auto", "Device: auto, cpu, cuda, cuda:N.")
     max_steps: int = _f(0, "Stop after this many optimizer steps (0 = run all epochs); for quick runs.")
     eval_every_epochs: int = _f(1, "Evaluate on dev every N epochs (the last epoch is always evaluated).")
+    select_metric: str = _f(
+        "auto",
+        "Dev metric that picks the best epoch (and, in a search, the objective): micro_f1, official_macro_f1 "
+        "(SemEval's official (9+1)-way macro-F1), pc_f1 (person-centric F1), or auto = the dataset's paper "
+        "headline (official_macro_f1 for SemEval, micro_f1 otherwise).",
+        SELECT_METRICS,
+    )
     progress: bool = _f(True, "Show progress bars.")
     num_threads: int = _f(0, "torch CPU threads (0 = torch's default).")
 
@@ -130,7 +151,7 @@ class RunConfig:
             data=_build(DataConfig, d.pop("data", {}), "data"),
             model=_build(ModelConfig, d.pop("model", {}), "model"),
             train=_build(TrainConfig, d.pop("train", {}), "train"),
-            **_known(cls, d, ""),
+            **{k: coerce_field(k, "str", v) for k, v in _known(cls, d, "").items()},
         )
 
     def validate(self) -> RunConfig:
@@ -149,6 +170,11 @@ class RunConfig:
             raise ConfigError("model.spp_epsilon must be in [0, 1]")
         if self.model.spp_lambda < 0:
             raise ConfigError("model.spp_lambda must be >= 0")
+        from selfre.metrics.objective import resolve  # here: selfre.metrics imports the data readers, which import this
+
+        resolve(self.train.select_metric, self.data.dataset)
+        if self.train.weighting_learning_rate < 0:
+            raise ConfigError("train.weighting_learning_rate must be >= 0")
         if self.train.epochs < 1 or self.train.batch_size < 1:
             raise ConfigError("train.epochs and train.batch_size must be >= 1")
         if not 0 <= self.train.warmup_ratio < 1:
@@ -168,7 +194,36 @@ def _known(cls, d: dict, prefix: str) -> dict:
 
 
 def _build(cls, d: dict, prefix: str):
-    return cls(**_known(cls, dict(d or {}), prefix))
+    if d is not None and not isinstance(d, dict):
+        raise ConfigError(f"{prefix}: expected a mapping of fields, got {type(d).__name__} {d!r}")
+    types = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+    values = _known(cls, dict(d or {}), prefix)
+    return cls(**{k: coerce_field(f"{prefix}.{k}", types[k], v) for k, v in values.items()})
+
+
+def coerce_field(key: str, ftype: str, value):
+    """A value from YAML/JSON/Optuna -> the field's type, or a ConfigError naming the key. Ints are accepted
+    for floats (and whole floats for ints); a string is never silently taken for a number, so a wrong type
+    stops the run here instead of deep inside a worker."""
+    if ftype == "bool":
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {type(value).__name__} {value!r}")
+    if ftype in ("int", "float"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {type(value).__name__} {value!r}")
+        if ftype == "float":
+            return float(value)
+        if isinstance(value, float) and not value.is_integer():
+            raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+        return int(value)
+    if ftype == "str":
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)  # e.g. `spp_layers: 12`
+        raise ConfigError(f"{key}: expected a string, got {type(value).__name__} {value!r}")
+    return value
 
 
 def flatten(cfg: RunConfig) -> dict[str, Any]:
@@ -182,10 +237,20 @@ def flatten(cfg: RunConfig) -> dict[str, Any]:
     return out
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """PyYAML follows YAML 1.1, where a float needs a dot: `3e-5` would load as the *string* '3e-5'. People
+    write 3e-5 (YAML 1.2 reads it as a float), so it is resolved as a float here."""
+
+
+_ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
+            data = yaml.load(fh, Loader=_ConfigLoader) or {}
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except yaml.YAMLError as exc:

@@ -133,3 +133,32 @@ def test_predict_bad_record_names_file_and_record(demo_dir, tmp_path, capsys):
     assert main(["predict", "--checkpoint", str(tmp_path / "run" / "checkpoint"), "--input", str(bad)]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "record 0 (id=r9)" in err and "out of range" in err
+
+
+def test_best_epoch_follows_the_selection_metric(demo_dir, tmp_path):
+    # pc_f1 (person-centric F1) instead of the demo's default micro F1: the best epoch is the first maximum
+    # of dev person-centric F1, and every evaluated epoch reports that metric as dev_score.
+    cfg = small_cfg(tmp_path, demo_dir, epochs=3, select_metric="pc_f1")
+    result = train(cfg)
+    scores = [h.score for h in result.history]
+    assert scores == [h.dev["person_centric"]["f1"] for h in result.history]
+    assert result.objective == "pc_f1"
+    assert result.best_epoch == 1 + scores.index(max(scores))
+    assert [h.summary()["dev_score"] for h in result.history] == scores
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["objective"] == "pc_f1" and saved["best_epoch"] == result.best_epoch
+
+
+def test_yaml_config_values_are_typed(tmp_path):
+    from selfre.config import RunConfig, load_yaml
+    from selfre.errors import ConfigError
+
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  learning_rate: 3e-5\n  epochs: 2\n")  # YAML 1.1 would read 3e-5 as a string
+    cfg = RunConfig.from_dict(load_yaml(path))
+    assert isinstance(cfg.train.learning_rate, float) and cfg.train.learning_rate == 3e-5
+    path.write_text("train:\n  learning_rate: fast\n")
+    with pytest.raises(ConfigError, match="train.learning_rate: expected a number, got str 'fast'"):
+        RunConfig.from_dict(load_yaml(path))
+    with pytest.raises(ConfigError, match="train.epochs: expected a whole number"):
+        RunConfig.from_dict({"train": {"epochs": 2.5}})

@@ -154,3 +154,68 @@ def test_e1_e2_mlp_head_shapes_params_and_value():
     g = f.clone()
     g[:, 0] = 100.0
     torch.testing.assert_close(head(g, torch.tensor([1, 2]), torch.tensor([3, 1])), logits)
+
+
+class _WeightingOnly(torch.nn.Module):
+    """What build_optimizer needs of a model, holding only the weighting (the toy problem below)."""
+
+    def __init__(self):
+        super().__init__()
+        self.weighting = UncertaintyWeighting()
+
+    def head_parameters(self):
+        return []
+
+    def weighting_parameters(self):
+        return list(self.weighting.parameters())
+
+
+def _learn_sigmas(steps: int, l_re: float, l_spp: float, **train_kw) -> tuple[float, float]:
+    """Run the real optimizer + schedule of a training run on Eq. 15 with fixed task losses; -> σ_k²."""
+    from selfre.config import TrainConfig
+    from selfre.train.optim import build_optimizer, linear_warmup_decay
+
+    model = _WeightingOnly()
+    cfg = TrainConfig(**train_kw)
+    opt = build_optimizer(model, cfg)
+    sched = linear_warmup_decay(opt, steps, cfg.warmup_ratio)
+    for _ in range(steps):
+        opt.zero_grad()
+        model.weighting(torch.tensor(l_re), torch.tensor(l_spp)).backward()
+        opt.step()
+        sched.step()
+    s = model.weighting
+    return math.exp(s.log_var_re.item()), math.exp(s.log_var_spp.item())
+
+
+def test_uncertainty_weights_reach_kendalls_optimum_within_a_run():
+    # Kendall et al.: ∂L/∂s_k = ½(1 - L_k e^{-s_k}) = 0  <=>  σ_k² = e^{s_k} = L_k. L_spp ≈ 0.004 nats is the
+    # default SPP loss's magnitude (SPEC §3): s_spp must travel from 0 to log 0.004 ≈ -5.5. 300 steps is a
+    # short run (SemEval: 225 steps per epoch at batch 32).
+    var_re, var_spp = _learn_sigmas(300, l_re=1.5, l_spp=0.004)
+    assert var_re == pytest.approx(1.5, rel=0.05)
+    assert var_spp == pytest.approx(0.004, rel=0.05)
+
+
+def test_with_the_encoders_learning_rate_the_weights_would_not_move():
+    # Why the log-variances have their own rate: at 3e-5 they stay at σ² ≈ 1, i.e. fixed ½/½ weights.
+    var_re, var_spp = _learn_sigmas(300, l_re=1.5, l_spp=0.004, weighting_learning_rate=3e-5)
+    assert abs(math.log(var_re)) < 0.01 and abs(math.log(var_spp)) < 0.01
+
+
+def test_optimizer_gives_each_part_its_learning_rate():
+    from selfre.config import ModelConfig, TrainConfig
+    from selfre.model.self_model import SELFModel
+    from selfre.train.optim import build_optimizer
+    from transformers import RobertaConfig, RobertaModel
+
+    enc = RobertaModel(RobertaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=32, max_position_embeddings=40), add_pooling_layer=False)  # fmt: skip
+    model = SELFModel(enc, 3, ModelConfig(weighting="uncertainty"))
+    opt = build_optimizer(model, TrainConfig(learning_rate=3e-5, head_learning_rate=1e-3, weighting_learning_rate=0.05))
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    assert {lr_of[id(p)] for p in model.weighting_parameters()} == {0.05}
+    assert len(model.weighting_parameters()) == 2
+    assert {lr_of[id(p)] for p in model.head_parameters()} == {1e-3}
+    assert {lr_of[id(p)] for p in model.encoder.parameters()} == {3e-5}
+    assert len(lr_of) == len(list(model.parameters()))  # every parameter in exactly one group

@@ -22,15 +22,26 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from selfre.train import distributed
     from selfre.train.loop import train
 
     cfg = config_from_args(args)
-    result = train(cfg, resume_from=args.resume)
+    # Under `torchrun --nproc-per-node N` every process runs this: one DDP job, rank 0 writes OUT.
+    opened = distributed.init_from_env()
+    try:
+        result = train(cfg, resume_from=args.resume)
+        rank = distributed.rank_world()[0]
+    finally:
+        if opened:
+            distributed.close()
+    if rank != 0:
+        return 0
     test = result.test or {}
     print(json.dumps({
-        "checkpoint": result.checkpoint_dir, "best_epoch": result.best_epoch,
+        "checkpoint": result.checkpoint_dir, "best_epoch": result.best_epoch, "objective": result.objective,
         "dev": {k: result.best_dev.get(k) for k in ("precision", "recall", "f1")},
         "test": {k: test.get(k) for k in ("precision", "recall", "f1")},
         "test_person_centric_f1": (test.get("person_centric") or {}).get("f1"),
+        **({"test_official_macro_f1": test["semeval"]["official_macro_f1"]} if "semeval" in test else {}),
     }, indent=2))  # fmt: skip
     return 0

@@ -14,11 +14,11 @@ the flat scalars that Ray, MLflow and the summary carry: `<prefix>_precision/rec
 
 from __future__ import annotations
 
+from selfre.config import SELECT_METRICS as CHOICES
 from selfre.errors import ConfigError
 
-OBJECTIVES = ("micro_f1", "official_macro_f1", "pc_f1")
-AUTO = "auto"
-CHOICES = (AUTO, *OBJECTIVES)
+AUTO = CHOICES[0]
+OBJECTIVES = CHOICES[1:]  # micro_f1, official_macro_f1, pc_f1
 
 
 def headline(dataset: str) -> str:

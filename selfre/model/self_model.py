@@ -108,9 +108,13 @@ class SELFModel(nn.Module):
         return result
 
     def head_parameters(self) -> list[nn.Parameter]:
-        """Everything that is not the pre-trained encoder (HR, head, σ's): may get its own learning rate."""
-        enc = {id(p) for p in self.encoder.parameters()}
-        return [p for p in self.parameters() if id(p) not in enc]
+        """The new modules (HR, head): neither the pre-trained encoder nor the loss weighting."""
+        other = {id(p) for p in self.encoder.parameters()} | {id(p) for p in self.weighting_parameters()}
+        return [p for p in self.parameters() if id(p) not in other]
+
+    def weighting_parameters(self) -> list[nn.Parameter]:
+        """Uncertainty weighting's log-variances s_k (Eq. 15); none under manual weighting or without SPP."""
+        return list(self.weighting.parameters()) if self.weighting is not None else []
 
     def loss_sigmas(self) -> dict[str, float]:
         return self.weighting.sigmas() if self.weighting is not None else {}

@@ -4,9 +4,11 @@ Stages per epoch: train (forward, backward, clip, step, schedule) -> evaluate on
 -> write the resumable epoch checkpoint -> hand both to the hooks (Ray reports them, the CLI logs).
 At the end the best-dev weights are scored on test and saved as the run's model checkpoint.
 
-Distributed: if `torch.distributed` is initialised (Ray's TorchTrainer does it; gloo on CPU, NCCL on
-GPU) the model is wrapped in DDP, training data is sharded per rank, evaluation is sharded and gathered,
-and only rank 0 writes files. The core never imports Ray.
+Distributed: if `torch.distributed` is initialised (Ray's TorchTrainer or torchrun; gloo on CPU, NCCL on
+GPU) the model is wrapped in DDP, every global batch of `train.batch_size` examples is split across the
+ranks (selfre.train.distributed: the batches do not depend on the worker count), evaluation is sharded and
+gathered, and only rank 0 writes files. The best epoch is the one with the best dev `train.select_metric`
+(selfre.metrics.objective). The core never imports Ray.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from selfre.config import RunConfig
 from selfre.data.datasets import DatasetSplits, load_splits
 from selfre.encoding.collate import collate
 from selfre.encoding.encode import RelationEncoder
+from selfre.metrics.objective import flat_scores, resolve, score
 from selfre.model.build import build_for_training
 from selfre.train import checkpoint as ckpt
+from selfre.train import distributed as ddp
 from selfre.train.evaluate import labels_from_probs, score_records
 from selfre.train.inference import autocast_for, predict_probs
 from selfre.train.optim import build_optimizer, linear_warmup_decay
@@ -49,15 +53,18 @@ class EpochResult:
     is_best: bool
     seconds: float
     learning_rate: float
+    score: float | None = None  # dev value of the selection metric (train.select_metric) when evaluated
 
     def summary(self) -> dict[str, float]:
-        """Flat scalar metrics, the form Ray/MLflow report."""
+        """Flat scalar metrics, the form Ray/MLflow report: losses, σ's, and dev_precision/recall/f1 (micro),
+        dev_pc_f1, dev_official_macro_f1 (SemEval) and dev_score (the selection metric's value)."""
         out = {"epoch": self.epoch, "step": self.step, "train_loss": self.train_loss, "loss_re": self.loss_re,
                "learning_rate": self.learning_rate, "epoch_seconds": self.seconds, **self.sigmas}  # fmt: skip
         if self.loss_spp is not None:
             out["loss_spp"] = self.loss_spp
-        if self.dev:
-            out.update(dev_precision=self.dev["precision"], dev_recall=self.dev["recall"], dev_f1=self.dev["f1"])
+        out.update(flat_scores(self.dev, "dev"))
+        if self.score is not None:
+            out["dev_score"] = self.score
         return out
 
 
@@ -66,6 +73,7 @@ class TrainResult:
     best_epoch: int
     best_dev: dict
     test: dict | None
+    objective: str  # the resolved selection metric (selfre.metrics.objective)
     history: list[EpochResult] = field(default_factory=list)
     checkpoint_dir: str | None = None  # the best-dev model checkpoint (rank 0)
     encode_stats: dict = field(default_factory=dict)
@@ -97,12 +105,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device("cpu")
 
 
-def _dist() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def _rng_state() -> dict:
     return {
         "python": random.getstate(),
@@ -125,8 +127,10 @@ class _Trainer:
 
     def __init__(self, cfg: RunConfig, splits: DatasetSplits | None):
         self.cfg = cfg
-        self.rank, self.world = _dist()
+        self.rank, self.world = ddp.rank_world()
         self.is_main = self.rank == 0
+        self.per_rank_batch = ddp.per_rank_batch(cfg.train.batch_size, self.world)  # refuses one that does not divide
+        self.objective = resolve(cfg.train.select_metric, cfg.data.dataset)
         if cfg.train.num_threads:
             torch.set_num_threads(cfg.train.num_threads)
         set_seed(cfg.train.seed)
@@ -149,8 +153,7 @@ class _Trainer:
             self.ddp_model = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
-        per_rank = math.ceil(len(self.train_examples) / self.world)
-        self.steps_per_epoch = math.ceil(per_rank / cfg.train.batch_size)
+        self.steps_per_epoch = math.ceil(len(self.train_examples) / cfg.train.batch_size)
         self.total_steps = self.steps_per_epoch * cfg.train.epochs
         if cfg.train.max_steps:
             self.total_steps = min(self.total_steps, cfg.train.max_steps)
@@ -161,7 +164,7 @@ class _Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
         self.step = 0
         self.start_epoch = 1
-        self.best_f1 = -1.0
+        self.best_score = -1.0
         self.best_epoch = 0
         self.best_dev: dict = {}
         self.best_weights: dict[str, torch.Tensor] | None = None
@@ -175,7 +178,9 @@ class _Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.step, self.start_epoch = state["step"], state["epoch"] + 1
-        self.best_f1, self.best_epoch, self.best_dev = state["best_f1"], state["best_epoch"], state["best_dev"]
+        # best_f1: the key of checkpoints written before the selection metric was configurable
+        self.best_score = state.get("best_score", state.get("best_f1"))
+        self.best_epoch, self.best_dev = state["best_epoch"], state["best_dev"]
         # No separate best file means the last epoch was the best one.
         self.best_weights = best if best is not None else (weights if self.best_epoch else None)
         self.history = [EpochResult(**h) for h in state["history"]]
@@ -183,32 +188,30 @@ class _Trainer:
         log.info("resumed from %s at epoch %d (step %d)", path, self.start_epoch, self.step)
 
     # -- one epoch ----------------------------------------------------------------------------------
-    def _epoch_order(self, epoch: int) -> list[int]:
-        # Same permutation on every rank (seeded by seed+epoch), then each rank takes its stride; the
-        # tail is padded by wrapping so all ranks run the same number of steps (DDP needs that).
-        g = torch.Generator().manual_seed(self.cfg.train.seed * 1000 + epoch)
-        order = torch.randperm(len(self.train_examples), generator=g).tolist()
-        per_rank = math.ceil(len(order) / self.world)
-        order += order[: per_rank * self.world - len(order)]
-        return order[self.rank :: self.world]
-
     def train_epoch(self, epoch: int) -> tuple[float, float, float | None]:
+        """One pass over the global batches of `epoch` (selfre.train.distributed). Returns the epoch's mean
+        losses per training example, over all ranks."""
         cfg = self.cfg.train
         self.ddp_model.train()
-        order = self._epoch_order(epoch)
-        sums = {"loss": 0.0, "re": 0.0, "spp": 0.0}
-        n_batches = 0
-        bar = tqdm(total=len(order), desc=f"epoch {epoch}", disable=not (cfg.progress and self.is_main), leave=False)
-        for s in range(0, len(order), cfg.batch_size):
+        batches = ddp.global_batches(len(self.train_examples), cfg.batch_size, cfg.seed, epoch)
+        sums = [0.0, 0.0, 0.0, 0.0]  # loss, L_re, L_spp summed over this rank's examples; their count
+        total = sum(len(b) for b in batches)
+        bar = tqdm(total=total, desc=f"epoch {epoch}", disable=not (cfg.progress and self.is_main), leave=False)
+        for batch in batches:
             if cfg.max_steps and self.step >= cfg.max_steps:
                 break
-            batch = collate([self.train_examples[i] for i in order[s : s + cfg.batch_size]], self.tokenizer.pad_token_id)
-            batch.pop("index")
-            batch = {k: v.to(self.device) for k, v in batch.items()}
+            share = ddp.rank_share(batch, self.rank, self.world)
+            # A last batch shorter than the world leaves some ranks nothing: they still take part in DDP's
+            # gradient all-reduce, with one example at weight 0.
+            n = len(share)
+            examples = [self.train_examples[i] for i in (share or batch[:1])]
+            inputs = collate(examples, self.tokenizer.pad_token_id)
+            inputs.pop("index")
+            inputs = {k: v.to(self.device) for k, v in inputs.items()}
             with self.autocast:
-                out = self.ddp_model(**batch)
+                out = self.ddp_model(**inputs)
             self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(out.loss).backward()
+            self.scaler.scale(out.loss * ddp.loss_scale(n, len(batch), self.world)).backward()
             if cfg.max_grad_norm > 0:
                 self.scaler.unscale_(self.optimizer)
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
@@ -216,16 +219,17 @@ class _Trainer:
             self.scaler.update()
             self.scheduler.step()
             self.step += 1
-            n_batches += 1
-            sums["loss"] += out.loss.item()
-            sums["re"] += out.loss_re.item()
+            sums[0] += out.loss.item() * n
+            sums[1] += out.loss_re.item() * n
             if out.loss_spp is not None:
-                sums["spp"] += out.loss_spp.item()
-            bar.update(batch["input_ids"].shape[0])
-            bar.set_postfix(loss=f"{sums['loss'] / n_batches:.4f}")
+                sums[2] += out.loss_spp.item() * n
+            sums[3] += n
+            bar.update(len(batch))
+            bar.set_postfix(loss=f"{sums[0] / max(1, sums[3]):.4f}")
         bar.close()
-        n = max(1, n_batches)
-        return sums["loss"] / n, sums["re"] / n, (sums["spp"] / n if self.model.use_spp else None)
+        loss, re, spp, count = ddp.all_reduce_sums(sums, self.device)
+        count = max(1.0, count)
+        return loss / count, re / count, (spp / count if self.model.use_spp else None)
 
     # -- evaluation ---------------------------------------------------------------------------------
     def evaluate(self, records, examples, desc: str) -> tuple[dict, list[str]]:
@@ -256,7 +260,7 @@ class _Trainer:
         )  # fmt: skip
         state = {
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(), "epoch": epoch, "step": self.step, "best_f1": self.best_f1,
+            "scaler": self.scaler.state_dict(), "epoch": epoch, "step": self.step, "best_score": self.best_score,
             "best_epoch": self.best_epoch, "best_dev": self.best_dev, "rng": _rng_state(),
             "history": [asdict(h) for h in self.history],
         }  # fmt: skip
@@ -276,22 +280,25 @@ class _Trainer:
             loss, loss_re, loss_spp = self.train_epoch(epoch)
             done = epoch == cfg.epochs or bool(cfg.max_steps and self.step >= cfg.max_steps)
             dev: dict = {}
+            dev_score = None
             is_best = False
             if done or epoch % cfg.eval_every_epochs == 0:
                 dev, _ = self.evaluate(self.splits.dev, self.dev_examples, f"dev {epoch}")
-                if dev["f1"] > self.best_f1:
-                    self.best_f1, self.best_epoch, self.best_dev, is_best = dev["f1"], epoch, dev, True
+                dev_score = score(dev, self.objective)
+                if dev_score > self.best_score:
+                    self.best_score, self.best_epoch, self.best_dev, is_best = dev_score, epoch, dev, True
                     self.best_weights = ckpt.state_dict_cpu(self.model)  # CPU copy: training goes on
             result = EpochResult(
                 epoch, self.step, loss, loss_re, loss_spp, self.model.loss_sigmas(), dev, is_best,
-                time.perf_counter() - t0, self.scheduler.get_last_lr()[0],
+                time.perf_counter() - t0, self.scheduler.get_last_lr()[0], dev_score,
             )  # fmt: skip
             self.history.append(result)
             if self.is_main:
                 log.info(
-                    "epoch %d: loss %.4f (re %.4f, spp %s) dev P/R/F1 %s", epoch, loss, loss_re,
+                    "epoch %d: loss %.4f (re %.4f, spp %s) dev P/R/F1 %s, %s %s", epoch, loss, loss_re,
                     "-" if loss_spp is None else f"{loss_spp:.5f}",
                     "/".join(f"{dev[k]:.4f}" for k in ("precision", "recall", "f1")) if dev else "-",
+                    self.objective, "-" if dev_score is None else f"{dev_score:.4f}",
                 )  # fmt: skip
             hooks.on_epoch_end(result, self.write_epoch_checkpoint(epoch) if self.is_main else None)
             if done:
@@ -302,10 +309,10 @@ class _Trainer:
         if self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
         test, predicted = self.evaluate(self.splits.test, self.test_examples, "test")
-        result = TrainResult(self.best_epoch, self.best_dev, test, self.history, None, self.encode_stats)
+        result = TrainResult(self.best_epoch, self.best_dev, test, self.objective, self.history, None, self.encode_stats)
         if self.is_main:
             out_dir = Path(self.cfg.out_dir)
-            metrics = {"best_epoch": self.best_epoch, "dev": self.best_dev, "test": test,
+            metrics = {"best_epoch": self.best_epoch, "objective": self.objective, "dev": self.best_dev, "test": test,
                        "history": [asdict(h) for h in self.history], "encode_stats": self.encode_stats}  # fmt: skip
             final = ckpt.save_model_checkpoint(
                 out_dir / ".checkpoint.tmp", self.model, self.tokenizer, self.label_set, self.cfg, metrics, self.data_info()

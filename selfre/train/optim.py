@@ -11,19 +11,23 @@ NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight", "b_g
 
 
 def build_optimizer(model, cfg: TrainConfig) -> torch.optim.AdamW:
+    """Three learning rates: the encoder's, the new modules' (HR + head; head_learning_rate, default the
+    encoder's) and uncertainty weighting's log-variances (weighting_learning_rate: see that field's help)."""
     head_ids = {id(p) for p in model.head_parameters()}
-    groups: dict[tuple[bool, bool], list] = {}
+    weighting_ids = {id(p) for p in model.weighting_parameters()}
+    rates = {"encoder": cfg.learning_rate, "head": cfg.head_learning_rate or cfg.learning_rate,
+             "weighting": cfg.weighting_learning_rate}  # fmt: skip
+    groups: dict[tuple[str, bool], list] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        is_head = id(p) in head_ids
+        kind = "weighting" if id(p) in weighting_ids else "head" if id(p) in head_ids else "encoder"
         decay = not (name.endswith(NO_DECAY) or p.ndim == 0)
-        groups.setdefault((is_head, decay), []).append(p)
-    head_lr = cfg.head_learning_rate or cfg.learning_rate
+        groups.setdefault((kind, decay), []).append(p)
     return torch.optim.AdamW(
         [
-            {"params": ps, "lr": head_lr if is_head else cfg.learning_rate, "weight_decay": cfg.weight_decay if decay else 0.0}
-            for (is_head, decay), ps in sorted(groups.items())
+            {"params": ps, "lr": rates[kind], "weight_decay": cfg.weight_decay if decay else 0.0, "name": f"{kind}"}
+            for (kind, decay), ps in sorted(groups.items())
         ]
     )
 
