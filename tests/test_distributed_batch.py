@@ -15,12 +15,12 @@ import sys
 import pytest
 import torch
 from safetensors.torch import load_file
+from support import env_without, free_port
 
 from selfre.cli import main
 from selfre.data.demo import generate_demo
 from selfre.errors import ConfigError
 from selfre.train import distributed as ddp
-from support import env_without, free_port
 
 
 def test_global_batches_do_not_depend_on_the_world_size():

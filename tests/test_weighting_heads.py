@@ -204,10 +204,11 @@ def test_with_the_encoders_learning_rate_the_weights_would_not_move():
 
 
 def test_optimizer_gives_each_part_its_learning_rate():
+    from transformers import RobertaConfig, RobertaModel
+
     from selfre.config import ModelConfig, TrainConfig
     from selfre.model.self_model import SELFModel
     from selfre.train.optim import build_optimizer
-    from transformers import RobertaConfig, RobertaModel
 
     enc = RobertaModel(RobertaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                                      intermediate_size=32, max_position_embeddings=40), add_pooling_layer=False)  # fmt: skip
