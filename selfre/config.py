@@ -184,6 +184,18 @@ class RunConfig:
         return self
 
 
+def per_rank_batch(batch_size: int, world: int) -> int:
+    """train.batch_size is the global batch per optimizer step (SPEC §6): the examples each of `world`
+    data-parallel ranks takes from a full batch. One that does not divide is refused (silently rounding would
+    change the paper's batch, or give ranks unequal work every step)."""
+    if batch_size % world:
+        raise ConfigError(
+            f"train.batch_size={batch_size} is the global batch per optimizer step and must divide evenly among "
+            f"{world} data-parallel workers (per-rank {batch_size / world:g}); use a multiple of {world}"
+        )
+    return batch_size // world
+
+
 def _known(cls, d: dict, prefix: str) -> dict:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(d) - names

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -42,3 +46,26 @@ def tiny_encoder_dir(tmp_path_factory):
         TINY_TEXTS, tmp_path_factory.mktemp("tiny-encoder"), hidden_size=32, num_hidden_layers=2,
         num_attention_heads=2, intermediate_size=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
     )  # fmt: skip
+
+
+RAY_LOCK = Path(tempfile.gettempdir()) / "selfre-search-ray-tests.lock"
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """One embedded Ray session per test module, sized like the embedded default (num_cpus=3 on 2 cores: trials'
+    drivers take a token CPU share, and with half a CPU per worker two 2-worker trials run at once). Modules hold
+    an inter-process lock while it is up, so under `pytest -n 2` two never run two Ray clusters on 2 cores."""
+    import ray
+
+    from selfre.search.session import apply_embedded_env
+
+    with open(RAY_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        apply_embedded_env()  # as the embedded default would
+        ray.init(num_cpus=3, include_dashboard=True, logging_level=logging.WARNING)
+        try:
+            yield ray.get_runtime_context().gcs_address
+        finally:
+            ray.shutdown()
+            fcntl.flock(lock, fcntl.LOCK_UN)

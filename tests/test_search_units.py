@@ -104,14 +104,14 @@ def test_configuration_status():
 # -- the seed repeater -------------------------------------------------------------------------------
 def _repeater(num_configs=3, seeds=(42, 52)) -> SeedRepeater:
     inner = OptunaSearch(
-        space=DefineByRun(parse_space(SPACE, _base()), _base()), metric="best_dev_f1", mode="max",
+        space=DefineByRun(parse_space(SPACE, _base()), _base()), metric="best_dev_score", mode="max",
         sampler=optuna.samplers.TPESampler(seed=0),
     )  # fmt: skip
     return SeedRepeater(inner, list(seeds), num_configs)
 
 
 def _final(value):
-    return {"best_dev_f1": value, "is_final": True}
+    return {"best_dev_score": value, "is_final": True}
 
 
 def test_repeater_hands_out_seeds_and_tells_optuna_the_mean():
@@ -132,7 +132,7 @@ def test_repeater_hands_out_seeds_and_tells_optuna_the_mean():
 def test_a_stopped_seed_prunes_the_configuration_and_skips_its_other_seeds():
     rep = _repeater(num_configs=2, seeds=(42, 52, 62))
     first = rep.suggest("a")
-    rep.on_trial_complete("a", {"best_dev_f1": 0.1, "is_final": False})  # ASHA stopped it
+    rep.on_trial_complete("a", {"best_dev_score": 0.1, "is_final": False})  # ASHA stopped it
     nxt = rep.suggest("b")
     assert (nxt["config_id"], nxt["seed"]) == ("c002", 42)  # c001's seeds 52 and 62 never start
     assert first["config_id"] == "c001" and rep.groups["c001"]["status"] == PRUNED
@@ -169,59 +169,114 @@ def _trial(trial_id, config_id, seed):
     return Trial("__fake", config={"config_id": config_id, "seed": seed, "params": {}}, trial_id=trial_id, stub=True)
 
 
-def _res(epoch, f1, total=4, final=False):
-    return {"epoch": epoch, "best_dev_f1": f1, "epochs_total": total, "is_final": final}
+def _res(epoch, score, total=4, final=False):
+    return {"epoch": epoch, "best_dev_score": score, "epochs_total": total, "is_final": final}
 
 
-def test_asha_prunes_configurations_by_their_seed_mean_and_never_a_finished_trial():
-    sched = SeedGroupASHA(max_t=4, grace_period=1, reduction_factor=2)
-    assert list(sched.rungs) == [1, 2, 4]
+def _asha(*trials, max_t=4, min_seeds=2):
+    sched = SeedGroupASHA(max_t=max_t, grace_period=1, reduction_factor=2, min_seeds=min_seeds)
+    for t in trials:
+        sched.on_trial_add(None, t)
+    return sched
+
+
+def test_asha_prunes_configurations_on_matched_seeds_and_never_a_finished_trial():
     good42, good52 = _trial("g1", "c1", 42), _trial("g2", "c1", 52)
     weak42, weak52 = _trial("w1", "c2", 42), _trial("w2", "c2", 52)
-    late = _trial("l", "c3", 42)
-    for t in (good42, good52, weak42, weak52, late):
-        sched.on_trial_add(None, t)
+    late42, late52 = _trial("l1", "c3", 42), _trial("l2", "c3", 52)
+    sched = _asha(good42, good52, weak42, weak52, late42, late52)
+    assert list(sched.rungs) == [0.25, 0.5, 1.0]  # epochs 1, 2, 4 of a 4-epoch schedule
     assert sched.on_trial_result(None, good42, _res(1, 0.8)) == TrialScheduler.CONTINUE  # alone at the rung
     # c1's own second seed is much worse, but seeds never judge each other: c1 has no competitor yet.
     assert sched.on_trial_result(None, good52, _res(1, 0.3)) == TrialScheduler.CONTINUE
-    # c2 scores 0.1 < c1's mean 0.55: the whole configuration is pruned.
-    assert sched.on_trial_result(None, weak42, _res(1, 0.1)) == TrialScheduler.STOP
+    # c2's first seed alone is never judged, however weak (0.1 against c1's 0.8 on seed 42) ...
+    assert sched.on_trial_result(None, weak42, _res(1, 0.1)) == TrialScheduler.CONTINUE
+    # ... its second seed completes the pair: mean 0.35 on seeds {42, 52} < c1's 0.55 there -> pruned whole.
+    assert sched.on_trial_result(None, weak52, _res(1, 0.6)) == TrialScheduler.STOP
     assert "c2" in sched.dead_groups
-    assert sched.on_trial_result(None, weak52, _res(1, 0.95)) == TrialScheduler.STOP  # its sibling, however good
+    assert sched.on_trial_result(None, weak42, _res(2, 0.99)) == TrialScheduler.STOP  # its sibling, however good
     # c1 keeps going at the next rung (no other configuration there yet).
     assert sched.on_trial_result(None, good42, _res(2, 0.85)) == TrialScheduler.CONTINUE
     # A trial at its last epoch (or its final test report) is never stopped, however weak.
-    assert sched.on_trial_result(None, late, _res(1, 0.0, total=1)) == TrialScheduler.CONTINUE
-    assert sched.on_trial_result(None, late, _res(1, 0.0, total=1, final=True)) == TrialScheduler.CONTINUE
+    assert sched.on_trial_result(None, late42, _res(1, 0.0, total=1)) == TrialScheduler.CONTINUE
+    assert sched.on_trial_result(None, late52, _res(1, 0.0, total=1, final=True)) == TrialScheduler.CONTINUE
     assert "c3" not in sched.dead_groups
-    assert sched.rungs[1]["c3"] == {"l": 0.0}  # its value still counts for the others
+    assert sched.rungs[1.0]["c3"] == {42: 0.0, 52: 0.0}  # its values still count for the others
 
 
-def test_rung_epochs_match_the_configs():
-    from selfre.search.scheduler import rung_epochs
+def test_one_unlucky_seed_cannot_prune_a_configuration():
+    # c1 is good on both seeds. c2's seed 42 is unlucky at the first rung, its seed 52 strong: on the seeds both
+    # configurations reached, c2's mean (0.40+0.90)/2 = 0.65 beats c1's (0.60+0.62)/2 = 0.61 — c2 goes on.
+    # (Judging c2 by its first seed alone, against c1's two-seed mean, would have pruned it at 0.40 < 0.61.)
+    c1a, c1b, c2a, c2b = _trial("a", "c1", 42), _trial("b", "c1", 52), _trial("c", "c2", 42), _trial("d", "c2", 52)
+    sched = _asha(c1a, c1b, c2a, c2b)
+    for t, v in ((c1a, 0.60), (c1b, 0.62), (c2a, 0.40), (c2b, 0.90)):
+        assert sched.on_trial_result(None, t, _res(1, v)) == TrialScheduler.CONTINUE
+    assert not sched.dead_groups
 
-    assert rung_epochs(2, 10, 2) == [2, 4, 8]  # TACRED
-    assert rung_epochs(2, 20, 2) == [2, 4, 8, 16]  # SemEval
-    assert rung_epochs(1, 1, 2) == [1]
+
+def test_configurations_are_compared_on_the_seeds_both_reached():
+    # c1 has seeds 42 and 52 at the rung, c2 has 52 and 62: they share only seed 52, fewer than min_seeds=2,
+    # so c2 is not judged against c1 (whose mean over other seeds would not be like with like).
+    c1a, c1b, c2a, c2b = _trial("a", "c1", 42), _trial("b", "c1", 52), _trial("c", "c2", 52), _trial("d", "c2", 62)
+    sched = _asha(c1a, c1b, c2a, c2b)
+    for t, v in ((c1a, 0.9), (c1b, 0.9), (c2a, 0.1), (c2b, 0.1)):
+        assert sched.on_trial_result(None, t, _res(1, v)) == TrialScheduler.CONTINUE
+    # With one seed per configuration (min_seeds=1, e.g. a one-seed search) the comparison is plain ASHA.
+    x, y = _trial("x", "c1", 42), _trial("y", "c2", 42)
+    single = _asha(x, y, min_seeds=1)
+    assert single.on_trial_result(None, x, _res(1, 0.9)) == TrialScheduler.CONTINUE
+    assert single.on_trial_result(None, y, _res(1, 0.1)) == TrialScheduler.STOP
+
+
+def test_a_long_schedule_is_not_pruned_by_a_short_one_that_leads_early():
+    # Both decay their learning rate linearly over their own epochs. The short one (2 epochs) leads at absolute
+    # epoch 1 (0.60 vs 0.40), but the long one (4 epochs) is better at the same point of its schedule (0.62 at
+    # epoch 2 = 50% vs 0.60 at epoch 1 = 50%) and at its end (0.80 vs 0.70). Rungs in absolute epochs would
+    # prune it at epoch 1; rungs as fractions of each schedule never compare it with the short one there.
+    s42, s52, l42, l52 = _trial("s1", "short", 42), _trial("s2", "short", 52), _trial("l1", "long", 42), _trial("l2", "long", 52)
+    sched = _asha(s42, s52, l42, l52)
+    curves = {"short": [0.60, 0.70], "long": [0.40, 0.62, 0.75, 0.80]}
+    for trial, name in ((s42, "short"), (s52, "short"), (l42, "long"), (l52, "long")):
+        total = len(curves[name])
+        for epoch, value in enumerate(curves[name], start=1):
+            decision = sched.on_trial_result(None, trial, _res(epoch, value, total=total, final=False))
+            assert decision == TrialScheduler.CONTINUE, (name, epoch)
+    assert not sched.dead_groups
+    assert sched.rungs[0.25] == {"long": {42: 0.40, 52: 0.40}}  # a 2-epoch schedule has no epoch at 25%
+    # and the comparison works the other way round: a long schedule that is worse at the same point is pruned.
+    w42, w52 = _trial("w1", "worse", 42), _trial("w2", "worse", 52)
+    for t in (w42, w52):
+        sched.on_trial_add(None, t)
+    assert sched.on_trial_result(None, w42, _res(2, 0.30, total=4)) == TrialScheduler.CONTINUE
+    assert sched.on_trial_result(None, w52, _res(2, 0.30, total=4)) == TrialScheduler.STOP
+
+
+def test_rung_fractions_match_the_configs():
+    from selfre.search.scheduler import rung_epoch, rung_fractions
+
+    assert rung_fractions(2, 10, 2) == [0.2, 0.4, 0.8]  # TACRED: epochs 2, 4, 8 of the 10-epoch schedule
+    assert [rung_epoch(f, 5) for f in rung_fractions(2, 10, 2)] == [1, 2, 4]  # ... and 1, 2, 4 of a 5-epoch one
+    assert rung_fractions(2, 20, 2) == [0.1, 0.2, 0.4, 0.8]  # SemEval
+    assert rung_fractions(1, 1, 2) == [1.0]
+    assert rung_epoch(0.1, 5) is None  # no epoch at 10% of a 5-epoch schedule
 
 
 def test_restored_trials_rebuild_pruned_groups():
-    sched = SeedGroupASHA(max_t=4, grace_period=1, reduction_factor=2)
     stopped = _trial("x", "c7", 42)
     stopped.set_status(Trial.TERMINATED)
     stopped.run_metadata.last_result = _res(1, 0.1)
     done = _trial("y", "c8", 42)
     done.set_status(Trial.TERMINATED)
     done.run_metadata.last_result = _res(4, 0.9, final=True)
-    sched.on_trial_add(None, stopped)
-    sched.on_trial_add(None, done)
+    sched = _asha(stopped, done)
     assert sched.dead_groups == {"c7"}
 
 
 # -- summary -----------------------------------------------------------------------------------------
 def _rec(config_id, seed, status, dev=None, test=None, params=None):
-    metrics = {"best_epoch": 1, "dev_f1": dev, "test_precision": test, "test_recall": test, "test_f1": test,
-               "test_pc_f1": test} if status == COMPLETE else {}  # fmt: skip
+    metrics = {"best_epoch": 1, "dev_score": dev, "test_score": test, "dev_f1": dev, "test_precision": test,
+               "test_recall": test, "test_f1": test, "test_pc_f1": test} if status == COMPLETE else {}  # fmt: skip
     return TrialRecord(f"{config_id}-{seed}", config_id, seed, params or {"model.head": config_id}, status, 1, metrics)
 
 
@@ -238,7 +293,7 @@ def test_summary_picks_the_best_complete_configuration():
     assert by_id["c001"]["dev_f1"]["mean"] == pytest.approx(0.65)
     assert by_id["c001"]["test_f1"]["std"] == pytest.approx(statistics.stdev([0.50, 0.54]))
     csv_text = to_csv(summary)
-    assert csv_text.splitlines()[0].startswith("config_id,status,seeds_complete,seeds_planned,model.head,dev_f1_mean")
+    assert csv_text.splitlines()[0].startswith("config_id,status,seeds_complete,seeds_planned,model.head,dev_score_mean")
     assert "best configuration c001" in format_report(summary)
 
 
@@ -348,3 +403,90 @@ def test_checkpoint_paths_from_ray_get_their_scheme_back():
     assert with_scheme_of("bucket/runs/x/final", "s3://bucket/runs/x") == "s3://bucket/runs/x/final"
     assert with_scheme_of("/abs/runs/x/final", "/abs/runs/x") == "/abs/runs/x/final"  # local stays local
     assert with_scheme_of("s3://b/k", "s3://b") == "s3://b/k"  # already a URI
+
+
+# -- objective, first configuration, Optuna settings, typed config ------------------------------------
+def test_summary_ranks_by_the_objective_and_names_it():
+    # c001 has the better micro F1 (dev_f1), c002 the better objective (dev_score): the objective decides.
+    def rec(cid, seed, score, f1):
+        metrics = {"best_epoch": 2, "dev_score": score, "test_score": score - 0.1, "dev_f1": f1, "test_f1": f1,
+                   "test_pc_f1": f1, "test_official_macro_f1": score - 0.1}  # fmt: skip
+        return TrialRecord(f"{cid}-{seed}", cid, seed, {"model.spp_lambda": 0.1 if cid == "c001" else 0.5}, COMPLETE, 2, metrics)
+
+    records = [rec("c001", 42, 0.50, 0.90), rec("c001", 52, 0.52, 0.91), rec("c002", 42, 0.60, 0.70), rec("c002", 52, 0.64, 0.72)]
+    base = build_plan("semeval", CONFIG_DIR).base
+    summary = summarize(records, [42, 52], objective="official_macro_f1", base=base)
+    assert summary["objective"] == "official_macro_f1" and summary["best"]["config_id"] == "c002"
+    assert summary["best"]["test_official_macro_f1"]["mean"] == pytest.approx(0.52)
+    text = format_report(summary)
+    assert "dev macro-F1" in text and "test macro-F1" in text and "test F1" in text
+    # best_config.json: the best configuration, best-dev seed (52: 0.64), as `selfre train --config` reads it
+    run_config = summary["best"]["run_config"]
+    cfg = RunConfig.from_dict(run_config).validate()
+    assert (cfg.model.spp_lambda, cfg.train.seed, cfg.train.select_metric) == (0.5, 52, "official_macro_f1")
+    assert "out_dir" not in run_config
+
+
+def test_first_configuration_is_the_papers_default_and_the_sampler_is_configured(tmp_path):
+    from selfre.search.study import build_searcher, storage_url
+
+    plan = build_plan("semeval", CONFIG_DIR, name="s1", storage_root=str(tmp_path))
+    searcher = build_searcher(plan)
+    searcher.set_search_properties(None, None, {})
+    first = SeedRepeater(searcher, [42], 3).suggest("t0")["params"]
+    # Table 3 for SemEval: manual weighting, λ 0.2, 20 epochs (+ the base's spp_layers/head)
+    assert first == {"model.weighting": "manual", "model.spp_lambda": 0.2, "train.epochs": 20,
+                     "model.spp_layers": "all", "model.head": "cls_e1_e2"}  # fmt: skip
+    sampler = searcher._ot_study.sampler
+    assert isinstance(sampler, optuna.samplers.TPESampler)
+    assert (sampler._multivariate, sampler._group, sampler._constant_liar) == (True, True, True)
+    # The study lives at the storage root, under the search's name: optuna-dashboard and Optuna's plots read it.
+    assert storage_url(plan) == f"sqlite:///{tmp_path / 'optuna.db'}"
+    assert [s.study_name for s in optuna.get_all_study_summaries(storage_url(plan))] == ["s1"]
+
+
+def test_default_point_skips_inactive_and_out_of_range_values():
+    from selfre.search.space import default_point
+
+    base = _base()
+    base.model.weighting, base.train.epochs = "uncertainty", 10  # λ inactive; epochs outside [1, 3]
+    assert default_point(parse_space(SPACE, base), base) == {"model.weighting": "uncertainty"}
+
+
+def test_batch_must_divide_by_the_workers_before_ray_starts(tmp_path):
+    with pytest.raises(ConfigError, match=r"train.batch_size=30 .*\(--workers-per-trial 4\)"):
+        build_plan("tacred", CONFIG_DIR, search_overrides={"workers_per_trial": 4},
+                   apply_run_overrides=lambda c: (setattr(c.train, "batch_size", 30), c)[1], storage_root=str(tmp_path))  # fmt: skip
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("search:\n  space:\n    train.batch_size: {choice: [16, 24, 33]}\n")
+    with pytest.raises(ConfigError, match="train.batch_size=33"):
+        build_plan("tacred", CONFIG_DIR, user_config=str(cfg), storage_root=str(tmp_path))
+
+
+def test_typed_yaml_reaches_no_worker_as_a_string(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("train:\n  learning_rate: 3e-5\nsearch:\n  space:\n    train.learning_rate: {loguniform: [1e-5, 5e-5]}\n")
+    plan = build_plan("tacred", CONFIG_DIR, user_config=str(cfg), storage_root=str(tmp_path))
+    assert plan.base["train"]["learning_rate"] == 3e-5 and plan.params()[0].values == (1e-5, 5e-5)
+    cfg.write_text("train:\n  learning_rate: '3e-5'\n")  # quoted: a string, which is an error naming the key
+    with pytest.raises(ConfigError, match="train.learning_rate: expected a number"):
+        build_plan("tacred", CONFIG_DIR, user_config=str(cfg), storage_root=str(tmp_path))
+    cfg.write_text("search:\n  num_samples: many\n")
+    with pytest.raises(ConfigError, match="search.num_samples: expected a number"):
+        build_plan("tacred", CONFIG_DIR, user_config=str(cfg), storage_root=str(tmp_path))
+    res = _cli("--dataset", "demo", "--config", str(cfg), "--storage", str(tmp_path), cwd=tmp_path)
+    assert res.returncode == 2 and "search.num_samples" in res.stderr and "Ray" not in res.stderr
+
+
+def test_metric_flag_sets_the_objective(tmp_path):
+    from selfre.cli.args import config_from_args
+    from selfre.search.cli import build_parser
+
+    args = build_parser().parse_args(["--dataset", "tacred", "--metric", "pc_f1"])
+    plan = build_plan("tacred", CONFIG_DIR, apply_run_overrides=lambda c: config_from_args(args, base=c), storage_root=str(tmp_path))
+    assert plan.objective == "pc_f1"
+    assert build_plan("semeval", CONFIG_DIR, storage_root=str(tmp_path)).objective == "official_macro_f1"
+    assert build_plan("demo", CONFIG_DIR, storage_root=str(tmp_path)).objective == "micro_f1"
+    with pytest.raises(ConfigError, match="only for SemEval"):
+        args = build_parser().parse_args(["--dataset", "tacred", "--metric", "official_macro_f1"])
+        build_plan("tacred", CONFIG_DIR, apply_run_overrides=lambda c: config_from_args(args, base=c), storage_root=str(tmp_path))

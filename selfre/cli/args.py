@@ -13,15 +13,17 @@ from selfre.config import DataConfig, ModelConfig, RunConfig, TrainConfig, load_
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 # Short spellings users expect; the long dataclass name stays valid too.
-ALIASES = {"model_name_or_path": ["--model"], "learning_rate": ["--lr"]}
+ALIASES = {"model_name_or_path": ["--model"], "learning_rate": ["--lr"], "select_metric": ["--metric"]}
 
 
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_config_args(parser: argparse.ArgumentParser, sections=("data", "model", "train"), exclude=()) -> None:
-    parser.add_argument("--config", metavar="FILE.yaml", help="YAML with data:/model:/train: sections; flags override it.")
+def add_config_args(parser: argparse.ArgumentParser, sections=("data", "model", "train"), exclude=(), config_file=True) -> None:
+    """One flag per config field; `config_file` adds `--config FILE.yaml` (callers with their own say False)."""
+    if config_file:
+        parser.add_argument("--config", metavar="FILE.yaml", help="YAML with data:/model:/train: sections; flags override it.")
     for section in sections:
         group = parser.add_argument_group(f"{section} options")
         for f in dataclasses.fields(SECTIONS[section]):

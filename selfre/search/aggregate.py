@@ -18,7 +18,9 @@ import math
 import statistics
 from collections.abc import Iterable
 
-METRIC = "best_dev_f1"  # running best dev F1 of a trial; at the end, its best-dev epoch's F1
+# A trial's running best dev value of the search objective (train.select_metric: selfre.metrics.objective);
+# at the end, its best-dev epoch's value. What ASHA, Optuna and the summary rank by.
+METRIC = "best_dev_score"
 TIME_ATTR = "epoch"  # ASHA's clock: reports repeat an epoch (the final test report), iterations would not
 FINAL_KEY = "is_final"  # set only on the report that carries test metrics
 

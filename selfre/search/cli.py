@@ -19,8 +19,8 @@ from selfre.redact import redact
 from selfre.search.plan import DATASETS, SEARCH_DEFAULTS, SearchPlan, build_plan
 
 # flag dest -> search key; None on the command line means "take the config file's value".
-SEARCH_FLAGS = ("num_samples", "seeds", "scheduler", "max_concurrent", "workers_per_trial", "gpus_per_worker",
-                "cpus_per_worker", "max_failures", "keep_checkpoints", "sampler_seed")  # fmt: skip
+RUN_FLAGS = ("max_concurrent", "workers_per_trial", "gpus_per_worker", "cpus_per_worker", "max_failures", "keep_checkpoints")
+SEARCH_FLAGS = ("num_samples", "seeds", "scheduler", "sampler_seed", "final_seeds", *RUN_FLAGS)
 
 
 def _seeds(text: str) -> list[int]:
@@ -41,19 +41,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tune/search.py",
         description="Hyper-parameter search for SELF: Optuna (TPE) proposes configurations, each is trained once per "
-        "seed as a Ray Tune trial running Ray Train DDP workers, and the configuration with the best mean dev F1 "
-        "across seeds is reported with its test P/R/F1 and person-centric F1 (per seed and mean ± std). Results go to "
-        "STORAGE/NAME (summary.json, summary.csv, per-trial checkpoints). The data/model/train options below apply "
-        "to every trial and override the config files; the defaults they show are the built-in ones.",
-        epilog="Early stopping and seeds (--scheduler asha): ASHA judges configurations, not single seeds. At each rung "
-        "(epoch grace_period x reduction_factor^k), a configuration's score is the mean best dev F1 of its seeds that "
-        "reached the rung; when one of its seeds reports there and that score is below the top 1/reduction_factor of "
-        "the other configurations' scores, the configuration is pruned: that seed stops, its running seeds stop at "
-        "their next report, its unstarted seeds never start, Optuna records it as PRUNED, and it can never be chosen "
-        "best (summary status 'pruned'). Seeds of one configuration never compete with each other, and a trial is "
-        "never stopped at or after its last epoch. A seed that fails beyond --max-failures marks its configuration "
-        "'failed' the same way. Optuna learns only from configurations whose every seed completed, from the mean of "
-        "their best-epoch dev F1; the standard deviation is recorded beside it.",
+        "seed as a Ray Tune trial running Ray Train DDP workers, and the configuration with the best mean dev score "
+        "across seeds is reported with its test figures and person-centric F1 (per seed and mean ± std). The score is "
+        "the objective --metric (train.select_metric; default: the dataset's paper headline, SemEval's official "
+        "(9+1)-way macro-F1, TACRED/Re-TACRED micro-F1); it also picks each trial's best epoch, drives ASHA and "
+        "Optuna, and chooses the registered model. --batch-size is the global batch per optimizer step, split over "
+        "--workers-per-trial. Results go to STORAGE/NAME (summary.json, summary.csv, best_config.json, per-trial "
+        "checkpoints). The data/model/train options below apply to every trial and override the config files; the "
+        "defaults they show are the built-in ones.",
+        epilog="Early stopping and seeds (--scheduler asha): ASHA judges configurations, not single seeds, and compares "
+        "like with like. Rungs are fractions of each trial's own schedule (grace_period x reduction_factor^k / the "
+        "longest epochs in the space), so configurations with different --epochs are compared at the same point of "
+        "their learning-rate decay. At a rung a configuration is judged once search.asha_min_seeds of its seeds (default "
+        "2) reached it, against each other configuration on the seeds both reached there (at least that many); it is "
+        "pruned when it beats fewer than 1/reduction_factor of them: its seeds stop, its unstarted seeds never start, "
+        "Optuna records it as PRUNED, and it can never be chosen best (summary status 'pruned'). A trial is never "
+        "stopped at or after its last epoch. A seed that fails beyond --max-failures marks its configuration 'failed' "
+        "the same way. Optuna (TPE, multivariate, grouped, constant liar; the study in STORAGE/optuna.db) learns only "
+        "from configurations whose every seed completed, from the mean of their best-epoch dev score, and tries the "
+        "config file's defaults (the paper's Table 3) first; the standard deviation is recorded beside the mean.",
     )
     g = p.add_argument_group("search")
     g.add_argument("--dataset", required=True, choices=DATASETS,
@@ -64,6 +70,26 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scheduler", choices=("asha", "fifo"),
                    help="asha: stop weak seed trials at epoch rungs; a configuration with any stopped seed is pruned "
                    f"(never best). fifo: run every trial to the end {_default('scheduler')}.")  # fmt: skip
+    g.add_argument("--sampler-seed", type=int, metavar="N", help=f"Seed of Optuna's TPE sampler {_default('sampler_seed')}.")
+    g.add_argument("--final-seeds", type=_seeds, metavar="S1,S2,...",
+                   help="After the search, re-train the best configuration once per seed here and register the best-dev "
+                   "one of those, with mean ± std over these seeds (the search's own winner is a maximum over noisy "
+                   "estimates; this re-measures it). Stored as the search NAME-final beside it "
+                   f"{_default('final_seeds')}.")  # fmt: skip
+    add_run_flags(p, "search")
+    add_config_args(p, exclude=("dataset", "seed"))  # their "(default: ...)" is the built-in one; config files override it
+    for action in p._actions:  # the shared --config help does not know about the search: section
+        if action.dest == "config":
+            action.help = ("YAML overriding tune/configs/DATASET.yaml: data:/model:/train: sections plus a search: "
+                           "section (num_samples, seeds, scheduler, grace_period, reduction_factor, space, ...). "
+                           "Config-field flags below override it.")  # fmt: skip
+    return p
+
+
+def add_run_flags(p: argparse.ArgumentParser, what: str) -> None:
+    """Flags every run of the search machinery takes (a search, an ablation): resources, storage, tracking,
+    naming, joining a cluster, resuming. `what` names the run in the help ("search", "ablation")."""
+    g = p.add_argument_group("resources, storage and tracking")
     g.add_argument("--max-concurrent", type=int, metavar="N", help="Trials running at once (0 = as many as fit the cluster "
                    "when the search starts, at least 1 with --address; on an autoscaling cluster set N to let it grow) "
                    f"{_default('max_concurrent')}.")  # fmt: skip
@@ -75,7 +101,6 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-failures", type=int, metavar="N", help="Worker-group restarts per trial, each resuming from the "
                    f"trial's last epoch checkpoint {_default('max_failures')}.")  # fmt: skip
     g.add_argument("--keep-checkpoints", type=int, metavar="N", help=f"Checkpoints kept per trial in storage {_default('keep_checkpoints')}.")
-    g.add_argument("--sampler-seed", type=int, metavar="N", help=f"Seed of Optuna's TPE sampler {_default('sampler_seed')}.")
     g.add_argument("--storage", default="runs/search", metavar="PATH|URI",
                    help="Where runs are stored: a local folder (shared by all nodes on a cluster, e.g. NFS) or a URI "
                    "such as s3://bucket/prefix (default: runs/search).")  # fmt: skip
@@ -84,21 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "never in the URI) or database URI. Default: an embedded SQLite store and artifacts in the search's "
                    "run folder (the `mlflow ui` command that opens it is printed at the end). 'none' turns tracking off. "
                    "Checked before any trial starts. With --resume, default: the URI the search started with.")  # fmt: skip
-    g.add_argument("--name", metavar="NAME", help="Search name = its folder under --storage (default: DATASET-TIMESTAMP). "
+    g.add_argument("--name", metavar="NAME", help=f"{what.capitalize()} name = its folder under --storage (default: DATASET-TIMESTAMP). "
                    "Required with --resume.")  # fmt: skip
     g.add_argument("--address", metavar="ADDR", help="Join an existing Ray cluster ('auto' or HOST:PORT) instead of starting "
                    "one in-process. For a cluster with token auth, its token must be in ~/.ray/auth_token or RAY_AUTH_TOKEN_PATH; "
                    "set RAY_AUTH_MODE=token too, or the first, token-less attempt is refused and retried (~20 s).")  # fmt: skip
-    g.add_argument("--resume", action="store_true", help="Continue the interrupted search --name (e.g. its driver was "
+    g.add_argument("--resume", action="store_true", help=f"Continue the interrupted {what} --name (e.g. its driver was "
                    "killed): finished trials are kept, unfinished ones resume from their last checkpoint. The saved "
                    "plan is used; other search and config flags are ignored.")  # fmt: skip
-    add_config_args(p, exclude=("dataset", "seed"))  # their "(default: ...)" is the built-in one; config files override it
-    for action in p._actions:  # the shared --config help does not know about the search: section
-        if action.dest == "config":
-            action.help = ("YAML overriding tune/configs/DATASET.yaml: data:/model:/train: sections plus a search: "
-                           "section (num_samples, seeds, scheduler, grace_period, reduction_factor, space, ...). "
-                           "Config-field flags below override it.")  # fmt: skip
-    return p
 
 
 def plan_from_args(args: argparse.Namespace, config_dir: str | Path) -> SearchPlan:
@@ -128,25 +146,31 @@ def plan_from_args(args: argparse.Namespace, config_dir: str | Path) -> SearchPl
 
 
 def main(argv: list[str] | None = None, config_dir: str | Path | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config_dir = config_dir or Path(__file__).resolve().parents[2] / "tune" / "configs"
+    return run_from_args(args, lambda: plan_from_args(args, config_dir), "tune/search.py")
+
+
+def run_from_args(args: argparse.Namespace, make_plan, command: str) -> int:
+    """Build the plan, run it (selfre.search.runner) and print the outcome; the exit code says whether the result
+    is whole (0), partial or without a best configuration (1), or the input was unusable (2)."""
     from selfre.search.runner import run_search
 
-    args = build_parser().parse_args(argv)
     # MLflow's per-file progress bars (model logging at the end of a search) interleave with the report.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config_dir = config_dir or Path(__file__).resolve().parents[2] / "tune" / "configs"
     try:
-        plan = plan_from_args(args, config_dir)
+        plan = make_plan()
         outcome = run_search(plan, resume=args.resume)
     except SelfreError as exc:
-        print(f"search: error: {exc}", file=sys.stderr)
+        print(f"{command}: error: {exc}", file=sys.stderr)
         return 2
     print(outcome.report)
     print(f"\nresults: {redact(outcome.paths['json'])}\n         {redact(outcome.paths['csv'])}")
     for note in outcome.notes:
         print(note)
     if not outcome.finished:
-        print(f"the search did not finish; continue it with: tune/search.py --dataset {plan.dataset} --resume "
+        print(f"the run did not finish; continue it with: {command} --dataset {plan.dataset} --resume "
               f"--name {plan.name} --storage {redact(args.storage)}")  # fmt: skip
         return 1  # partial results are not a result
     return 0 if outcome.summary["best"] is not None else 1

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from selfre.config import RunConfig, load_yaml
+from selfre.config import RunConfig, coerce_field, load_yaml, per_rank_batch
 from selfre.data.datasets import DEFAULT_DEMO_DIR
 from selfre.errors import ConfigError
+from selfre.metrics.objective import resolve as resolve_objective
 from selfre.redact import redact
 from selfre.search import storage
 from selfre.search.resources import TrialResources
-from selfre.search.space import Param, max_epochs, parse_space
+from selfre.search.space import Param, apply_params, max_epochs, parse_space
 from selfre.storage.uri import is_remote
 
 DATASETS = ("tacred", "retacred", "semeval", "demo")
@@ -31,9 +32,16 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "num_samples": 8,  # configurations (each trained once per seed)
     "seeds": [42, 52, 62],
     "scheduler": "asha",
-    "grace_period": 1,  # ASHA: first rung, in epochs
+    "grace_period": 1,  # ASHA: first rung, in epochs of the longest schedule (rungs are fractions: scheduler.py)
     "reduction_factor": 2,  # ASHA: keep the top 1/reduction_factor at each rung
+    "asha_min_seeds": 2,  # ASHA: seeds a configuration needs at a rung before it is judged (capped at len(seeds))
     "sampler_seed": 0,  # Optuna TPE seed: the same plan proposes the same configurations
+    # The first configuration tried is the base config's values of the searched params (the paper's Table 3
+    # defaults in tune/configs/*.yaml), so every search measures the published setting too.
+    "start_from_defaults": True,
+    # Optuna study storage: "auto" = optuna.db (SQLite) at a local storage root (optuna-dashboard and Optuna's
+    # plots read it), in memory for s3:// storage; "none" = in memory; or an Optuna RDB URL (postgresql://...).
+    "optuna_storage": "auto",
     "workers_per_trial": 2,
     "cpus_per_worker": 1.0,
     "gpus_per_worker": 0.0,
@@ -41,6 +49,16 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "max_failures": 3,  # Ray Train worker-group restarts per trial, each from the last checkpoint
     "keep_checkpoints": 1,  # per trial, newest first; the final model checkpoint counts as one
     "space": {},
+    # Re-train the best configuration on these seeds after the search and register the best of them
+    # (--final-seeds): the registered model's figures are then not the luck of the selection.
+    "final_seeds": [],
+    # A fixed list of configurations (params dicts) instead of Optuna: ablations (tune/ablate.py) and the
+    # final re-training phase. `space` still validates them and gives max_epochs.
+    "grid": [],
+    "id_prefix": "c",  # configuration ids <prefix>001, ...
+    "register": True,  # register the best checkpoint in MLflow's model registry (an ablation does not)
+    "analysis": "",  # extra report of the finished search: "ablation" (selfre.search.ablation)
+    "bootstrap_resamples": 1000,  # ablation: resamples of the paired bootstrap test
 }
 
 
@@ -82,12 +100,19 @@ class SearchPlan:
     def max_epochs(self) -> int:
         return max_epochs(self.params(), self.run_config())
 
+    @property
+    def objective(self) -> str:
+        """The resolved selection metric every trial ranks its epochs by and the search ranks configurations by."""
+        return resolve_objective(self.run_config().train.select_metric, self.dataset)
+
     def validate(self) -> SearchPlan:
         s = self.search
         if int(s["num_samples"]) < 1:
             raise ConfigError(f"--num-samples must be >= 1, got {s['num_samples']}")
         if not s["seeds"] or len(set(s["seeds"])) != len(s["seeds"]):
             raise ConfigError(f"--seeds must be a non-empty list of distinct integers, got {s['seeds']}")
+        if len(set(s["final_seeds"])) != len(s["final_seeds"]):
+            raise ConfigError(f"--final-seeds must be distinct integers, got {s['final_seeds']}")
         if s["scheduler"] not in ("asha", "fifo"):
             raise ConfigError(f"--scheduler must be asha or fifo, got {s['scheduler']!r}")
         if int(s["grace_period"]) < 1 or float(s["reduction_factor"]) <= 1:
@@ -97,14 +122,46 @@ class SearchPlan:
                 raise ConfigError(f"--{key.replace('_', '-')} must be >= 0, got {s[key]}")
         if int(s["keep_checkpoints"]) < 1:
             raise ConfigError(f"--keep-checkpoints must be >= 1, got {s['keep_checkpoints']}")
-        self.resources().validate()
-        self.params()  # parses and probes the space against the base config
+        if int(s["asha_min_seeds"]) < 1:
+            raise ConfigError(f"search.asha_min_seeds must be >= 1, got {s['asha_min_seeds']}")
+        resources = self.resources()
+        resources.validate()
+        params = self.params()  # parses and probes the space against the base config
+        self._check_batch_divides(params, resources.workers)
+        for i, point in enumerate(s["grid"]):
+            try:
+                apply_params(self.base, point, seed=s["seeds"][0])
+            except ConfigError as exc:
+                raise ConfigError(f"search.grid[{i}] {point}: {exc}") from None
         if self.tracking_uri and redact(self.tracking_uri) != self.tracking_uri:
             raise ConfigError(
                 "--tracking-uri must not carry credentials (they would be saved with the run and shown in logs): "
                 "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD in the environment instead"
             )
         return self
+
+    def _check_batch_divides(self, params: list[Param], workers: int) -> None:
+        """train.batch_size is the global batch: every value a trial can get must split evenly over its DDP
+        workers. Checked here, before Ray starts, rather than in the first worker of the first bad trial."""
+        sizes = {self.run_config().train.batch_size}
+        for p in params:
+            if p.key == "train.batch_size":
+                sizes |= set(p.probe_values()) if p.kind == "choice" else set(range(int(p.values[0]), int(p.values[1]) + 1, int(p.step or 1)))
+        for size in sorted(sizes):
+            try:
+                per_rank_batch(int(size), workers)
+            except ConfigError as exc:
+                raise ConfigError(f"{exc} (--workers-per-trial {workers})") from None
+
+    def final_phase(self, params: dict) -> SearchPlan:
+        """The re-training of the best configuration `params` on search.final_seeds: a fixed one-configuration
+        grid, run and stored as the search NAME-final beside this one (its own Tune experiment, resumable),
+        logging under this search's MLflow run."""
+        search = {**self.search, "seeds": list(self.search["final_seeds"]), "final_seeds": [], "grid": [dict(params)],
+                  "num_samples": 1, "scheduler": "fifo", "id_prefix": "f", "register": False, "analysis": ""}  # fmt: skip
+        plan = SearchPlan(f"{self.name}-final", self.dataset, self.storage, self.base, search, self.tracking_uri)
+        plan.address, plan.tracking, plan.fault_marker = self.address, self.tracking, self.fault_marker
+        return plan
 
     # -- persistence -------------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -157,7 +214,7 @@ def build_plan(
     if unknown:
         raise ConfigError(f"unknown search key(s): {', '.join('search.' + k for k in sorted(unknown))}")
     search.update({k: v for k, v in (search_overrides or {}).items() if v is not None})
-    search["seeds"] = [int(s) for s in search["seeds"]]
+    search = _typed_search(search)
 
     cfg = RunConfig.from_dict(merged)
     if apply_run_overrides is not None:
@@ -174,6 +231,24 @@ def build_plan(
         raise ConfigError(f"--name {name!r}: use letters, digits, '-', '_' and '.' only")
     plan = SearchPlan(name, dataset, storage.resolve(storage_root), cfg.validate().to_dict(), search, tracking_uri)
     return plan.validate()
+
+
+def _typed_search(search: dict[str, Any]) -> dict[str, Any]:
+    """search.* values in the types of SEARCH_DEFAULTS, or a ConfigError naming the key (as RunConfig does for
+    data/model/train): a string where a number belongs never reaches Ray."""
+    out = dict(search)
+    for key, default in SEARCH_DEFAULTS.items():
+        where = f"search.{key}"
+        if key in ("seeds", "final_seeds"):
+            if not isinstance(out[key], list):
+                raise ConfigError(f"{where}: expected a list of integers, got {out[key]!r}")
+            out[key] = [coerce_field(f"{where}[{i}]", "int", s) for i, s in enumerate(out[key])]
+        elif key in ("space", "grid"):
+            if not isinstance(out[key], type(default)):
+                raise ConfigError(f"{where}: expected a {type(default).__name__}, got {type(out[key]).__name__}")
+        else:
+            out[key] = coerce_field(where, type(default).__name__, out[key])
+    return out
 
 
 def _deep_merge(into: dict, layer: dict) -> None:

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from selfre.data.datasets import describe_expected_layout, load_splits
 from selfre.errors import ConfigError
 from selfre.redact import redact
 from selfre.search import storage
-from selfre.search.aggregate import INCOMPLETE, METRIC
+from selfre.search.aggregate import INCOMPLETE
 from selfre.search.plan import PLAN_FILE, SearchPlan
 from selfre.search.resources import check_fits
 from selfre.search.session import ray_session
@@ -45,6 +47,7 @@ class SearchOutcome:
     paths: dict[str, str]
     report: str
     notes: list[str] = field(default_factory=list)  # where else results went (MLflow run, registered model)
+    artifacts: list = field(default_factory=list)  # (local file, MLflow artifact folder): plots, analysis tables
 
     @property
     def finished(self) -> bool:
@@ -83,11 +86,14 @@ def run_search(plan: SearchPlan, resume: bool = False) -> SearchOutcome:
     try:
         with ray_session(plan.address) as cluster:
             concurrency = check_fits(plan.resources(), cluster, int(plan.search["max_concurrent"]), joined=bool(plan.address))
-            tuner = _restore_tuner(plan) if resume else _new_tuner(plan, concurrency)
-            tuner.fit()
-        outcome = finish(plan)
+            _fit(plan, resume, concurrency)
+            outcome = finish(plan)
+            if plan.search["final_seeds"] and outcome.finished and outcome.summary["best"] is not None:
+                _final_phase(plan, outcome, resume, concurrency)
         if tracking is not None:
-            outcome.notes += tracking.finish(outcome.summary, complete=outcome.finished)
+            for path, folder in outcome.artifacts:
+                tracking.log_files([path], folder)
+            outcome.notes += tracking.finish(outcome.summary, complete=outcome.finished, register=plan.search["register"])
     except BaseException as exc:  # Ctrl-C included: the parent run must not stay RUNNING
         if tracking is not None:
             tracking.fail(exc)
@@ -119,34 +125,78 @@ def open_tracking(plan: SearchPlan):
     return tracking
 
 
-def finish(plan: SearchPlan) -> SearchOutcome:
-    """Summarise the search from what Tune saved in the run folder."""
-    from selfre.search.summary import format_report, records_from_experiment, summarize, write
+def _fit(plan: SearchPlan, resume: bool, concurrency: int) -> None:
+    """Run (or continue) the plan's Tune experiment. A resume of a search whose final phase had not started yet
+    starts that phase afresh."""
+    restore = resume and storage.exists(storage.join(plan.experiment_uri, "tuner.pkl"))
+    (_restore_tuner(plan) if restore else _new_tuner(plan, concurrency)).fit()
 
-    summary = summarize(records_from_experiment(plan.experiment_uri), plan.search["seeds"])
+
+def _final_phase(plan: SearchPlan, outcome: SearchOutcome, resume: bool, concurrency: int) -> None:
+    """--final-seeds: re-train the best configuration on more seeds; the best of those is what gets registered
+    (summary["final"]), with mean ± std over the final seeds."""
+    final_plan = plan.final_phase(outcome.summary["best"]["params"])
+    if not storage.exists(storage.join(final_plan.experiment_uri, PLAN_FILE)):
+        final_plan.save()
+    log.info("final phase: the best configuration %s on seeds %s", outcome.summary["best"]["config_id"],
+             final_plan.search["seeds"])  # fmt: skip
+    _fit(final_plan, resume, concurrency)
+    final = finish(final_plan)
+    outcome.summary["final"] = final.summary["best"]  # None if a final seed failed: nothing is registered then
+    outcome.paths.update(write_summary(plan, outcome.summary))
+    outcome.report += "\n\nfinal re-training of the best configuration:\n" + final.report
+    outcome.artifacts += final.artifacts
+
+
+def write_summary(plan: SearchPlan, summary: dict) -> dict[str, str]:
+    """summary.json/csv and best_config.json (the configuration that is registered, with its seed)."""
+    from selfre.search.summary import write
+
+    paths = write(summary, plan.experiment_uri)
+    chosen = summary.get("final") or summary["best"]
+    if chosen is not None:  # the best configuration as a file `selfre train --config` runs as is
+        paths["best_config"] = storage.join(plan.experiment_uri, "best_config.json")
+        storage.write_json(paths["best_config"], chosen["run_config"])
+    return paths
+
+
+def finish(plan: SearchPlan) -> SearchOutcome:
+    """Summarise the search from what Tune saved in the run folder (+ the plan's analysis, e.g. an ablation's)."""
+    from selfre.search.study import write_plots
+    from selfre.search.summary import format_report, records_from_experiment, summarize
+
+    records = records_from_experiment(plan.experiment_uri, plan.train_storage)
+    summary = summarize(records, plan.search["seeds"], objective=plan.objective, base=plan.base)
     summary["search"] = {"name": plan.name, "dataset": plan.dataset, "experiment": redact(plan.experiment_uri),
                          "num_samples": plan.search["num_samples"], "scheduler": plan.search["scheduler"]}  # fmt: skip
-    paths = write(summary, plan.experiment_uri)
-    return SearchOutcome(plan, summary, paths, format_report(summary))
+    local = None if storage.is_uri(plan.experiment_uri) else Path(plan.experiment_uri)
+    out_dir = local or Path(tempfile.mkdtemp(prefix="selfre-search-"))
+    artifacts = [(p, "plots") for p in write_plots(plan, out_dir / "plots")]
+    report = format_report(summary)
+    if plan.search["analysis"] == "ablation":
+        from selfre.search.ablation import analyse
+
+        text, files = analyse(plan, summary, out_dir)
+        report += "\n\n" + text
+        artifacts += files
+    paths = write_summary(plan, summary)
+    return SearchOutcome(plan, summary, paths, report, artifacts=artifacts)
 
 
 def _new_tuner(plan: SearchPlan, concurrency: int):
-    import optuna
     from ray import tune
-    from ray.tune.search.optuna import OptunaSearch
 
+    from selfre.search.grid import FixedConfigurations
     from selfre.search.scheduler import build_scheduler
     from selfre.search.seeds import SeedRepeater
-    from selfre.search.space import DefineByRun
+    from selfre.search.study import build_searcher
     from selfre.search.trainable import make_trainable
 
     s = plan.search
-    inner = OptunaSearch(
-        space=DefineByRun(plan.params(), plan.run_config()), metric=METRIC, mode="max",
-        sampler=optuna.samplers.TPESampler(seed=int(s["sampler_seed"])),
-    )  # fmt: skip
-    searcher = SeedRepeater(inner, s["seeds"], int(s["num_samples"]))
-    scheduler = build_scheduler(s["scheduler"], plan.max_epochs(), int(s["grace_period"]), float(s["reduction_factor"]))
+    inner = FixedConfigurations(s["grid"]) if s["grid"] else build_searcher(plan)
+    searcher = SeedRepeater(inner, s["seeds"], int(s["num_samples"]), id_prefix=s["id_prefix"])
+    scheduler = build_scheduler(s["scheduler"], plan.max_epochs(), int(s["grace_period"]), float(s["reduction_factor"]),
+                                min_seeds=min(int(s["asha_min_seeds"]), len(s["seeds"])))  # fmt: skip
     plan.save()
     log.info("search %s: %d configuration(s) x %d seed(s), %s, %d trial(s) at a time -> %s", plan.name,
              s["num_samples"], len(s["seeds"]), s["scheduler"], concurrency, redact(plan.experiment_uri))  # fmt: skip

@@ -3,23 +3,37 @@
 Why not Ray's ASHA as is: it judges every trial against every other trial at a rung, so the seeds of one
 configuration compete with each other — with reduction factor 2 the second seed of the very first
 configuration is stopped whenever it is a little worse than the first, and a good configuration is
-lost to seed noise. Here the unit ASHA judges is the configuration, scored by its mean over seeds.
+lost to seed noise. Here the unit ASHA judges is the configuration, and it is judged fairly:
 
-What is stopped, and when (`--scheduler asha`):
-  * Rungs are the epochs grace_period * reduction_factor^k up to the longest trial's (max_t).
-  * When a seed trial of configuration C reports a rung epoch, its running best dev F1 is recorded
-    for C at that rung, and C's rung score is the mean over C's seeds recorded there so far. If the
-    score is below the top 1/reduction_factor of the *other* configurations' rung scores (their
-    (1 - 1/rf) quantile, as ASHA), C is pruned. With no other configuration at the rung yet, C goes on.
-    Seeds of one configuration never judge each other.
-  * Pruned means: the reporting seed stops now, C's other running seeds stop at their next report,
-    its seeds not yet started are never launched (the searcher skips them), Optuna is told the
-    configuration was PRUNED (no value), and the summary lists it as `pruned`: it is never chosen
-    best. A seed that errors out (beyond --max-failures) does the same to its configuration (`failed`).
-  * A trial is never stopped at or after its own last epoch (its training is done; stopping it would
-    only lose its test score); its value there still counts in the rung for the others.
-  * Rung records are not part of Tune's experiment checkpoint: after `--resume` they start empty, but
-    configurations already pruned stay pruned (rebuilt from the restored trials).
+Like with like, seed by seed. A configuration C is judged at a rung only once `min_seeds` of its seeds
+(default 2, or all seeds when fewer are planned) have reached it, and against each other configuration D
+only on the seeds both have reached there: mean of C over those seeds against the mean of D over the same
+seeds, and only where they share at least `min_seeds`. So neither one unlucky seed of C, nor a comparison
+of C's one seed with D's average, can decide. Seeds of C that reach the rung before the decision carry on;
+they stop at their next report if C is pruned.
+
+Like with like, phase by phase. The search varies `train.epochs`, and the learning rate decays linearly over
+each trial's own schedule: at absolute epoch 2 a 4-epoch trial has almost finished decaying while a 20-epoch
+one is still near its peak rate, and judging them there would prune long schedules systematically. So rungs
+are *fractions of each trial's own schedule*: f_k = grace_period * reduction_factor^k / max_t (max_t = the
+longest schedule in the space), and a trial of E epochs reaches rung k at epoch floor(f_k * E) — a trial too
+short to have an epoch at f_k (f_k * E < 1) sits that rung out. Configurations are therefore compared at the
+same point of their learning-rate schedules, and ASHA still saves the same share of each trial's epochs.
+(Flooring can only judge a trial slightly before f_k, which never favours it.)
+
+The cut: C is pruned when it beats (or ties) fewer than 1/reduction_factor of the configurations it can be
+compared with — ASHA's "keep the top 1/rf", counted over pairwise seed-matched comparisons. With nothing to
+compare against, C goes on.
+
+What pruning means: the reporting seed stops now, C's other running seeds stop at their next report, its
+seeds not yet started are never launched (the searcher skips them), Optuna is told the configuration was
+PRUNED (no value), and the summary lists it as `pruned`: it is never chosen best. A seed that errors out
+(beyond --max-failures) does the same to its configuration (`failed`). A trial is never stopped at or after
+its own last epoch (its training is done; stopping it would only lose its test score); its value there still
+counts for the others.
+
+Rung records are not part of Tune's experiment checkpoint: after `--resume` they start empty, but
+configurations already pruned stay pruned (rebuilt from the restored trials).
 """
 
 from __future__ import annotations
@@ -33,23 +47,32 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from selfre.search.aggregate import FINAL_KEY, METRIC, TIME_ATTR
 
 GROUP_KEY = "config_id"
+SEED_KEY = "seed"
 
 
-def rung_epochs(grace_period: int, max_t: int, reduction_factor: float) -> list[int]:
-    """grace_period * rf^k up to max_t (ASHA's rungs for one bracket), as whole epochs."""
-    rungs, k = [], 0
+def rung_fractions(grace_period: int, max_t: int, reduction_factor: float) -> list[float]:
+    """grace_period * rf^k / max_t up to 1: ASHA's rungs for the longest schedule, as fractions of a schedule."""
+    out, k = [], 0
     while (epoch := grace_period * reduction_factor**k) <= max_t:
-        rungs.append(int(math.floor(epoch)))
+        out.append(epoch / max_t)
         k += 1
-    return sorted(set(rungs))
+    return sorted(set(out))
+
+
+def rung_epoch(fraction: float, epochs_total: int) -> int | None:
+    """The epoch at which a trial of `epochs_total` epochs reaches a rung, or None if it has none there."""
+    epoch = math.floor(fraction * epochs_total + 1e-9)
+    return epoch if epoch >= 1 else None
 
 
 class SeedGroupASHA(FIFOScheduler):
-    def __init__(self, max_t: int, grace_period: int, reduction_factor: float):
+    def __init__(self, max_t: int, grace_period: int, reduction_factor: float, min_seeds: int = 2):
         super().__init__()
         self._metric, self._mode = METRIC, "max"  # Tune checks every result carries the scheduler's metric
         self.reduction_factor = reduction_factor
-        self.rungs: dict[int, dict[str, dict[str, float]]] = {e: {} for e in rung_epochs(grace_period, max_t, reduction_factor)}
+        self.min_seeds = max(1, int(min_seeds))
+        # rung fraction -> config_id -> seed -> the seed's running best there
+        self.rungs: dict[float, dict[str, dict[int, float]]] = {f: {} for f in rung_fractions(grace_period, max_t, reduction_factor)}
         self.dead_groups: set[str] = set()
 
     def on_trial_add(self, tune_controller, trial: Trial) -> None:
@@ -63,48 +86,50 @@ class SeedGroupASHA(FIFOScheduler):
         self.dead_groups.add(trial.config.get(GROUP_KEY))
 
     def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
-        group = trial.config.get(GROUP_KEY)
+        group, seed = trial.config.get(GROUP_KEY), int(trial.config.get(SEED_KEY, 0))
         if group in self.dead_groups:
             return TrialScheduler.STOP
-        if TIME_ATTR not in result or METRIC not in result:
+        if TIME_ATTR not in result or METRIC not in result or "epochs_total" not in result:
             return TrialScheduler.CONTINUE
-        epoch, value = result[TIME_ATTR], float(result[METRIC])
+        epoch, total, value = int(result[TIME_ATTR]), int(result["epochs_total"]), float(result[METRIC])
         below = False
-        for rung, scores in self.rungs.items():
-            if epoch >= rung and trial.trial_id not in scores.setdefault(group, {}):
-                scores[group][trial.trial_id] = value
-                below = below or self._below_cutoff(rung, group)
-        finished = _is_final(result) or epoch >= result.get("epochs_total", math.inf)
+        for fraction, scores in self.rungs.items():
+            at = rung_epoch(fraction, total)
+            if at is not None and epoch >= at and seed not in scores.setdefault(group, {}):
+                scores[group][seed] = value
+                below = below or self._below_cutoff(fraction, group)
+        finished = _is_final(result) or epoch >= total
         if below and not finished:
             self.dead_groups.add(group)
             return TrialScheduler.STOP
         return TrialScheduler.CONTINUE
 
-    def _below_cutoff(self, rung: int, group: str) -> bool:
-        score = {g: statistics.fmean(v.values()) for g, v in self.rungs[rung].items() if v}
-        others = sorted(s for g, s in score.items() if g != group)
-        if not others:
-            return False
-        return score[group] < _quantile(others, 1 - 1 / self.reduction_factor)
+    def _below_cutoff(self, fraction: float, group: str) -> bool:
+        scores = self.rungs[fraction]
+        mine = scores[group]
+        if len(mine) < self.min_seeds:
+            return False  # too few of its seeds here to judge it
+        wins = compared = 0
+        for other, theirs in scores.items():
+            common = mine.keys() & theirs.keys()
+            if other == group or len(common) < self.min_seeds:
+                continue
+            compared += 1
+            wins += statistics.fmean(mine[s] for s in common) >= statistics.fmean(theirs[s] for s in common)
+        return compared > 0 and wins / compared < 1 / self.reduction_factor
 
     def debug_string(self) -> str:
-        return "SeedGroupASHA: " + " | ".join(f"epoch {r}: {len(s)} configs" for r, s in self.rungs.items())
-
-
-def _quantile(sorted_values: list[float], q: float) -> float:
-    """Linear-interpolated quantile (numpy's default, as Ray's ASHA uses)."""
-    pos = q * (len(sorted_values) - 1)
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+        return "SeedGroupASHA: " + " | ".join(f"{f:.0%} of schedule: {len(s)} configs" for f, s in self.rungs.items())
 
 
 def _is_final(result: dict | None) -> bool:
     return bool(result and result.get(FINAL_KEY))
 
 
-def build_scheduler(kind: str, max_t: int, grace_period: int, reduction_factor: float) -> TrialScheduler:
+def build_scheduler(kind: str, max_t: int, grace_period: int, reduction_factor: float, min_seeds: int = 2) -> TrialScheduler:
     if kind == "fifo":
         return FIFOScheduler()
     if kind == "asha":
-        return SeedGroupASHA(max_t=max_t, grace_period=min(grace_period, max_t), reduction_factor=reduction_factor)
+        return SeedGroupASHA(max_t=max_t, grace_period=min(grace_period, max_t), reduction_factor=reduction_factor,
+                             min_seeds=min_seeds)  # fmt: skip
     raise ValueError(f"unknown scheduler {kind!r}")

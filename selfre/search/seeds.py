@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 class SeedRepeater(Searcher):
-    def __init__(self, searcher: Searcher, seeds: list[int], num_configs: int):
+    def __init__(self, searcher: Searcher, seeds: list[int], num_configs: int, id_prefix: str = "c"):
         if not seeds:
             raise ValueError("SeedRepeater needs at least one seed")
         if len(set(seeds)) != len(seeds):
@@ -44,6 +44,7 @@ class SeedRepeater(Searcher):
         self.groups: dict[str, dict[str, Any]] = {}  # config_id -> group record (see _new_group)
         self.trial_to_group: dict[str, tuple[str, int]] = {}  # trial_id -> (config_id, seed)
         self.current: str | None = None  # config_id still handing out seeds
+        self.id_prefix = id_prefix  # config ids <prefix>001, ...: "c" for a search, others for re-training phases
         super().__init__(metric=searcher.metric, mode=searcher.mode)
 
     # -- Tune's Searcher interface ----------------------------------------------------------------
@@ -57,7 +58,7 @@ class SeedRepeater(Searcher):
         if group is None or not self._seeds_left(group):
             if len(self.groups) >= self.num_configs:
                 return Searcher.FINISHED
-            config_id = f"c{len(self.groups) + 1:03d}"
+            config_id = f"{self.id_prefix}{len(self.groups) + 1:03d}"
             params = self.searcher.suggest(config_id)
             if params is None or params == Searcher.FINISHED:
                 return params  # None: the inner searcher is not ready yet; Tune asks again later

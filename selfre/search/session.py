@@ -38,6 +38,21 @@ log = logging.getLogger(__name__)
 EMBEDDED_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5", "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
 
 
+# Ray Train's placement-group cleaner (and Ray's state API generally) find "their" cluster by scanning this
+# machine for running GCS servers unless RAY_ADDRESS is set. With two embedded clusters on one machine (two
+# searches, or a search beside a test run) that scan fails ("Found multiple active Ray instances"), and
+# stopped trials' workers are never cleaned up. Every worker process of the embedded cluster therefore pins
+# RAY_ADDRESS to its own cluster as it starts (a Ray worker setup hook, given by import path).
+ADDRESS_HOOK = "selfre.search.session.pin_ray_address"
+
+
+def pin_ray_address() -> None:
+    import ray
+
+    if not os.environ.get("RAY_ADDRESS") or os.environ["RAY_ADDRESS"] == "auto":
+        os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
+
+
 def apply_embedded_env() -> None:
     for key, value in EMBEDDED_ENV.items():
         os.environ.setdefault(key, value)
@@ -71,7 +86,9 @@ def ray_session(address: str | None) -> Iterator[dict[str, float]]:
         return
     _check_dashboard_deps()
     where = f"--address {redact(address)}" if address else "the embedded Ray cluster"
-    kwargs = {"address": address} if address else {"num_cpus": embedded_cpus(), "include_dashboard": True}
+    kwargs = {"address": address} if address else {
+        "num_cpus": embedded_cpus(), "include_dashboard": True, "runtime_env": {"worker_process_setup_hook": ADDRESS_HOOK},
+    }  # fmt: skip
     if not address:
         apply_embedded_env()
     try:

@@ -18,7 +18,7 @@ uncertainty weighting too and learn from a value that had no effect.
 from __future__ import annotations
 
 import copy
-import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,8 @@ from selfre.errors import ConfigError
 KINDS = ("choice", "uniform", "loguniform", "int")
 _SECTIONS = ("data", "model", "train")
 # Keys the platform owns: a search over them would be silently overwritten per trial.
-_RESERVED = {"train.seed": "seeds come from search.seeds / --seeds", "out_dir": "each worker writes to its own folder"}
+_RESERVED = {"train.seed": "seeds come from search.seeds / --seeds", "out_dir": "each worker writes to its own folder",
+             "train.select_metric": "it is the search's objective: set it once with --metric"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,16 @@ class Param:
         if self.kind == "int":
             return trial.suggest_int(self.key, int(low), int(high), step=int(self.step or 1))
         return trial.suggest_float(self.key, float(low), float(high), step=self.step, log=self.kind == "loguniform")
+
+    def contains(self, value) -> bool:
+        if self.kind == "choice":
+            return value in self.values
+        low, high = self.values
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            return False
+        if self.kind == "int":
+            return float(value).is_integer() and (value - low) % int(self.step or 1) == 0
+        return self.step is None or math.isclose((value - low) / self.step, round((value - low) / self.step), abs_tol=1e-9)
 
     def probe_values(self) -> list:
         """Values that exercise every bound and choice: used to validate the space before any trial."""
@@ -144,24 +155,27 @@ class DefineByRun:
 
 
 def apply_params(base: dict, params: dict[str, Any], seed: int) -> RunConfig:
-    """Base config dict + one configuration's values + one seed -> validated RunConfig."""
+    """Base config dict + one configuration's values + one seed -> validated RunConfig (values take their
+    field's type in RunConfig.from_dict: Optuna's ints for float fields and the like)."""
     d = copy.deepcopy(base)
     for key, value in params.items():
         section, name = key.split(".", 1)
-        d[section][name] = _coerce(section, name, value)
+        d[section][name] = value
     d["train"]["seed"] = int(seed)
     return RunConfig.from_dict(d).validate()
 
 
-def _coerce(section: str, name: str, value):
-    """YAML/Optuna give ints for floats and the like; match the dataclass field's type."""
-    cls = {f.name: f for f in dataclasses.fields(RunConfig)}[section].default_factory
-    ftype = {f.name: str(f.type) for f in dataclasses.fields(cls)}.get(name)
-    if ftype == "float" and isinstance(value, int | float):
-        return float(value)
-    if ftype == "int" and isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
+def default_point(params: list[Param], base: RunConfig) -> dict[str, Any]:
+    """The base config's value of every searched param that is active under the others' base values and
+    lies inside its distribution: the configuration Optuna tries first (search.start_from_defaults).
+    A base value outside the searched range is left to the sampler."""
+    base_flat = flatten(base)
+    point: dict[str, Any] = {}
+    for p in params:
+        value = base_flat[p.key]
+        if p.active(point, base_flat) and p.contains(value):
+            point[p.key] = value
+    return point
 
 
 def max_epochs(params: list[Param], base: RunConfig) -> int:

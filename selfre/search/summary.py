@@ -2,9 +2,11 @@
 printed and written to the run folder as summary.json and summary.csv.
 
 Statistics are over a configuration's *complete* seeds (see aggregate.py). Only configurations whose
-every seed completed can be best; among them the highest mean dev F1 wins (ties: lower std, then the
-earlier configuration). Test figures are reported for the best configuration, per seed and as
-mean ± std — they are never used to choose.
+every seed completed can be best; among them the highest mean dev score wins — the search objective,
+`summary["objective"]` (train.select_metric: SemEval's official macro-F1, TACRED's micro F1, ...) —
+ties: lower std, then the earlier configuration. Test figures are reported for the best configuration,
+per seed and as mean ± std — they are never used to choose. `best["run_config"]` is the best
+configuration's full run config with its best-dev seed: a file `selfre train --config` accepts.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from dataclasses import asdict, dataclass, field
 from selfre.search import storage
 from selfre.search.aggregate import COMPLETE, METRIC, config_status, mean_std, seed_status
 
-# Per-seed figures kept from a trial's final report, and the statistics computed over seeds.
-SEED_FIELDS = ("best_epoch", "dev_precision", "dev_recall", "dev_f1", "test_precision", "test_recall", "test_f1",
-               "test_pc_precision", "test_pc_recall", "test_pc_f1")  # fmt: skip
-STAT_FIELDS = ("dev_f1", "test_precision", "test_recall", "test_f1", "test_pc_f1")
+# Per-seed figures kept from a trial's final report (worker.final_metrics), and the statistics over seeds.
+# dev_score/test_score are the objective's values; *_official_macro_f1 exist for SemEval only.
+SEED_FIELDS = ("best_epoch", "dev_score", "test_score", "dev_precision", "dev_recall", "dev_f1", "dev_pc_f1",
+               "dev_official_macro_f1", "test_precision", "test_recall", "test_f1", "test_pc_precision",
+               "test_pc_recall", "test_pc_f1", "test_official_macro_f1")  # fmt: skip
+STAT_FIELDS = ("dev_score", "test_score", "dev_f1", "test_precision", "test_recall", "test_f1", "test_pc_f1",
+               "test_official_macro_f1")  # fmt: skip
 
 
 @dataclass
@@ -39,7 +44,7 @@ def _checkpoint_uri(path: str | None, experiment_path: str) -> str | None:
     return storage.with_scheme_of(path, experiment_path) if path else None
 
 
-def records_from_experiment(experiment_path: str) -> list[TrialRecord]:
+def records_from_experiment(experiment_path: str, train_storage: str | None = None) -> list[TrialRecord]:
     """One record per Tune trial, from the experiment state Tune saved. (A `ResultGrid` has no trial
     status, and an interrupted trial must not pass for one the scheduler stopped.)"""
     from ray.tune import ExperimentAnalysis
@@ -50,16 +55,34 @@ def records_from_experiment(experiment_path: str) -> list[TrialRecord]:
         config, metrics = trial.config or {}, trial.last_result or {}
         ended = trial.status in (Trial.TERMINATED, Trial.ERROR)
         status = seed_status(metrics, error=trial.status == Trial.ERROR, ended=ended)
+        complete = status == COMPLETE
         out.append(TrialRecord(
             trial_id=trial.trial_id, config_id=config["config_id"], seed=int(config["seed"]),
             params=dict(config["params"]), status=status, last_epoch=metrics.get("epoch"),
-            metrics={k: metrics.get(k) for k in SEED_FIELDS} if status == COMPLETE else {},
-            checkpoint=_checkpoint_uri(metrics.get("checkpoint_path"), experiment_path) if status == COMPLETE else None,
+            metrics={k: metrics.get(k) for k in SEED_FIELDS} if complete else {},
+            checkpoint=final_checkpoint(config, metrics, experiment_path, train_storage) if complete else None,
         ))  # fmt: skip
     return out
 
 
-def summarize(records: list[TrialRecord], seeds: list[int]) -> dict:
+def final_checkpoint(config: dict, metrics: dict, experiment_path: str, train_storage: str | None) -> str | None:
+    """Where a complete trial's final model is. Its last report names it — except a trial that `--resume` found
+    finished: it only re-reports its result, without the checkpoint (worker.py). Its Train run is named after
+    what it trains (trainable.run_name), so the final checkpoint is found in storage all the same."""
+    if metrics.get("checkpoint_path"):
+        return _checkpoint_uri(metrics["checkpoint_path"], experiment_path)
+    if train_storage is None:
+        return None
+    from selfre.search.trainable import run_name
+    from selfre.search.worker import FINAL_DIR_NAME
+
+    path = storage.join(train_storage, run_name(config), FINAL_DIR_NAME)
+    return path if storage.exists(path) else None
+
+
+def summarize(records: list[TrialRecord], seeds: list[int], objective: str = "micro_f1", base: dict | None = None) -> dict:
+    """`objective`: the resolved train.select_metric the trials ranked their epochs by; `base`: the plan's
+    base run config (for best["run_config"])."""
     groups: dict[str, list[TrialRecord]] = {}
     for r in sorted(records, key=lambda r: (r.config_id, seeds.index(r.seed) if r.seed in seeds else r.seed)):
         groups.setdefault(r.config_id, []).append(r)
@@ -80,15 +103,34 @@ def summarize(records: list[TrialRecord], seeds: list[int]) -> dict:
             row[name] = {"mean": mean, "std": std}
         configs.append(row)
     ranked = sorted(
-        (c for c in configs if c["status"] == COMPLETE), key=lambda c: (-c["dev_f1"]["mean"], c["dev_f1"]["std"], c["config_id"])
+        (c for c in configs if c["status"] == COMPLETE), key=lambda c: (-c["dev_score"]["mean"], c["dev_score"]["std"], c["config_id"])
     )
+    best = ranked[0] if ranked else None
+    if best is not None and base is not None:
+        best = {**best, "run_config": best_run_config(best, base)}
     return {
-        "metric": f"mean over seeds of each trial's {METRIC} (its best-dev epoch)",
+        "objective": objective,
+        "metric": f"mean over seeds of each trial's {METRIC}: dev {objective} of its best-dev epoch",
         "seeds": seeds,
         "num_trials": len(records),
-        "best": ranked[0] if ranked else None,
+        "best": best,
         "configurations": configs,
     }
+
+
+def best_seed(config: dict) -> int:
+    """The seed whose trial scored the highest dev objective (its checkpoint is the one registered)."""
+    trials = [t for t in config["trials"] if t["status"] == COMPLETE]
+    return max(trials, key=lambda t: t["metrics"]["dev_score"])["seed"]
+
+
+def best_run_config(config: dict, base: dict) -> dict:
+    """Base + the configuration's params + its best seed, as the nested dict `selfre train --config` reads."""
+    from selfre.search.space import apply_params
+
+    cfg = apply_params(base, config["params"], seed=best_seed(config)).to_dict()
+    cfg.pop("out_dir", None)  # where to write is the re-run's own choice (--out)
+    return cfg
 
 
 def write(summary: dict, experiment_uri: str) -> dict[str, str]:
@@ -111,29 +153,44 @@ def to_csv(summary: dict) -> str:
     return buf.getvalue()
 
 
+SHORT_NAMES = {"micro_f1": "F1", "official_macro_f1": "macro-F1", "pc_f1": "PC F1"}
+
+
+def _columns(summary: dict) -> list[tuple[str, str]]:
+    """(stat field, header) of the tables: the objective on dev and test, then micro F1, the official SemEval
+    figure where it exists, person-centric F1 — each once."""
+    name = SHORT_NAMES.get(summary.get("objective", "micro_f1"), "score")
+    cols = [("dev_score", f"dev {name}"), ("test_score", f"test {name}"), ("test_f1", "test F1"),
+            ("test_official_macro_f1", "test macro-F1"), ("test_pc_f1", "PC F1")]  # fmt: skip
+    objective_field = {"micro_f1": "test_f1", "official_macro_f1": "test_official_macro_f1", "pc_f1": "test_pc_f1"}
+    duplicate = objective_field.get(summary.get("objective", "micro_f1"))
+    present = {k for c in summary["configurations"] for k in STAT_FIELDS if _key(c.get(k, {}).get("mean")) >= 0}
+    return [(k, h) for k, h in cols if k != duplicate and (k in present or k in ("dev_score", "test_score"))]
+
+
 def format_report(summary: dict) -> str:
     lines = [f"{summary['num_trials']} trial(s), {len(summary['configurations'])} configuration(s), "
              f"seeds {','.join(map(str, summary['seeds']))}; ranked by {summary['metric']}; figures in %, mean±std over seeds", ""]  # fmt: skip
     keys = sorted({k for c in summary["configurations"] for k in c["params"]})
-    head = f"{'config':<7} {'status':<11} {'seeds':>5}  {'dev F1':>15}  {'test F1':>15}  {'PC F1':>15}  params"
-    lines.append(head)
-    order = sorted(summary["configurations"], key=lambda c: (c["status"] != COMPLETE, -_key(c["dev_f1"]["mean"])))
+    cols = _columns(summary)
+    lines.append(f"{'config':<7} {'status':<11} {'seeds':>5}  " + "  ".join(f"{h:>15}" for _, h in cols) + "  params")
+    order = sorted(summary["configurations"], key=lambda c: (c["status"] != COMPLETE, -_key(c["dev_score"]["mean"])))
     for c in order:
         params = " ".join(f"{k.split('.', 1)[1]}={_short(c['params'][k])}" for k in keys if k in c["params"])
         lines.append(f"{c['config_id']:<7} {c['status']:<11} {c['seeds_complete']:>2}/{c['seeds_planned']:<2}  "
-                     f"{_pm(c['dev_f1']):>15}  {_pm(c['test_f1']):>15}  {_pm(c['test_pc_f1']):>15}  {params}")  # fmt: skip
+                     + "  ".join(f"{_pm(c.get(k, {})):>15}" for k, _ in cols) + f"  {params}")  # fmt: skip
     best = summary["best"]
     lines.append("")
     if best is None:
         lines.append("no configuration completed all its seeds: there is no best configuration")
         return "\n".join(lines)
     lines.append(f"best configuration {best['config_id']}: {best['params']}")
-    cols = ("dev_f1", "test_precision", "test_recall", "test_f1", "test_pc_f1")
-    lines.append(f"{'seed':>10} {'epoch':>5} " + " ".join(f"{h:>12}" for h in ("dev F1", "test P", "test R", "test F1", "PC F1")))
+    per_seed = [cols[0], ("test_precision", "test P"), ("test_recall", "test R"), *cols[1:]]
+    lines.append(f"{'seed':>10} {'epoch':>5} " + " ".join(f"{h:>14}" for _, h in per_seed))
     for t in best["trials"]:
         m = t["metrics"]
-        lines.append(f"{t['seed']:>10} {m['best_epoch']:>5} " + " ".join(f"{_pct(m[k]):>12}" for k in cols))
-    lines.append(f"{'mean ± std':>16} " + " ".join(f"{_pm(best[k]):>12}" for k in cols))
+        lines.append(f"{t['seed']:>10} {m['best_epoch']:>5} " + " ".join(f"{_pct(m.get(k)):>14}" for k, _ in per_seed))
+    lines.append(f"{'mean ± std':>16} " + " ".join(f"{_pm(best.get(k, {})):>14}" for k, _ in per_seed))
     return "\n".join(lines)
 
 
@@ -142,7 +199,7 @@ def _pct(x) -> str:
 
 
 def _pm(stat: dict) -> str:
-    if stat["mean"] is None or math.isnan(stat["mean"]):
+    if stat.get("mean") is None or math.isnan(stat["mean"]):
         return "-"
     return f"{_pct(stat['mean'])}±{_pct(stat['std'])}"
 

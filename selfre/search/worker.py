@@ -30,6 +30,7 @@ import ray.train
 from ray.train import Checkpoint
 
 from selfre.config import RunConfig
+from selfre.metrics.objective import flat_scores, score
 from selfre.search.aggregate import FINAL_KEY, METRIC
 from selfre.storage.data_dir import local_data_dir
 
@@ -56,8 +57,8 @@ class RayReportHooks:
 
     def on_epoch_end(self, result, checkpoint_dir: Path | None) -> None:
         maybe_crash(self.fault_marker, result.epoch, self.ctx.get_world_rank(), self.ctx.get_world_size())
-        if result.dev:
-            self.best = max(self.best, result.dev["f1"])
+        if result.score is not None:
+            self.best = max(self.best, result.score)
         metrics = {
             **result.summary(), METRIC: self.best, "epochs_total": self.epochs_total,
             "resumed_from_epoch": self.resumed_from, FINAL_KEY: False,
@@ -77,17 +78,19 @@ class RayReportHooks:
 
 
 def final_metrics(result, epochs_total: int, resumed_from: int) -> dict:
-    """The last report of a trial, from the core's `TrainResult`."""
+    """The last report of a trial, from the core's `TrainResult`: its best-dev epoch's dev figures and the
+    test figures of those weights, flat (selfre.metrics.objective.flat_scores), and both values of the
+    search objective (dev_score = METRIC, test_score)."""
     test = result.test or {}
     pc = test.get("person_centric") or {}
     last_epoch = result.history[-1].epoch if result.history else 0
+    dev_score = score(result.best_dev, result.objective) if result.best_dev else 0.0
     return {
         "epoch": last_epoch, "epochs_total": epochs_total, "best_epoch": result.best_epoch,
-        METRIC: result.best_dev.get("f1", 0.0),
-        "dev_precision": result.best_dev.get("precision"), "dev_recall": result.best_dev.get("recall"),
-        "dev_f1": result.best_dev.get("f1"),
-        "test_precision": test.get("precision"), "test_recall": test.get("recall"), "test_f1": test.get("f1"),
-        "test_pc_precision": pc.get("precision"), "test_pc_recall": pc.get("recall"), "test_pc_f1": pc.get("f1"),
+        METRIC: dev_score, "dev_score": dev_score,
+        "test_score": score(test, result.objective) if test else None,
+        **flat_scores(result.best_dev, "dev"), **flat_scores(test, "test"),
+        "test_pc_precision": pc.get("precision"), "test_pc_recall": pc.get("recall"),
         "resumed_from_epoch": resumed_from, FINAL_KEY: True,
     }  # fmt: skip
 
@@ -131,7 +134,8 @@ def train_loop_per_worker(config: dict) -> None:
     try:
         state, resume_from = _restore(workdir)
         tracking = config.get("tracking")  # MLflow (rank 0 only), imported only then: workers without it stay light
-        rank = ray.train.get_context().get_world_rank()
+        ctx = ray.train.get_context()
+        rank, world = ctx.get_world_rank(), ctx.get_world_size()
         if state.get(FINAL_KEY):
             ray.train.report(state)  # finished before: report it again, train nothing
             if tracking:
@@ -145,7 +149,9 @@ def train_loop_per_worker(config: dict) -> None:
         if tracking:
             from selfre.tracking.child import hooks as tracked
 
-            hooks = tracked(hooks, tracking, rank, config["config_id"], config["seed"], cfg)
+            # train.batch_size is the global batch: what each worker took of it is a fact of this run.
+            ddp = {"train.world_size": world, "train.per_rank_batch_size": cfg.train.batch_size // world}
+            hooks = tracked(hooks, tracking, rank, config["config_id"], config["seed"], cfg, ddp)
         train(cfg, hooks=hooks, resume_from=resume_from)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -26,6 +26,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from selfre.config import RunConfig
+from selfre.metrics.objective import score
 from selfre.tracking import plots
 from selfre.tracking.names import MAPPING_ARTIFACT, metric_names, relation_metric_key
 from selfre.tracking.params import run_params
@@ -83,16 +84,22 @@ class TrialRun:
     def on_train_end(self, result) -> None:
         if self.final_done:
             return
-        self.log_final(result.best_epoch, result.best_dev, result.test or {}, result.checkpoint_dir)
+        self.log_final(result.best_epoch, result.best_dev, result.test or {}, result.checkpoint_dir, objective=result.objective)
 
     # -- the end of a trial ----------------------------------------------------------------------
     def log_final(self, best_epoch: int, dev: dict, test: dict, checkpoint_dir: str | None = None,
-                  probe_records=None) -> None:  # fmt: skip
+                  probe_records=None, objective: str | None = None) -> None:  # fmt: skip
         ts = _now_ms()
         pc = test.get("person_centric") or {}
         flat = {"best_epoch": best_epoch, **{f"best_dev_{k}": dev.get(k) for k in ("precision", "recall", "f1")},
                 **{f"test_{k}": test.get(k) for k in ("precision", "recall", "f1")},
                 **{f"test_pc_{k}": pc.get(k) for k in ("precision", "recall", "f1")}}  # fmt: skip
+        if "semeval" in dev:  # the task's official figure (SemEval only), beside micro F1
+            flat["best_dev_official_macro_f1"] = dev["semeval"]["official_macro_f1"]
+        if "semeval" in test:
+            flat["test_official_macro_f1"] = test["semeval"]["official_macro_f1"]
+        if objective and dev.get("f1") is not None and (test or {}).get("f1") is not None:
+            flat["best_dev_score"], flat["test_score"] = score(dev, objective), score(test, objective)
         per_rel = test.get("per_relation") or {}
         names = metric_names(per_rel)
         for label, stats in per_rel.items():
@@ -196,11 +203,14 @@ def end_reported(tracking: Mapping | None, rank: int, config_id: str, seed: int,
     trial.end("FINISHED")
 
 
-def hooks(inner, tracking: Mapping | None, rank: int, config_id: str, seed: int, cfg: RunConfig):
+def hooks(inner, tracking: Mapping | None, rank: int, config_id: str, seed: int, cfg: RunConfig,
+          extra_params: Mapping[str, object] | None = None):  # fmt: skip
     """What a trial's worker passes to `train(..., hooks=...)`: `inner` unchanged on ranks > 0 or when
     tracking is off (`tracking` is None), else `TrackedHooks` logging to the trial's child run.
-    `tracking` = {"tracking_uri": ..., "parent_run_id": ...} from the search driver."""
+    `tracking` = {"tracking_uri": ..., "parent_run_id": ...} from the search driver; `extra_params` are logged
+    beside the config's (e.g. the DDP world size)."""
     if rank != 0 or not tracking:
         return inner
-    return TrackedHooks(inner, TrialRun(tracking["tracking_uri"], tracking["parent_run_id"], config_id, seed, cfg))
+    trial = TrialRun(tracking["tracking_uri"], tracking["parent_run_id"], config_id, seed, cfg, extra_params)
+    return TrackedHooks(inner, trial)
 

@@ -69,9 +69,10 @@ def finish_search(tracking_uri: str, run_id: str, summary: dict, status: str = "
     client.log_text(run_id, to_csv(summary), "summary/summary.csv")
     best = summary.get("best")
     if best:
-        client.log_dict(run_id, {"config_id": best["config_id"], "params": best["params"]}, "best_config.json")
+        # The best configuration with its best seed as a `selfre train --config` file (older summaries: params only).
+        client.log_dict(run_id, best.get("run_config") or {"config_id": best["config_id"], "params": best["params"]}, "best_config.json")
         client.set_tag(run_id, "selfre.best_config_id", best["config_id"])
-        metrics = [Metric(f"best_{k}_{s}", float(best[k][s]), 0, 0) for k in ("dev_f1", "test_f1", "test_pc_f1")
+        metrics = [Metric(f"best_{k}_{s}", float(best[k][s]), 0, 0) for k in ("dev_score", "test_score", "dev_f1", "test_f1", "test_pc_f1", "test_official_macro_f1")
                    for s in ("mean", "std") if _num(best.get(k, {}).get(s))]  # fmt: skip
         client.log_batch(run_id, metrics=metrics)
         client.log_text(run_id, seeds_markdown(best), "tables/seeds_table8.md")

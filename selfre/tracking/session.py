@@ -51,7 +51,7 @@ class SearchTracking:
         """Plain data for Ray's train_loop_config (no secrets: credentials stay in the environment)."""
         return {"tracking_uri": self.tracking_uri, "parent_run_id": self.parent_run_id}
 
-    def finish(self, summary: dict, complete: bool = True) -> list[str]:
+    def finish(self, summary: dict, complete: bool = True, register: bool = True) -> list[str]:
         """Register the best model and end the parent run; -> lines telling the user where to look.
         An interrupted search (`complete` False) registers nothing and ends KILLED: its best so far is not a
         result, and `--resume` reopens the same parent run."""
@@ -63,12 +63,13 @@ class SearchTracking:
                                  "search interrupted before every configuration was decided; continue it with --resume")  # fmt: skip
             return where
         registered = None
-        best = summary.get("best")
+        # --final-seeds: the best configuration re-trained on more seeds is what gets registered
+        best = (summary.get("final") or summary.get("best")) if register else None
         checkpoint = best_checkpoint(best) if best else None
         if checkpoint:
             registered = registry.register_best(
                 self.tracking_uri, self.parent_run_id, checkpoint, self.dataset, best["config_id"],
-                best["dev_f1"]["mean"], best["dev_f1"]["std"], _num(best.get("test_pc_f1", {}).get("mean")),
+                best["dev_score"]["mean"], best["dev_score"]["std"], _num(best.get("test_pc_f1", {}).get("mean")),
             )  # fmt: skip
             log.info("registered %s version %s as %s", registered.name, registered.version, registered.alias)
             where.append(f"model: registered {registered.name} version {registered.version} as @{registered.alias}; serve the "
@@ -78,14 +79,22 @@ class SearchTracking:
         parent.finish_search(self.tracking_uri, self.parent_run_id, summary)
         return where
 
+    def log_files(self, paths, artifact_dir: str) -> None:
+        """Files the search wrote (e.g. Optuna's plots) as artifacts of the parent run."""
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(self.tracking_uri)
+        for path in paths:
+            client.log_artifact(self.parent_run_id, str(path), artifact_dir)
+
     def fail(self, exc: BaseException) -> None:
         parent.finish_search(self.tracking_uri, self.parent_run_id, {"configurations": []}, "FAILED", f"{type(exc).__name__}: {exc}")
 
 
 def best_checkpoint(best: dict) -> str | None:
-    """The best configuration's best checkpoint: the seed with the highest dev F1."""
-    trials = [t for t in best.get("trials", []) if t.get("checkpoint") and _num((t.get("metrics") or {}).get("dev_f1")) is not None]
-    return max(trials, key=lambda t: t["metrics"]["dev_f1"])["checkpoint"] if trials else None
+    """The best configuration's best checkpoint: the seed with the highest dev score (the search objective)."""
+    trials = [t for t in best.get("trials", []) if t.get("checkpoint") and _num((t.get("metrics") or {}).get("dev_score")) is not None]
+    return max(trials, key=lambda t: t["metrics"]["dev_score"])["checkpoint"] if trials else None
 
 
 def _num(x) -> float | None:

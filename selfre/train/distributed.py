@@ -21,6 +21,7 @@ import os
 import torch
 import torch.distributed as dist
 
+from selfre.config import per_rank_batch  # noqa: F401  (re-exported: the split rule lives with the config)
 from selfre.errors import ConfigError
 
 
@@ -28,17 +29,6 @@ def rank_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-
-def per_rank_batch(batch_size: int, world: int) -> int:
-    """The examples each rank takes from a full global batch; a batch that does not divide is refused
-    (silently rounding would change the paper's batch, or give ranks unequal work every step)."""
-    if batch_size % world:
-        raise ConfigError(
-            f"train.batch_size={batch_size} is the global batch per optimizer step and must divide evenly among "
-            f"{world} data-parallel workers (per-rank {batch_size / world:g}); use a multiple of {world}"
-        )
-    return batch_size // world
 
 
 def global_batches(num_examples: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:

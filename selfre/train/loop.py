@@ -40,6 +40,8 @@ from selfre.train.optim import build_optimizer, linear_warmup_decay
 
 log = logging.getLogger(__name__)
 
+PREDICTIONS_FILE = "test_predictions.txt"  # one label per test record, in the split's order
+
 
 @dataclass
 class EpochResult:
@@ -317,8 +319,12 @@ class _Trainer:
             final = ckpt.save_model_checkpoint(
                 out_dir / ".checkpoint.tmp", self.model, self.tokenizer, self.label_set, self.cfg, metrics, self.data_info()
             )
+            # The test predictions travel with the model (a search uploads only the checkpoint): paired
+            # significance tests between runs need them (selfre.metrics.bootstrap, tune/ablate.py).
+            text = "\n".join(predicted) + "\n"
+            (final / PREDICTIONS_FILE).write_text(text, encoding="utf-8")
             ckpt.replace_dir(final, out_dir / "checkpoint")
-            (out_dir / "test_predictions.txt").write_text("\n".join(predicted) + "\n", encoding="utf-8")
+            (out_dir / PREDICTIONS_FILE).write_text(text, encoding="utf-8")
             ckpt.write_json(out_dir / "metrics.json", metrics)
             result.checkpoint_dir = str(out_dir / "checkpoint")
         hooks.on_train_end(result)

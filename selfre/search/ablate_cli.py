@@ -1,0 +1,102 @@
+"""Command line of `tune/ablate.py`: the paper's Table 6 with statistics (selfre.search.ablation).
+
+The base configuration comes from one of: a finished search's best configuration (`--from-search NAME`, found
+under `--storage`), a config file (`--config`, over tune/configs/DATASET.yaml), or the dataset's defaults alone
+(`--dataset`). Config-field flags override it; every variant then differs only in model.use_spp / model.use_hr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from selfre.cli.args import add_config_args, config_from_args
+from selfre.errors import ConfigError, SelfreError
+from selfre.search import storage
+from selfre.search.ablation import DEFAULT_RESAMPLES, DEFAULT_SEEDS, VARIANTS, make_ablation, parse_variants
+from selfre.search.cli import RUN_FLAGS, _seeds, add_run_flags, run_from_args
+from selfre.search.plan import DATASETS, SearchPlan, build_plan
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tune/ablate.py",
+        description="Ablation of SELF's components (paper Table 6) with statistics: the base configuration trained "
+        "once per seed as baseline (no SPP, no HR), +SPP, +HR and SELF, everything else equal, each (variant, seed) a "
+        "Ray Tune trial running Ray Train (checkpoints, fault tolerance, MLflow child runs under one ablation run). "
+        "Reports per variant the dataset's headline test figure and person-centric F1 (mean ± std over seeds), the "
+        "paired difference to the baseline over seeds with a 95%% t-interval and a verdict ('within seed noise' when "
+        "the interval contains 0), and a paired bootstrap test over the test sentences pooled over seeds. Results: "
+        "STORAGE/NAME/ablation.{md,json,png} and the MLflow run.",
+    )
+    g = p.add_argument_group("ablation")
+    g.add_argument("--dataset", choices=DATASETS, help="Dataset (its tune/configs/DATASET.yaml gives the defaults); "
+                   "taken from the search with --from-search.")  # fmt: skip
+    src = g.add_mutually_exclusive_group()
+    src.add_argument("--from-search", metavar="NAME", help="Ablate the best configuration of the finished search NAME "
+                     "under --storage (its best_config.json; the search's --final-seeds winner if it had one).")  # fmt: skip
+    src.add_argument("--config", metavar="FILE.yaml", help="The base configuration: data:/model:/train: sections (a "
+                     "`selfre train --config` file or a search config) over tune/configs/DATASET.yaml.")  # fmt: skip
+    g.add_argument("--variants", default=",".join(VARIANTS), type=parse_variants_arg, metavar="V1,V2,...",
+                   help=f"Variants to train, from {', '.join(VARIANTS)}; baseline is required (default: all four).")  # fmt: skip
+    g.add_argument("--seeds", type=_seeds, default=DEFAULT_SEEDS, metavar="S1,S2,...",
+                   help=f"Seeds every variant is trained with (default: {','.join(map(str, DEFAULT_SEEDS))}, the paper's).")  # fmt: skip
+    g.add_argument("--bootstrap-resamples", type=int, default=DEFAULT_RESAMPLES, metavar="N",
+                   help=f"Resamples of the paired bootstrap test (default: {DEFAULT_RESAMPLES}).")  # fmt: skip
+    add_run_flags(p, "ablation")
+    add_config_args(p, exclude=("dataset", "seed"), config_file=False)  # --config is the ablation group's
+    return p
+
+
+def parse_variants_arg(text: str) -> list[str]:
+    try:
+        return parse_variants(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def plan_from_args(args: argparse.Namespace, config_dir: str | Path) -> SearchPlan:
+    if args.resume:
+        if not args.name:
+            raise SelfreError("--resume needs --name: the name of the ablation to continue (its folder under --storage)")
+        return SearchPlan.load(args.storage, args.name)
+    user_config, dataset = args.config, args.dataset
+    if args.from_search:
+        dataset, user_config = _from_search(args.storage, args.from_search, dataset)
+    if not dataset:
+        raise SelfreError("give --dataset (or --from-search NAME)")
+    overrides = argparse.Namespace(**{**vars(args), "config": None})
+    resources = {k: getattr(args, k) for k in RUN_FLAGS}
+    plan = build_plan(
+        dataset, config_dir, user_config=user_config, search_overrides={**resources, "seeds": args.seeds},
+        apply_run_overrides=lambda cfg: config_from_args(overrides, base=cfg),
+        name=args.name or None, storage_root=args.storage, tracking_uri=args.tracking_uri,
+    )  # fmt: skip
+    if not args.name:
+        plan.name = plan.name.replace(dataset, f"{dataset}-ablation", 1)
+    plan.address = args.address
+    return make_ablation(plan, args.variants, args.bootstrap_resamples)
+
+
+def _from_search(storage_root: str, name: str, dataset: str | None) -> tuple[str, str]:
+    """(dataset, a temporary config file holding the search's best configuration)."""
+    found = SearchPlan.load(storage_root, name)  # a clear error if there is no such search
+    best_file = storage.join(found.experiment_uri, "best_config.json")
+    if not storage.exists(best_file):
+        raise ConfigError(f"--from-search {name}: the search has no best configuration yet ({best_file} is missing); "
+                          "let it finish (or --resume it) first")  # fmt: skip
+    if dataset and dataset != found.dataset:
+        raise ConfigError(f"--dataset {dataset} but search {name} ran on {found.dataset}")
+    best = storage.read_json(best_file)
+    best.get("train", {}).pop("seed", None)  # seeds are the ablation's own (--seeds)
+    tmp = Path(tempfile.mkdtemp(prefix="selfre-ablate-")) / "best_config.yaml"
+    tmp.write_text(json.dumps(best), encoding="utf-8")  # JSON is YAML
+    return found.dataset, str(tmp)
+
+
+def main(argv: list[str] | None = None, config_dir: str | Path | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config_dir = config_dir or Path(__file__).resolve().parents[2] / "tune" / "configs"
+    return run_from_args(args, lambda: plan_from_args(args, config_dir), "tune/ablate.py")

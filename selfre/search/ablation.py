@@ -1,0 +1,216 @@
+"""The paper's Table 6 with statistics: each SELF component against the baseline, beyond seed noise.
+
+An ablation is a search whose configurations are fixed (search.grid): the same base configuration with
+SPP and HR switched on and off — `baseline` (neither), `spp`, `hr`, `self` (both), everything else equal —
+each trained once per seed through the search's machinery (runner.py). When it ends, `analyse` reads every
+trial's test predictions from its final checkpoint and reports, per variant:
+
+  * the dataset's headline test figure (the objective: SemEval's official macro-F1, micro F1 elsewhere) and
+    person-centric F1, mean ± std over seeds;
+  * the paired difference to the baseline over seeds (same seed), with a 95% t-interval, and the verdict
+    "within seed noise" when the interval contains 0;
+  * a paired bootstrap test over the test sentences between the variant and the baseline, pooled over seeds
+    (selfre.metrics.significance, which states the method; `bootstrap_resamples` resamples).
+
+The table (markdown, JSON) and a bar plot with error bars go to the ablation's folder and its MLflow run.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from selfre.errors import ConfigError
+from selfre.search import storage
+from selfre.search.aggregate import COMPLETE
+from selfre.search.plan import SearchPlan
+
+VARIANTS = {
+    "baseline": {"model.use_spp": False, "model.use_hr": False},
+    "spp": {"model.use_spp": True, "model.use_hr": False},
+    "hr": {"model.use_spp": False, "model.use_hr": True},
+    "self": {"model.use_spp": True, "model.use_hr": True},
+}
+LABELS = {"baseline": "baseline", "spp": "+SPP", "hr": "+HR", "self": "SELF (SPP+HR)"}
+SPACE = {"model.use_spp": {"choice": [False, True]}, "model.use_hr": {"choice": [False, True]}}
+BASELINE = "baseline"
+DEFAULT_SEEDS = [42, 52, 62, 72, 82]  # the paper's robustness seeds (SPEC §6)
+DEFAULT_RESAMPLES = 1000
+
+
+def parse_variants(text: str) -> list[str]:
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown or not names or len(set(names)) != len(names):
+        raise ConfigError(f"--variants {text!r}: give distinct names from {', '.join(VARIANTS)}")
+    if BASELINE not in names:
+        raise ConfigError("--variants must include baseline: every other variant is compared with it")
+    return [v for v in VARIANTS if v in names]  # table order
+
+
+def make_ablation(plan: SearchPlan, variants: list[str], resamples: int = DEFAULT_RESAMPLES) -> SearchPlan:
+    """Turn a plan (its base config, seeds, resources, storage, tracking) into the ablation of `variants`."""
+    plan.search.update(
+        grid=[VARIANTS[v] for v in variants], space=dict(SPACE), num_samples=len(variants), scheduler="fifo",
+        id_prefix="v", register=False, analysis="ablation", final_seeds=[], bootstrap_resamples=int(resamples),
+    )  # fmt: skip
+    return plan.validate()
+
+
+def variant_of(params: dict) -> str:
+    for name, switches in VARIANTS.items():
+        if all(params.get(k) == v for k, v in switches.items()):
+            return name
+    raise ValueError(f"not an ablation variant: {params}")
+
+
+def analyse(plan: SearchPlan, summary: dict, out_dir: Path) -> tuple[str, list[tuple[Path, str]]]:
+    """-> (markdown report, [(file, MLflow artifact folder)]); files written to out_dir."""
+    from selfre.config import RunConfig
+    from selfre.data.datasets import load_splits
+    from selfre.metrics.significance import paired_bootstrap, t_interval, within_noise
+    from selfre.storage.data_dir import local_data_dir
+
+    cfg = RunConfig.from_dict(plan.base)
+    cfg.data.data_dir = local_data_dir(cfg.data.data_dir, cfg.data.dataset)
+    splits = load_splits(cfg.data)
+    gold = [r.relation for r in splits.test]
+    objective = summary["objective"]
+    by_variant = {variant_of(c["params"]): c for c in summary["configurations"]}
+    rows = []
+    base = by_variant.get(BASELINE)
+    base_trials = _complete_trials(base) if base else {}
+    for name in [v for v in VARIANTS if v in by_variant]:
+        config = by_variant[name]
+        trials = _complete_trials(config)
+        row = {"variant": name, "label": LABELS[name], "config_id": config["config_id"], "status": config["status"],
+               "seeds": sorted(trials), "test": _stat(trials, "test_score"), "pc": _stat(trials, "test_pc_f1")}  # fmt: skip
+        paired = sorted(set(trials) & set(base_trials))
+        if name != BASELINE and paired:
+            diffs = [trials[s]["metrics"]["test_score"] - base_trials[s]["metrics"]["test_score"] for s in paired]
+            row["diff"] = t_interval(diffs)
+            row["verdict"] = _verdict(row["diff"], within_noise(row["diff"]))
+            row["bootstrap"] = paired_bootstrap(
+                gold, _predictions(trials, paired, len(gold)), _predictions(base_trials, paired, len(gold)),
+                splits.label_set, objective,
+                resamples=int(plan.search["bootstrap_resamples"]), seed=int(plan.search["sampler_seed"]),
+            )  # fmt: skip
+        rows.append(row)
+    result = {"objective": objective, "seeds": summary["seeds"], "test_examples": len(gold), "rows": rows}
+    text = markdown(result)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "ablation.md").write_text(text + "\n", encoding="utf-8")
+    (out_dir / "ablation.json").write_text(json.dumps(_finite(result), indent=2) + "\n", encoding="utf-8")
+    files = [(out_dir / "ablation.md", "tables"), (out_dir / "ablation.json", "tables")]
+    plot = _bar_plot(result, out_dir / "ablation.png")
+    if plot is not None:
+        files.append((plot, "plots"))
+    return text, files
+
+
+def _complete_trials(config: dict) -> dict[int, dict]:
+    return {t["seed"]: t for t in config["trials"] if t["status"] == COMPLETE}
+
+
+def _stat(trials: dict[int, dict], key: str) -> dict:
+    values = [t["metrics"][key] for t in trials.values() if t["metrics"].get(key) is not None]
+    if not values:
+        return {"mean": None, "std": None, "n": 0}
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0, "n": len(values)}
+
+
+def _verdict(diff: dict, noise: bool) -> str:
+    if noise:
+        return "within seed noise"
+    return "better than baseline" if diff["mean"] > 0 else "worse than baseline"
+
+
+def _predictions(trials: dict[int, dict], seeds: list[int], n: int) -> list[list[str]]:
+    from selfre.metrics.significance import read_predictions
+
+    return [read_predictions(_predictions_file(trials[s]), n) for s in seeds]
+
+
+def _predictions_file(trial: dict) -> str:
+    """The trial's test predictions, saved in its final checkpoint (selfre.train.loop.PREDICTIONS_FILE);
+    fetched to a local file first when the checkpoint is in s3://."""
+    from selfre.train.loop import PREDICTIONS_FILE
+
+    if not trial.get("checkpoint"):
+        raise ValueError(f"trial {trial['trial_id']} (seed {trial['seed']}) has no final checkpoint to read predictions from")
+    uri = storage.join(trial["checkpoint"], PREDICTIONS_FILE)
+    if storage.is_uri(uri):
+        import tempfile
+
+        local = Path(tempfile.mkdtemp(prefix="selfre-preds-")) / PREDICTIONS_FILE
+        local.write_text(storage.read_text(uri), encoding="utf-8")
+        return str(local)
+    return uri
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.2f}"
+
+
+def markdown(result: dict) -> str:
+    name = {"official_macro_f1": "official macro-F1", "micro_f1": "micro F1", "pc_f1": "person-centric F1"}.get(
+        result["objective"], result["objective"]
+    )
+    lines = [
+        f"Test {name} and person-centric F1 per variant, in %: mean ± std over seeds; Δ = paired difference to the "
+        "baseline (same seed), mean [95% t-interval] over seeds; p = paired bootstrap over the "
+        f"{result['test_examples']} test sentences, pooled over seeds (two-sided).",
+        "",
+        f"| variant | seeds | test {name} | PC F1 | Δ vs baseline [95% CI] | bootstrap p | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in result["rows"]:
+        test, pc = row["test"], row["pc"]
+        cells = [row["label"], str(test["n"]), f"{_pct(test['mean'])} ± {_pct(test['std'])}", f"{_pct(pc['mean'])} ± {_pct(pc['std'])}"]
+        if "diff" in row:
+            d = row["diff"]
+            cells += [f"{100 * d['mean']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]",
+                      f"{row['bootstrap']['p_value']:.3f}", row["verdict"]]  # fmt: skip
+        else:
+            cells += ["-", "-", "reference" if row["variant"] == BASELINE else "no paired seeds"]
+        lines.append("| " + " | ".join(cells) + " |")
+    boot = next((r["bootstrap"] for r in result["rows"] if "bootstrap" in r), None)
+    if boot:
+        lines += ["", f"Bootstrap: {boot['method']}; seeds {', '.join(map(str, result['seeds']))}."]
+    return "\n".join(lines)
+
+
+def _bar_plot(result: dict, path: Path) -> Path | None:
+    rows = [r for r in result["rows"] if r["test"]["mean"] is not None]
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = range(len(rows))
+    fig, ax = plt.subplots(figsize=(1.8 + 1.4 * len(rows), 3.6))
+    width = 0.38
+    for offset, key, label in ((-width / 2, "test", f"test {result['objective']}"), (width / 2, "pc", "person-centric F1")):
+        ax.bar([i + offset for i in x], [100 * r[key]["mean"] for r in rows], width,
+               yerr=[100 * (r[key]["std"] or 0) for r in rows], capsize=4, label=label)  # fmt: skip
+    ax.set_xticks(list(x), [r["label"] for r in rows])
+    ax.set_ylabel("% (mean ± std over seeds)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _finite(obj):
+    """JSON has no infinity: an interval from a single seed is unbounded -> null."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
+        return None
+    return obj
