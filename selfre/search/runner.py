@@ -94,6 +94,7 @@ def run_search(plan: SearchPlan, resume: bool = False) -> SearchOutcome:
             for path, folder in outcome.artifacts:
                 tracking.log_files([path], folder)
             outcome.notes += tracking.finish(outcome.summary, complete=outcome.finished, register=plan.search["register"])
+        outcome.notes += _predictor_note(outcome)
     except BaseException as exc:  # Ctrl-C included: the parent run must not stay RUNNING
         if tracking is not None:
             tracking.fail(exc)
@@ -123,6 +124,17 @@ def open_tracking(plan: SearchPlan):
     tracking = SearchTracking.open(plan.tracking_uri, plan.storage, plan.name, plan.dataset, plan.to_dict())
     plan.tracking = tracking.worker_config
     return tracking
+
+
+def _predictor_note(outcome: SearchOutcome) -> list[str]:
+    """The exact Python line that loads the chosen model (the registered one when tracking is on)."""
+    from selfre.search.summary import best_checkpoint
+
+    chosen = outcome.summary.get("final") or outcome.summary.get("best")
+    path = best_checkpoint(chosen) if chosen and outcome.finished and outcome.plan.search["register"] else None
+    if path is None or storage.is_uri(path):  # an s3:// checkpoint is served from the registry instead
+        return []
+    return [f'python: from selfre.predict import Predictor; p = Predictor("{redact(path)}")']
 
 
 def _fit(plan: SearchPlan, resume: bool, concurrency: int) -> None:

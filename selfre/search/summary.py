@@ -124,6 +124,17 @@ def best_seed(config: dict) -> int:
     return max(trials, key=lambda t: t["metrics"]["dev_score"])["seed"]
 
 
+def best_checkpoint(config: dict) -> str | None:
+    """A configuration's best checkpoint: the final model of its seed with the highest dev score (the objective);
+    what the registry registers and `Predictor` loads."""
+    trials = [t for t in config.get("trials", []) if t.get("checkpoint") and _finite((t.get("metrics") or {}).get("dev_score"))]
+    return max(trials, key=lambda t: t["metrics"]["dev_score"])["checkpoint"] if trials else None
+
+
+def _finite(x) -> bool:
+    return isinstance(x, int | float) and not math.isnan(x)
+
+
 def best_run_config(config: dict, base: dict) -> dict:
     """Base + the configuration's params + its best seed, as the nested dict `selfre train --config` reads."""
     from selfre.search.space import apply_params

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selfre.redact import redact
+from selfre.search.summary import best_checkpoint
 from selfre.tracking import parent, preflight, registry
 
 log = logging.getLogger(__name__)
@@ -89,12 +90,6 @@ class SearchTracking:
 
     def fail(self, exc: BaseException) -> None:
         parent.finish_search(self.tracking_uri, self.parent_run_id, {"configurations": []}, "FAILED", f"{type(exc).__name__}: {exc}")
-
-
-def best_checkpoint(best: dict) -> str | None:
-    """The best configuration's best checkpoint: the seed with the highest dev score (the search objective)."""
-    trials = [t for t in best.get("trials", []) if t.get("checkpoint") and _num((t.get("metrics") or {}).get("dev_score")) is not None]
-    return max(trials, key=lambda t: t["metrics"]["dev_score"])["checkpoint"] if trials else None
 
 
 def _num(x) -> float | None:
