@@ -165,6 +165,9 @@ def _quiet_logs() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    # and its per-model load report (e.g. the unused pooler of BERT-like encoders), as `selfre` does for the CLI
+    if "TRANSFORMERS_VERBOSITY" not in os.environ:
+        hf_logging.set_verbosity_error()
     try:
         from ray.train.v2._internal.execution import context
     except ImportError:
