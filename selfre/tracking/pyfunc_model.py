@@ -20,6 +20,8 @@ are installed. Why not `selfre` as a pip requirement: selfre is not on PyPI, so 
 it; and the shipped code is exactly the code that trained the weights, so they cannot drift apart.
 """
 
+import shutil
+import tempfile
 from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
@@ -138,3 +140,23 @@ def save_model(checkpoint_dir, path) -> None:
     """An MLflow model folder at `path` (must not exist or be empty), no tracking server involved."""
     _save_model(str(path), **_model_kwargs(checkpoint_dir))
 
+
+def export_model(checkpoint_dir, out) -> Path:
+    """`selfre export`: the checkpoint as a self-contained MLflow model folder at `out`. Written beside `out` and
+    moved into place at the end, so a failure leaves neither a half-written `out` nor any other change."""
+    from selfre.train.checkpoint import read_checkpoint_meta
+
+    checkpoint_dir, out = Path(checkpoint_dir), Path(out)
+    read_checkpoint_meta(checkpoint_dir)  # not a checkpoint: the error names the missing files, nothing written
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise SelfreError(f"{out} exists and is not empty: export into a new or empty folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
+    try:
+        save_model(checkpoint_dir, staging / "model")
+        if out.exists():
+            out.rmdir()  # empty (checked above)
+        (staging / "model").rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
