@@ -9,17 +9,21 @@ import math
 import os
 import subprocess
 import time
+import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 mlflow = pytest.importorskip("mlflow")
 
 from mlflow.tracking import MlflowClient  # noqa: E402
+from pyfunc_support import assert_logged_as_code, assert_public_pins  # noqa: E402
 from support import free_port  # noqa: E402
 from tracking_support import ENV_PATH, MLFLOW, launch_server, stop, tiny_config, wait_http, wait_server  # noqa: E402
 
 from selfre.config import RunConfig  # noqa: E402
+from selfre.predict import Predictor  # noqa: E402
 from selfre.tracking import child, parent, preflight, registry  # noqa: E402
 from selfre.tracking.names import MAPPING_ARTIFACT, metric_names  # noqa: E402
 
@@ -27,6 +31,9 @@ pytestmark = pytest.mark.slow
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 SEARCH_CONFIG = {"name": "demo-search", "search": {"seeds": [1, 2], "num_samples": 2, "scheduler": "asha"},
                  "params": {"model.spp_lambda": {"type": "float", "low": 0.1, "high": 1.0}}}  # fmt: skip
+# Pyfunc requests: both record shapes (character spans in `text`, token spans in `tokens`).
+ROWS = [{"text": "Bill Gates founded Microsoft in 1975.", "subj": [0, 10], "obj": [19, 28]},
+        {"tokens": ["Alice", "Smith", "works", "for", "Acme", "Corp"], "subj": [0, 2], "obj": [4, 6]}]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -244,20 +251,23 @@ def test_register_champion_challenger_and_pyfunc(server, search):
 
     mlflow.set_tracking_uri(server)
     model = mlflow.pyfunc.load_model("models:/selfre-demo@champion")
-    assert model.metadata.signature is not None
+    assert model.metadata.signature is not None and model.metadata._is_signature_from_type_hint()
     reqs = open(mlflow.pyfunc.get_model_dependencies("models:/selfre-demo@champion")).read()
     assert "torch==" in reqs and "transformers==" in reqs
-    import pandas as pd
+    # Both record shapes in one call (a list of instances, as served under "inputs").
+    out = model.predict(ROWS)
+    direct = Predictor(ckpt, device="cpu").predict(ROWS)
+    assert [o.label for o in out] == [p.label for p in direct]
+    assert [round(o.probability, 5) for o in out] == [round(p.probability, 5) for p in direct]
 
-    from selfre.predict import Predictor
 
-    rows = [{"text": "Bill Gates founded Microsoft in 1975.", "subj": [0, 10], "obj": [19, 28]},
-            {"tokens": ["Alice", "Smith", "works", "for", "Acme", "Corp"], "subj": [0, 2], "obj": [4, 6]}]  # fmt: skip
-    # one record shape per DataFrame: a column missing from some rows would hold NaN, which the signature rejects
-    out = [model.predict(pd.DataFrame([row])).iloc[0] for row in rows]
-    direct = Predictor(ckpt, device="cpu").predict(rows)
-    assert [o["label"] for o in out] == [p.label for p in direct]
-    assert [round(o["probability"], 5) for o in out] == [round(p.probability, 5) for p in direct]
+def test_logged_model_is_code_with_public_requirements(server, search, tmp_path):
+    """Installable from the public index with any env manager: pinned name==version lines, no `+cpu`."""
+    reg = registry.register_best(server, search["run_id"], search["result"].checkpoint_dir, "reqs", "c0", 0.5, 0.0, None)
+    mlflow.set_tracking_uri(server)
+    folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=reg.model_uri, dst_path=str(tmp_path)))
+    assert_logged_as_code(folder)
+    assert_public_pins(folder)
 
 
 def test_preflight_passes_and_fails_fast(server):
@@ -283,19 +293,26 @@ def test_serve_champion_answers_on_loopback(server, search, tmp_path):
     )  # fmt: skip
     try:
         wait_http(f"http://127.0.0.1:{port}/ping", proc, 120, log)
-        # One request, both record forms (the missing keys become NaN cells in MLflow's DataFrame).
-        body = {"dataframe_records": [{"text": "Bill Gates founded Microsoft in 1975.", "subj": [0, 10], "obj": [19, 28]},
-                                      {"tokens": ["Bill", "Gates", "founded", "Microsoft", "."], "subj": [0, 2], "obj": [3, 4]}]}  # fmt: skip
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", json.dumps(body).encode(),
-                                     {"Content-Type": "application/json"})  # fmt: skip
-        with urllib.request.urlopen(req, timeout=60) as r:
-            answer = json.loads(r.read())
+        answer = _invoke(port, {"inputs": ROWS})  # one request, both record forms
+        # A bad request is refused before the model runs, and says what is wrong.
+        with pytest.raises(urllib.error.HTTPError) as bad:
+            _invoke(port, {"inputs": [{"text": "Bill Gates founded Microsoft.", "obj": [19, 28]}]})
     finally:
         stop(proc)
-    preds = answer["predictions"]
-    labels = json.load(open(os.path.join(search["result"].checkpoint_dir, "labels.json")))
-    assert len(preds) == 2
-    assert all(p["label"] in json.dumps(labels) and 0 < p["probability"] <= 1 for p in preds)
+    direct = Predictor(search["result"].checkpoint_dir, device="cpu").predict(ROWS)
+    assert [p["label"] for p in answer["predictions"]] == [p.label for p in direct]
+    assert [p["probability"] for p in answer["predictions"]] == pytest.approx([p.probability for p in direct], abs=1e-6)
+    assert [p["id"] for p in answer["predictions"]] == ["0", "1"]
+    assert bad.value.code == 400
+    message = json.loads(bad.value.read())["message"]
+    assert "subj" in message and "Field required" in message, message
+
+
+def _invoke(port: int, body: dict) -> dict:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})  # fmt: skip
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read())
 
 
 def test_selfre_report_regenerates_paper_tables(server, search, tmp_path, capsys):

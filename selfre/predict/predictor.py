@@ -8,6 +8,7 @@ from pathlib import Path
 
 from selfre.encoding.encode import RelationEncoder
 from selfre.predict.inputs import record_from_input
+from selfre.predict.model_folder import checkpoint_in
 from selfre.train.checkpoint import load_model_checkpoint
 from selfre.train.inference import predict_probs
 from selfre.train.loop import resolve_device
@@ -31,6 +32,11 @@ class Predictor:
         self.batch_size = batch_size
         data = self.config.data
         self.encoder = RelationEncoder(self.tokenizer, data.marker, data.max_seq_length, self.config.model.iel_include_markers)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, device: str = "auto", batch_size: int = 64) -> Predictor:
+        """A checkpoint folder, or an MLflow model folder holding one (`selfre export`, a downloaded registered model)."""
+        return cls(checkpoint_in(folder), device=device, batch_size=batch_size)
 
     def predict(self, records: Iterable[Mapping], source: str = "<input>") -> list[Prediction]:
         """Records in the shapes of `selfre.predict.inputs`; a bad record raises a DataError naming it."""
