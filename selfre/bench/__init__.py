@@ -1,5 +1,4 @@
-"""Efficiency benchmark of the four ablation variants (paper Table 9): `selfre bench`."""
+"""Efficiency benchmark of the four ablation variants (paper Table 9): `selfre bench`.
 
-from selfre.bench.runner import BenchSettings, run_benchmark
-
-__all__ = ["BenchSettings", "run_benchmark"]
+settings.py (BenchSettings, light: the CLI's defaults) and runner.py (run_benchmark, imports torch) are
+imported directly; this package imports neither, so `selfre bench --help` stays fast."""

@@ -23,13 +23,13 @@ import os
 import platform
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import torch
 
 from selfre.bench.inputs import synthetic_batch, tokenizer_corpus
 from selfre.bench.measure import MB, Timer, count_flops, peak_memory_bytes, tensor_bytes
+from selfre.bench.settings import BenchSettings
 from selfre.config import ModelConfig, TrainConfig
 from selfre.data.labels import TACRED
 from selfre.encoders.presets import resolve_encoder
@@ -51,21 +51,6 @@ METRICS = (
     "params", "flops_per_example", "train_flops_per_example", "train_step_ms", "infer_ms_batch1",
     "throughput_batch64", "peak_mem_mb", "peak_mem_infer_mb",
 )  # fmt: skip
-
-
-@dataclass
-class BenchSettings:
-    model: str = "tiny"
-    batch_size: int = 32
-    seq_len: int = 128
-    repeats: int = 10
-    warmup: int = 2
-    device: str = "auto"
-    spp_kernel: str = field(default_factory=lambda: ModelConfig().spp_kernel)
-    threads: int = 0
-    clock: str = "wall"  # CPU only: "wall" or "cpu" (process CPU time; see measure.Timer)
-    amp: bool = True
-    seed: int = 0
 
 
 def resolve_device(name: str) -> torch.device:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from selfre.bench.runner import BenchSettings
+from selfre.bench.settings import BenchSettings
 from selfre.config import ModelConfig
 from selfre.errors import ConfigError
 

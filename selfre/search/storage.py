@@ -15,8 +15,6 @@ import json
 import re
 from pathlib import Path
 
-import pyarrow.fs as pafs
-
 TRAIN_RUNS = "train_runs"
 
 
@@ -42,13 +40,20 @@ def join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *parts])
 
 
-def _fs(uri: str) -> tuple[pafs.FileSystem, str]:
-    return pafs.FileSystem.from_uri(uri)
+def _pafs():
+    # Imported on first use: pyarrow (and numpy under it) costs ~1 s, which `tune/search.py --help` must not pay.
+    import pyarrow.fs
+
+    return pyarrow.fs
+
+
+def _fs(uri: str):
+    return _pafs().FileSystem.from_uri(uri)
 
 
 def exists(uri: str) -> bool:
     fs, path = _fs(uri)
-    return fs.get_file_info(path).type != pafs.FileType.NotFound
+    return fs.get_file_info(path).type != _pafs().FileType.NotFound
 
 
 def write_text(uri: str, text: str) -> None:
@@ -75,6 +80,7 @@ def read_json(uri: str):
 def list_dirs(uri: str) -> list[str]:
     """Names of the sub-folders of `uri` (empty if it does not exist)."""
     fs, path = _fs(uri)
+    pafs = _pafs()
     if fs.get_file_info(path).type == pafs.FileType.NotFound:
         return []
     infos = fs.get_file_info(pafs.FileSelector(path, recursive=False))
