@@ -18,7 +18,7 @@ import math
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -30,65 +30,18 @@ from selfre.config import RunConfig
 from selfre.data.datasets import DatasetSplits, load_splits
 from selfre.encoding.collate import collate
 from selfre.encoding.encode import RelationEncoder
-from selfre.metrics.objective import flat_scores, resolve, score
+from selfre.metrics.objective import resolve, score
 from selfre.model.build import build_for_training
 from selfre.train import checkpoint as ckpt
 from selfre.train import distributed as ddp
 from selfre.train.evaluate import labels_from_probs, score_records
 from selfre.train.inference import autocast_for, predict_probs
 from selfre.train.optim import build_optimizer, linear_warmup_decay
+from selfre.train.results import EpochResult, TrainHooks, TrainResult  # noqa: F401 - TrainHooks: part of train()'s API
 
 log = logging.getLogger(__name__)
 
 PREDICTIONS_FILE = "test_predictions.txt"  # one label per test record, in the split's order
-
-
-@dataclass
-class EpochResult:
-    epoch: int  # 1-based
-    step: int  # optimizer steps so far
-    train_loss: float
-    loss_re: float
-    loss_spp: float | None
-    sigmas: dict[str, float]
-    dev: dict  # metrics (selfre.metrics.compute_metrics) or {} when not evaluated this epoch
-    is_best: bool
-    seconds: float
-    learning_rate: float
-    score: float | None = None  # dev value of the selection metric (train.select_metric) when evaluated
-
-    def summary(self) -> dict[str, float]:
-        """Flat scalar metrics, the form Ray/MLflow report: losses, σ's, and dev_precision/recall/f1 (micro),
-        dev_pc_f1, dev_official_macro_f1 (SemEval) and dev_score (the selection metric's value)."""
-        out = {"epoch": self.epoch, "step": self.step, "train_loss": self.train_loss, "loss_re": self.loss_re,
-               "learning_rate": self.learning_rate, "epoch_seconds": self.seconds, **self.sigmas}  # fmt: skip
-        if self.loss_spp is not None:
-            out["loss_spp"] = self.loss_spp
-        out.update(flat_scores(self.dev, "dev"))
-        if self.score is not None:
-            out["dev_score"] = self.score
-        return out
-
-
-@dataclass
-class TrainResult:
-    best_epoch: int
-    best_dev: dict
-    test: dict | None
-    objective: str  # the resolved selection metric (selfre.metrics.objective)
-    history: list[EpochResult] = field(default_factory=list)
-    checkpoint_dir: str | None = None  # the best-dev model checkpoint (rank 0)
-    encode_stats: dict = field(default_factory=dict)
-
-
-class TrainHooks:
-    """Called on every rank. `checkpoint_dir` is the resumable epoch checkpoint on rank 0, else None."""
-
-    def on_epoch_end(self, result: EpochResult, checkpoint_dir: Path | None) -> None:
-        pass
-
-    def on_train_end(self, result: TrainResult) -> None:
-        pass
 
 
 def set_seed(seed: int) -> None:
