@@ -73,7 +73,9 @@ def check_data(plan: SearchPlan) -> None:
     warm_preset_cache(cfg, splits)
 
 
-def run_search(plan: SearchPlan, resume: bool = False) -> SearchOutcome:
+def run_search(plan: SearchPlan, resume: bool = False, make_trainable=None) -> SearchOutcome:
+    """`make_trainable(plan)` -> the Tune trainable every trial runs; default `trainable.make_trainable` (Ray Train
+    DDP workers). A seam for measuring the driver alone: tune/bench_driver.py passes a model-free stand-in."""
     plan.fault_marker = plan.fault_marker or os.environ.get(FAULT_ENV)
     plan_exists = storage.exists(storage.join(plan.experiment_uri, PLAN_FILE))
     if plan_exists and not resume:
@@ -86,10 +88,10 @@ def run_search(plan: SearchPlan, resume: bool = False) -> SearchOutcome:
     try:
         with ray_session(plan.address) as cluster:
             concurrency = check_fits(plan.resources(), cluster, int(plan.search["max_concurrent"]), joined=bool(plan.address))
-            _fit(plan, resume, concurrency)
+            _fit(plan, resume, concurrency, make_trainable)
             outcome = finish(plan)
             if plan.search["final_seeds"] and outcome.finished and outcome.summary["best"] is not None:
-                _final_phase(plan, outcome, resume, concurrency)
+                _final_phase(plan, outcome, resume, concurrency, make_trainable)
         if tracking is not None:
             for path, folder in outcome.artifacts:
                 tracking.log_files([path], folder)
@@ -137,14 +139,16 @@ def _predictor_note(outcome: SearchOutcome) -> list[str]:
     return [f'python: from selfre.predict import Predictor; p = Predictor("{redact(path)}")']
 
 
-def _fit(plan: SearchPlan, resume: bool, concurrency: int) -> None:
+def _fit(plan: SearchPlan, resume: bool, concurrency: int, make_trainable=None) -> None:
     """Run (or continue) the plan's Tune experiment. A resume of a search whose final phase had not started yet
     starts that phase afresh."""
+    if make_trainable is None:
+        from selfre.search.trainable import make_trainable
     restore = resume and storage.exists(storage.join(plan.experiment_uri, "tuner.pkl"))
-    (_restore_tuner(plan) if restore else _new_tuner(plan, concurrency)).fit()
+    (_restore_tuner(plan, make_trainable) if restore else _new_tuner(plan, concurrency, make_trainable)).fit()
 
 
-def _final_phase(plan: SearchPlan, outcome: SearchOutcome, resume: bool, concurrency: int) -> None:
+def _final_phase(plan: SearchPlan, outcome: SearchOutcome, resume: bool, concurrency: int, make_trainable=None) -> None:
     """--final-seeds: re-train the best configuration on more seeds; the best of those is what gets registered
     (summary["final"]), with mean ± std over the final seeds."""
     final_plan = plan.final_phase(outcome.summary["best"]["params"])
@@ -152,7 +156,7 @@ def _final_phase(plan: SearchPlan, outcome: SearchOutcome, resume: bool, concurr
         final_plan.save()
     log.info("final phase: the best configuration %s on seeds %s", outcome.summary["best"]["config_id"],
              final_plan.search["seeds"])  # fmt: skip
-    _fit(final_plan, resume, concurrency)
+    _fit(final_plan, resume, concurrency, make_trainable)
     final = finish(final_plan)
     outcome.summary["final"] = final.summary["best"]  # None if a final seed failed: nothing is registered then
     outcome.paths.update(write_summary(plan, outcome.summary))
@@ -195,14 +199,13 @@ def finish(plan: SearchPlan) -> SearchOutcome:
     return SearchOutcome(plan, summary, paths, report, artifacts=artifacts)
 
 
-def _new_tuner(plan: SearchPlan, concurrency: int):
+def _new_tuner(plan: SearchPlan, concurrency: int, make_trainable):
     from ray import tune
 
     from selfre.search.grid import FixedConfigurations
     from selfre.search.scheduler import build_scheduler
     from selfre.search.seeds import SeedRepeater
     from selfre.search.study import build_searcher
-    from selfre.search.trainable import make_trainable
 
     s = plan.search
     inner = FixedConfigurations(s["grid"]) if s["grid"] else build_searcher(plan)
@@ -227,10 +230,8 @@ def _new_tuner(plan: SearchPlan, concurrency: int):
     )  # fmt: skip
 
 
-def _restore_tuner(plan: SearchPlan):
+def _restore_tuner(plan: SearchPlan, make_trainable):
     from ray import tune
-
-    from selfre.search.trainable import make_trainable
 
     log.info("resuming search %s from %s", plan.name, redact(plan.experiment_uri))
     return tune.Tuner.restore(

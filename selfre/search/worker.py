@@ -59,10 +59,7 @@ class RayReportHooks:
         maybe_crash(self.fault_marker, result.epoch, self.ctx.get_world_rank(), self.ctx.get_world_size())
         if result.score is not None:
             self.best = max(self.best, result.score)
-        metrics = {
-            **result.summary(), METRIC: self.best, "epochs_total": self.epochs_total,
-            "resumed_from_epoch": self.resumed_from, FINAL_KEY: False,
-        }  # fmt: skip
+        metrics = epoch_metrics(result, self.best, self.epochs_total, self.resumed_from)
         self._report(metrics, checkpoint_dir, epoch_dir_name(result.epoch))
 
     def on_train_end(self, result) -> None:
@@ -75,6 +72,14 @@ class RayReportHooks:
             (folder / STATE_FILE).write_text(json.dumps(metrics, sort_keys=True), encoding="utf-8")
             checkpoint = Checkpoint.from_directory(str(folder))
         ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=dir_name if checkpoint else None)
+
+
+def epoch_metrics(result, best_so_far: float, epochs_total: int, resumed_from: int) -> dict:
+    """An epoch's report, from the core's `EpochResult` and the trial's running best (METRIC)."""
+    return {
+        **result.summary(), METRIC: best_so_far, "epochs_total": epochs_total,
+        "resumed_from_epoch": resumed_from, FINAL_KEY: False,
+    }  # fmt: skip
 
 
 def final_metrics(result, epochs_total: int, resumed_from: int) -> dict:
