@@ -143,7 +143,7 @@ def train_loop_per_worker(config: dict) -> None:
         rank, world = ctx.get_world_rank(), ctx.get_world_size()
         if state.get(FINAL_KEY):
             ray.train.report(state)  # finished before: report it again, train nothing
-            if tracking:
+            if tracking and rank == 0:
                 from selfre.tracking.child import end_reported
 
                 end_reported(tracking, rank, config["config_id"], config["seed"], cfg, state)
@@ -151,7 +151,7 @@ def train_loop_per_worker(config: dict) -> None:
         hooks = RayReportHooks(
             cfg.train.epochs, float(state.get(METRIC, 0.0)), int(state.get("epoch", 0)), config.get("fault_marker")
         )
-        if tracking:
+        if tracking and rank == 0:  # only rank 0 logs: the others need not import MLflow and matplotlib (~1.5 s CPU)
             from selfre.tracking.child import hooks as tracked
 
             # train.batch_size is the global batch: what each worker took of it is a fact of this run.
