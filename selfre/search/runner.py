@@ -220,6 +220,11 @@ def _new_tuner(plan: SearchPlan, concurrency: int, make_trainable):
         tune_config=tune.TuneConfig(
             search_alg=searcher, scheduler=scheduler, num_samples=int(s["num_samples"]) * len(s["seeds"]),
             max_concurrent_trials=concurrency,
+            # FIFO: a trial's function returns once its training is done, so Tune can hand its actor (a process
+            # that has imported Ray Train and torch: seconds of a short trial) to the next trial. Not under ASHA:
+            # a stopped trial's function is still inside TorchTrainer.fit, cannot be reset, and Tune would fail
+            # the next trial on that actor; killing it (no reuse) is what stops its Train run.
+            reuse_actors=s["scheduler"] == "fifo",
         ),
         run_config=tune.RunConfig(
             name=plan.name, storage_path=plan.storage,
