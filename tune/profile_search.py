@@ -112,8 +112,15 @@ def _one_trial(pids, run, actor, ready) -> dict[str, tuple[float, float]] | None
 
     s["Tune trial actor start (spawn, imports incl. torch) / reuse"] = (lo - ready, imports(actor, ready, lo))
     fit = _in(pids, actor, "data_parallel_trainer:DataParallelTrainer.fit", lo, hi)
-    ctrl = next((p for p in pids if _in(pids, p, "worker_group:WorkerGroup._start", lo, hi)), None)
-    workers = [p for p in pids if _in(pids, p, "worker:train_loop_per_worker", lo, hi)]
+    tag = run.get("tag")  # the trial's name when the timer recorded it: processes are matched by name, else by time
+
+    def ours(pid, name):
+        if tag:
+            return any(e["name"] == name and e.get("tag") == tag for e in pids[pid])
+        return bool(_in(pids, pid, name, lo, hi))
+
+    ctrl = next((p for p in pids if ours(p, "worker_group:WorkerGroup._start")), None)
+    workers = [p for p in pids if ours(p, "worker:train_loop_per_worker")]
     if not (fit and ctrl and workers):
         return None
     fit, wg = fit[0], _in(pids, ctrl, "worker_group:WorkerGroup._start", lo, hi)[0]

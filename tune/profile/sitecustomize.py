@@ -44,6 +44,22 @@ PATCHES = {
 TIMED_IMPORTS = {"torch", "transformers", "mlflow", "selfre.train.loop", "ray.train", "ray.tune", "matplotlib.pyplot",
                  "optuna", "ray", "selfre.tracking.child", "selfre.search.worker", "ray.train.torch"}
 _lock = threading.Lock()
+_TAG = None  # the trial ("c001-seed42") this process last worked for: every event carries it
+
+
+def _tag_of(args):
+    """The trial a call works for: a trial's config (run_trial, train_loop_per_worker) or a Train run's name."""
+    for a in args[:2]:
+        if isinstance(a, dict):
+            if "config_id" in a and "seed" in a:
+                return f"{a['config_id']}-seed{a['seed']}"
+    if args:
+        ctx = getattr(args[0], "_train_run_context", None)
+        run_config = getattr(ctx, "run_config", None) or getattr(args[0], "run_config", None)
+        name = getattr(run_config, "name", None)
+        if isinstance(name, str) and "-seed" in name:
+            return name.rsplit("-", 1)[0]  # drop the params digest (trainable.run_name)
+    return None
 
 
 def _title():
@@ -57,7 +73,7 @@ def _title():
 def emit(name, t0, t1, c0=None, c1=None):
     if not OUT:
         return
-    rec = {"pid": os.getpid(), "name": name, "t0": t0, "t1": t1, "title": _title()}
+    rec = {"pid": os.getpid(), "name": name, "t0": t0, "t1": t1, "title": _title(), "tag": _TAG}
     if c0 is not None:
         rec["cpu"] = c1 - c0
     line = json.dumps(rec) + "\n"
@@ -70,6 +86,8 @@ def emit(name, t0, t1, c0=None, c1=None):
 def _wrap(fn, label):
     @functools.wraps(fn)
     def inner(*a, **k):
+        global _TAG
+        _TAG = _tag_of(a) or _TAG
         t0, c0 = time.time(), time.thread_time()
         try:
             return fn(*a, **k)
