@@ -185,7 +185,7 @@ def test_asha_prunes_configurations_on_matched_seeds_and_never_a_finished_trial(
     weak42, weak52 = _trial("w1", "c2", 42), _trial("w2", "c2", 52)
     late42, late52 = _trial("l1", "c3", 42), _trial("l2", "c3", 52)
     sched = _asha(good42, good52, weak42, weak52, late42, late52)
-    assert list(sched.rungs) == [0.25, 0.5, 1.0]  # epochs 1, 2, 4 of a 4-epoch schedule
+    assert sched.fractions == [0.25, 0.5, 1.0]  # epochs 1, 2, 4 of a 4-epoch schedule
     assert sched.on_trial_result(None, good42, _res(1, 0.8)) == TrialScheduler.CONTINUE  # alone at the rung
     # c1's own second seed is much worse, but seeds never judge each other: c1 has no competitor yet.
     assert sched.on_trial_result(None, good52, _res(1, 0.3)) == TrialScheduler.CONTINUE
@@ -201,7 +201,7 @@ def test_asha_prunes_configurations_on_matched_seeds_and_never_a_finished_trial(
     assert sched.on_trial_result(None, late42, _res(1, 0.0, total=1)) == TrialScheduler.CONTINUE
     assert sched.on_trial_result(None, late52, _res(1, 0.0, total=1, final=True)) == TrialScheduler.CONTINUE
     assert "c3" not in sched.dead_groups
-    assert sched.rungs[1.0]["c3"] == {42: 0.0, 52: 0.0}  # its values still count for the others
+    assert sched.history["c3"] == {42: {1: 0.0}, 52: {1: 0.0}}  # its values still count for the others
 
 
 def test_one_unlucky_seed_cannot_prune_a_configuration():
@@ -243,13 +243,34 @@ def test_a_long_schedule_is_not_pruned_by_a_short_one_that_leads_early():
             decision = sched.on_trial_result(None, trial, _res(epoch, value, total=total, final=False))
             assert decision == TrialScheduler.CONTINUE, (name, epoch)
     assert not sched.dead_groups
-    assert sched.rungs[0.25] == {"long": {42: 0.40, 52: 0.40}}  # a 2-epoch schedule has no epoch at 25%
+    assert {g for g, _, f in sched.reached if f == 0.25} == {"long"}  # a 2-epoch schedule has no epoch at 25%
     # and the comparison works the other way round: a long schedule that is worse at the same point is pruned.
     w42, w52 = _trial("w1", "worse", 42), _trial("w2", "worse", 52)
     for t in (w42, w52):
         sched.on_trial_add(None, t)
     assert sched.on_trial_result(None, w42, _res(2, 0.30, total=4)) == TrialScheduler.CONTINUE
     assert sched.on_trial_result(None, w52, _res(2, 0.30, total=4)) == TrialScheduler.STOP
+
+
+def test_rounding_never_puts_the_judged_configuration_later_in_its_schedule():
+    # Seen in the real SemEval search: a 3-epoch configuration reaches the 50% rung at epoch 1 (33% of its
+    # schedule); a 4-epoch one is there at epoch 2 (50%). Compared at their own rung epochs the 3-epoch one
+    # (0.42 at 33%) lost to the 4-epoch one's 0.62 at 50% — later in its schedule. Now the 4-epoch one is taken
+    # at its last epoch not beyond 33% of its schedule (epoch 1: 0.40), and the 3-epoch one goes on.
+    d42, d52, c42, c52 = _trial("a", "four", 42), _trial("b", "four", 52), _trial("c", "three", 42), _trial("d", "three", 52)
+    sched = _asha(d42, d52, c42, c52)
+    for t in (d42, d52):
+        for epoch, value in ((1, 0.40), (2, 0.62)):
+            assert sched.on_trial_result(None, t, _res(epoch, value, total=4)) == TrialScheduler.CONTINUE
+    assert sched.on_trial_result(None, c42, _res(1, 0.42, total=3)) == TrialScheduler.CONTINUE
+    assert sched.on_trial_result(None, c52, _res(1, 0.42, total=3)) == TrialScheduler.CONTINUE
+    assert not sched.dead_groups
+    # at 0.39 it is worse than the 4-epoch configuration at the same point, and pruned
+    e42, e52 = _trial("e", "worse", 42), _trial("f", "worse", 52)
+    for t in (e42, e52):
+        sched.on_trial_add(None, t)
+    assert sched.on_trial_result(None, e42, _res(1, 0.39, total=3)) == TrialScheduler.CONTINUE
+    assert sched.on_trial_result(None, e52, _res(1, 0.39, total=3)) == TrialScheduler.STOP
 
 
 def test_rung_fractions_match_the_configs():

@@ -17,9 +17,12 @@ each trial's own schedule: at absolute epoch 2 a 4-epoch trial has almost finish
 one is still near its peak rate, and judging them there would prune long schedules systematically. So rungs
 are *fractions of each trial's own schedule*: f_k = grace_period * reduction_factor^k / max_t (max_t = the
 longest schedule in the space), and a trial of E epochs reaches rung k at epoch floor(f_k * E) — a trial too
-short to have an epoch at f_k (f_k * E < 1) sits that rung out. Configurations are therefore compared at the
-same point of their learning-rate schedules, and ASHA still saves the same share of each trial's epochs.
-(Flooring can only judge a trial slightly before f_k, which never favours it.)
+short to have an epoch at f_k (f_k * E < 1) sits that rung out. Where f_k * E is not whole the judged trial is
+at p = floor(f_k * E) / E < f_k; every other configuration is then taken at its last epoch not beyond p of its
+own schedule (each trial's running best is kept per epoch), so rounding never leaves the judged configuration
+at a later point of its schedule than the ones it is compared with. Configurations are therefore compared at
+the same point of their learning-rate schedules (up to rounding in their favour), and ASHA still saves the
+same share of each trial's epochs.
 
 The cut: C is pruned when it beats (or ties) fewer than 1/reduction_factor of the configurations it can be
 compared with — ASHA's "keep the top 1/rf", counted over pairwise seed-matched comparisons. With nothing to
@@ -71,8 +74,11 @@ class SeedGroupASHA(FIFOScheduler):
         self._metric, self._mode = METRIC, "max"  # Tune checks every result carries the scheduler's metric
         self.reduction_factor = reduction_factor
         self.min_seeds = max(1, int(min_seeds))
-        # rung fraction -> config_id -> seed -> the seed's running best there
-        self.rungs: dict[float, dict[str, dict[int, float]]] = {f: {} for f in rung_fractions(grace_period, max_t, reduction_factor)}
+        self.fractions = rung_fractions(grace_period, max_t, reduction_factor)
+        # config_id -> seed -> epoch -> the seed's running best at that epoch; and each configuration's schedule
+        self.history: dict[str, dict[int, dict[int, float]]] = {}
+        self.totals: dict[str, int] = {}
+        self.reached: set[tuple[str, int, float]] = set()  # (config_id, seed, rung fraction) already judged
         self.dead_groups: set[str] = set()
 
     def on_trial_add(self, tune_controller, trial: Trial) -> None:
@@ -92,34 +98,54 @@ class SeedGroupASHA(FIFOScheduler):
         if TIME_ATTR not in result or METRIC not in result or "epochs_total" not in result:
             return TrialScheduler.CONTINUE
         epoch, total, value = int(result[TIME_ATTR]), int(result["epochs_total"]), float(result[METRIC])
+        self.history.setdefault(group, {}).setdefault(seed, {}).setdefault(epoch, value)  # the final report repeats an epoch
+        self.totals[group] = total
         below = False
-        for fraction, scores in self.rungs.items():
+        for fraction in self.fractions:
             at = rung_epoch(fraction, total)
-            if at is not None and epoch >= at and seed not in scores.setdefault(group, {}):
-                scores[group][seed] = value
-                below = below or self._below_cutoff(fraction, group)
+            if at is not None and epoch >= at and (group, seed, fraction) not in self.reached:
+                self.reached.add((group, seed, fraction))
+                below = below or self._below_cutoff(group, at)
         finished = _is_final(result) or epoch >= total
         if below and not finished:
             self.dead_groups.add(group)
             return TrialScheduler.STOP
         return TrialScheduler.CONTINUE
 
-    def _below_cutoff(self, fraction: float, group: str) -> bool:
-        scores = self.rungs[fraction]
-        mine = scores[group]
+    def _below_cutoff(self, group: str, epoch: int) -> bool:
+        """Judge `group` at its `epoch`, i.e. at the point p = epoch / its schedule: every other configuration is
+        taken at its last epoch not beyond p of *its* schedule (so rounding never puts the judged configuration at a
+        later point than the ones it is compared with), on the seeds both have there."""
+        phase = epoch / self.totals[group]
+        mine = _values_at(self.history[group], epoch)
         if len(mine) < self.min_seeds:
             return False  # too few of its seeds here to judge it
         wins = compared = 0
-        for other, theirs in scores.items():
+        for other, seeds in self.history.items():
+            their_epoch = math.floor(phase * self.totals[other] + 1e-9)
+            if other == group or their_epoch < 1:
+                continue
+            theirs = _values_at(seeds, their_epoch)
             common = mine.keys() & theirs.keys()
-            if other == group or len(common) < self.min_seeds:
+            if len(common) < self.min_seeds:
                 continue
             compared += 1
             wins += statistics.fmean(mine[s] for s in common) >= statistics.fmean(theirs[s] for s in common)
         return compared > 0 and wins / compared < 1 / self.reduction_factor
 
     def debug_string(self) -> str:
-        return "SeedGroupASHA: " + " | ".join(f"{f:.0%} of schedule: {len(s)} configs" for f, s in self.rungs.items())
+        counts = {f: len({g for g, _, r in self.reached if r == f}) for f in self.fractions}
+        return "SeedGroupASHA: " + " | ".join(f"{f:.0%} of schedule: {n} configs" for f, n in counts.items())
+
+
+def _values_at(seeds: dict[int, dict[int, float]], epoch: int) -> dict[int, float]:
+    """Each seed's running best at `epoch` — from its last report at or before it (a resumed trial may have
+    gaps) — for the seeds that have got that far."""
+    out = {}
+    for seed, by_epoch in seeds.items():
+        if max(by_epoch) >= epoch:
+            out[seed] = by_epoch[max(e for e in by_epoch if e <= epoch)] if min(by_epoch) <= epoch else by_epoch[min(by_epoch)]
+    return out
 
 
 def _is_final(result: dict | None) -> bool:
