@@ -42,3 +42,28 @@ def test_every_source_folder_is_a_regular_package():
     root = Path(selfre.__file__).parent
     folders = {p.parent for p in root.rglob("*.py") if "__pycache__" not in p.parts}
     assert sorted(str(f.relative_to(root)) for f in folders if not (f / "__init__.py").is_file()) == []
+
+
+def _imports(path) -> set[str]:
+    """Every module a source file imports, at the top or inside a function (lazy imports count too)."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_tracking_never_imports_the_search():
+    """selfre.search imports selfre.tracking to log a search; the way back would be an import cycle. What both
+    need (statuses, mean ± std, the summary's serialisers) lives in selfre.results."""
+    from pathlib import Path
+
+    root = Path(selfre.__file__).parent / "tracking"
+    offenders = {str(p.relative_to(root)): sorted(m for m in _imports(p) if m == "selfre.search" or m.startswith("selfre.search."))
+                 for p in sorted(root.rglob("*.py"))}  # fmt: skip
+    assert {k: v for k, v in offenders.items() if v} == {}
+    assert "selfre.results" in _imports(root / "parent.py")  # the check parses real imports

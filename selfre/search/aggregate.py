@@ -14,18 +14,16 @@ configurations have a mean that means anything, so only they can be chosen best.
 
 from __future__ import annotations
 
-import math
-import statistics
 from collections.abc import Iterable
+
+# The statuses and the seed statistics live in selfre.results, shared with the tracking layer.
+from selfre.results import COMPLETE, ERROR, FAILED, INCOMPLETE, PRUNED, STOPPED, UNFINISHED, mean_std  # noqa: F401
 
 # A trial's running best dev value of the search objective (train.select_metric: selfre.metrics.objective);
 # at the end, its best-dev epoch's value. What ASHA, Optuna and the summary rank by.
 METRIC = "best_dev_score"
 TIME_ATTR = "epoch"  # ASHA's clock: reports repeat an epoch (the final test report), iterations would not
 FINAL_KEY = "is_final"  # set only on the report that carries test metrics
-
-COMPLETE, STOPPED, ERROR, UNFINISHED = "complete", "stopped", "error", "unfinished"
-PRUNED, FAILED, INCOMPLETE = "pruned", "failed", "incomplete"
 
 
 def seed_status(result: dict | None, error: bool, ended: bool = True) -> str:
@@ -47,12 +45,3 @@ def config_status(seed_statuses: Iterable[str], n_seeds: int) -> str:
     if statuses.count(COMPLETE) == n_seeds:
         return COMPLETE
     return INCOMPLETE
-
-
-def mean_std(values: Iterable[float | None]) -> tuple[float, float]:
-    """Mean and *sample* standard deviation (n-1, as papers report seed spread); std 0.0 for one
-    value; (nan, nan) for none. Missing values (None) are left out."""
-    vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
-    if not vals:
-        return math.nan, math.nan
-    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)

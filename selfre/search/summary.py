@@ -11,12 +11,11 @@ configuration's full run config with its best-dev seed: a file `selfre train --c
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import asdict, dataclass, field
 
 from selfre.search import storage
+from selfre.results import json_safe, to_csv  # noqa: F401  (to_csv: summary.csv, shared with the tracking layer)
 from selfre.search.aggregate import COMPLETE, METRIC, config_status, mean_std, seed_status
 
 # Per-seed figures kept from a trial's final report (worker.final_metrics), and the statistics over seeds.
@@ -146,22 +145,9 @@ def best_run_config(config: dict, base: dict) -> dict:
 
 def write(summary: dict, experiment_uri: str) -> dict[str, str]:
     paths = {"json": storage.join(experiment_uri, "summary.json"), "csv": storage.join(experiment_uri, "summary.csv")}
-    storage.write_json(paths["json"], _json_safe(summary))
+    storage.write_json(paths["json"], json_safe(summary))
     storage.write_text(paths["csv"], to_csv(summary))
     return paths
-
-
-def to_csv(summary: dict) -> str:
-    keys = sorted({k for c in summary["configurations"] for k in c["params"]})
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["config_id", "status", "seeds_complete", "seeds_planned", *keys,
-                *[f"{n}_{s}" for n in STAT_FIELDS for s in ("mean", "std")]])  # fmt: skip
-    for c in summary["configurations"]:
-        w.writerow([c["config_id"], c["status"], c["seeds_complete"], c["seeds_planned"],
-                    *[c["params"].get(k, "") for k in keys],
-                    *[_num(c[n][s]) for n in STAT_FIELDS for s in ("mean", "std")]])  # fmt: skip
-    return buf.getvalue()
 
 
 SHORT_NAMES = {"micro_f1": "F1", "official_macro_f1": "macro-F1", "pc_f1": "PC F1"}
@@ -221,18 +207,3 @@ def _key(x) -> float:
 
 def _short(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
-def _num(x):
-    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else x
-
-
-def _json_safe(obj):
-    """NaN is not JSON: missing statistics become null."""
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    return obj

@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from selfre.redact import redact
-from selfre.search.aggregate import ERROR, STOPPED
+from selfre.results import ERROR, STOPPED, json_safe, to_csv
 from selfre.tracking import plots
 from selfre.tracking.child import TAG_CONFIG, TAG_KIND, TAG_REASON, TAG_SEED
 from selfre.tracking.params import dict_params
@@ -61,11 +61,9 @@ def start_search(tracking_uri: str, experiment: str, search_name: str, dataset: 
 
 
 def finish_search(tracking_uri: str, run_id: str, summary: dict, status: str = "FINISHED", reason: str | None = None) -> None:
-    # The search's own serialisers: the artifacts are byte-for-byte the files it writes to its run folder.
-    from selfre.search.summary import _json_safe, to_csv
-
+    # The search's own serialisers (selfre.results): the artifacts are byte-for-byte the files it writes.
     client = MlflowClient(tracking_uri)
-    client.log_dict(run_id, _json_safe(summary), "summary/summary.json")
+    client.log_dict(run_id, json_safe(summary), "summary/summary.json")
     client.log_text(run_id, to_csv(summary), "summary/summary.csv")
     best = summary.get("best")
     if best:

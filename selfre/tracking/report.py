@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from selfre.search.aggregate import mean_std
+from selfre.results import mean_std
 from selfre.tracking import plots
 from selfre.tracking.child import TAG_CONFIG, TAG_FINAL, TAG_KIND, TAG_SEED
 from selfre.tracking.parent import LAMBDA

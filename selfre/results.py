@@ -1,0 +1,94 @@
+"""A search's results as data: the vocabulary and arithmetic that the search (which writes its summary)
+and the tracking layer (which logs, registers and reports it) share.
+
+Neutral ground on purpose: `selfre.search` imports `selfre.tracking` (to log a search), so the tracking
+layer must never import `selfre.search` back (tests/test_layering.py checks it). Both import this.
+
+  statuses       of one seed trial and of one configuration (meanings: selfre.search.aggregate)
+  mean_std       the seed statistics every table shows
+  json_safe      NaN -> null, for summary.json
+  to_csv         summary.csv: one row per configuration, every {mean, std} statistic it carries
+  objective, score_stat, seed_score
+                 read a summary by its model-selection metric, also summaries written before the
+                 metric contract (no "objective": micro F1, whose stats were named dev_f1/test_f1)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+from collections.abc import Iterable
+
+COMPLETE, STOPPED, ERROR, UNFINISHED = "complete", "stopped", "error", "unfinished"  # one seed trial
+PRUNED, FAILED, INCOMPLETE = "pruned", "failed", "incomplete"  # a configuration (or COMPLETE)
+LEGACY_OBJECTIVE = "micro_f1"  # what a summary without "objective" was ranked by
+
+
+def mean_std(values: Iterable[float | None]) -> tuple[float, float]:
+    """Mean and *sample* standard deviation (n-1, as papers report seed spread); std 0.0 for one
+    value; (nan, nan) for none. Missing values (None) are left out."""
+    vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    if not vals:
+        return math.nan, math.nan
+    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
+
+
+def json_safe(obj):
+    """NaN is not JSON: missing statistics become null."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    return obj
+
+
+def stat_names(configurations: list[dict]) -> list[str]:
+    """The {mean, std} statistics the configurations carry, in the order the summary lists them: whatever
+    the search computes reaches summary.csv and the tables without a second list to keep in step."""
+    names: dict[str, None] = {}
+    for c in configurations:
+        names.update((k, None) for k, v in c.items() if isinstance(v, dict) and set(v) == {"mean", "std"})
+    return list(names)
+
+
+def to_csv(summary: dict) -> str:
+    configs = summary["configurations"]
+    keys = sorted({k for c in configs for k in c["params"]})
+    stats = stat_names(configs)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["config_id", "status", "seeds_complete", "seeds_planned", *keys, *[f"{n}_{s}" for n in stats for s in ("mean", "std")]])
+    for c in configs:
+        w.writerow([c["config_id"], c["status"], c["seeds_complete"], c["seeds_planned"],
+                    *[c["params"].get(k, "") for k in keys],
+                    *[_cell((c.get(n) or {}).get(s)) for n in stats for s in ("mean", "std")]])  # fmt: skip
+    return buf.getvalue()
+
+
+def objective(summary: dict) -> str:
+    """The resolved model-selection metric the search ranked by (selfre.metrics.objective)."""
+    return summary.get("objective") or LEGACY_OBJECTIVE
+
+
+def score_stat(config: dict, split: str) -> dict:
+    """{mean, std} of the objective on `split` ('dev' or 'test') for one summary configuration."""
+    stat = config.get(f"{split}_score") or config.get(f"{split}_f1") or {}
+    return {"mean": _num(stat.get("mean")), "std": _num(stat.get("std"))}
+
+
+def seed_score(metrics: dict, split: str) -> float:
+    """The objective on `split` in one seed trial's final metrics (a summary trial's `metrics`); NaN if absent."""
+    value = metrics.get(f"{split}_score")
+    return _num(metrics.get(f"{split}_f1") if value is None else value)
+
+
+def _num(x) -> float:
+    return float(x) if isinstance(x, int | float) else math.nan
+
+
+def _cell(x):
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else x
