@@ -61,7 +61,8 @@ def to_csv(summary: dict) -> str:
     stats = stat_names(configs)
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["config_id", "status", "seeds_complete", "seeds_planned", *keys, *[f"{n}_{s}" for n in stats for s in ("mean", "std")]])
+    columns = [f"{n}_{s}" for n in stats for s in ("mean", "std")]
+    w.writerow(["config_id", "status", "seeds_complete", "seeds_planned", *keys, *columns])
     for c in configs:
         w.writerow([c["config_id"], c["status"], c["seeds_complete"], c["seeds_planned"],
                     *[c["params"].get(k, "") for k in keys],

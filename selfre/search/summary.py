@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from selfre.search import storage
 from selfre.results import json_safe, to_csv  # noqa: F401  (to_csv: summary.csv, shared with the tracking layer)
+from selfre.search import storage
 from selfre.search.aggregate import COMPLETE, METRIC, config_status, mean_std, seed_status
 
 # Per-seed figures kept from a trial's final report (worker.final_metrics), and the statistics over seeds.
