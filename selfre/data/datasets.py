@@ -11,6 +11,7 @@ from pathlib import Path
 from selfre.config import DATASETS, DataConfig
 from selfre.data import jsonl, semeval, tacred
 from selfre.data.demo import generate_demo
+from selfre.data.digest import records_digest
 from selfre.data.labels import CANONICAL, LabelSet, label_set_from_training_labels
 from selfre.data.record import RelationRecord
 from selfre.data.source import FileRecords
@@ -105,6 +106,8 @@ def load_splits(cfg: DataConfig) -> DatasetSplits:
         "num_labels": len(label_set),
         "records_read": {split: len(splits[split]) for split in SPLITS},
         "counts": {split: len(used[split]) for split in SPLITS},
+        # What was used, not what was read: the registry compares dev scores only on equal dev digests.
+        "digests": {split: records_digest(used[split]) for split in SPLITS},
         "skipped": {split: len(skipped[split]) for split in SPLITS},
         "skipped_examples": {split: [str(e) for e in skipped[split][:_SKIPPED_SHOWN]] for split in SPLITS},
         "max_train_examples": cfg.max_train_examples,
