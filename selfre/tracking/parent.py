@@ -1,39 +1,55 @@
 """One MLflow run per search (the parent of every trial run).
 
-Start: the search config as params (flattened, `search.*`/`base.*`), tags naming the search.
-Finish (`finish_search`): the best configuration (tags + `best_*` metrics + best_config.json), the
-summary table (summary.json/csv, the search's own files), the λ-sensitivity plot (Fig. 11) and the
-per-seed table of the best configuration (Table 8) — then every child run still RUNNING is ended:
-KILLED for trials ASHA stopped, FAILED for errored ones, each with a `selfre.end_reason` tag.
-The input is the search's `summary` dict (selfre.search.summary.summarize); nothing is recomputed.
+Start: the search config as params (flattened, `search.*`/`base.*`) and `search_config.json`, tags naming
+the search (its name and storage: together, what identifies a search).
+Finish (`finish_search`): the summary (summary/summary.json + .csv, byte-for-byte the search's own files),
+the best configuration (tags, `best_<stat>_{mean,std}` metrics, and `best_config.json` = the best
+configuration's nested RunConfig, a file `selfre train --config` accepts), Table 8 of the best
+configuration and the λ-sensitivity plot (Fig. 11) — tables.py, the same code as `selfre report` — then
+every child run still RUNNING is ended: KILLED for trials ASHA stopped, FAILED for errored ones, each with
+a `selfre.end_reason` tag. The input is the search's `summary` dict; nothing is recomputed or re-ranked.
 """
 
 from __future__ import annotations
 
-import math
+import json
+import logging
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunStatus
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from selfre.redact import redact
-from selfre.results import ERROR, STOPPED, json_safe, to_csv
-from selfre.tracking import plots
+from selfre.results import ERROR, STOPPED, json_safe, stat_names, to_csv
+from selfre.tracking import plots, tables
 from selfre.tracking.child import TAG_CONFIG, TAG_KIND, TAG_REASON, TAG_SEED
 from selfre.tracking.params import dict_params
 
 TAG_SEARCH = "selfre.search"
 TAG_DATASET = "selfre.dataset"
 TAG_STORAGE = "selfre.storage"  # where the search's files are: with the name, what identifies a search
-LAMBDA = "model.spp_lambda"
+# MLflow 3's UI files an experiment without this tag under GenAI ("Evaluation runs"). The value for model
+# training is the UI's ExperimentKind.CUSTOM_MODEL_DEVELOPMENT (mlflow/server/js: "custom_model_development";
+# the Python package has no constant for it), shown as "Machine learning" with the Runs view.
+KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+SEARCH_CONFIG, SUMMARY, BEST_CONFIG = "search_config.json", "summary/summary.json", "best_config.json"
+log = logging.getLogger(__name__)
 # summary status (selfre.search.aggregate) -> (MLflow end status, reason) for a child run left open
 _END = {STOPPED: ("KILLED", "stopped early by the scheduler (ASHA)"), ERROR: ("FAILED", "trial failed (see the search log)")}
 
 
 def experiment_id(client: MlflowClient, name: str, artifact_location: str | None = None) -> str:
+    """The experiment's id, created if needed and marked as model training (EXPERIMENT_KIND)."""
     exp = client.get_experiment_by_name(name)
-    return exp.experiment_id if exp else client.create_experiment(name, artifact_location=artifact_location)
+    if exp is None:
+        return client.create_experiment(name, artifact_location=artifact_location, tags={KIND_TAG: EXPERIMENT_KIND})
+    if KIND_TAG not in exp.tags:  # made before selfre set it (or by someone else): mark it, never overrule a choice
+        client.set_experiment_tag(exp.experiment_id, KIND_TAG, EXPERIMENT_KIND)
+    return exp.experiment_id
 
 
 def start_search(tracking_uri: str, experiment: str, search_name: str, dataset: str, search_config: Mapping,
@@ -56,25 +72,31 @@ def start_search(tracking_uri: str, experiment: str, search_name: str, dataset: 
     items = [Param(k, v) for k, v in params.items()]
     for i in range(0, len(items), 90):  # log_batch: at most 100 params per call
         client.log_batch(run_id, params=items[i : i + 90])
-    client.log_dict(run_id, dict(search_config), "search_config.json")
+    client.log_dict(run_id, dict(search_config), SEARCH_CONFIG)
     return run_id
 
 
 def finish_search(tracking_uri: str, run_id: str, summary: dict, status: str = "FINISHED", reason: str | None = None) -> None:
-    # The search's own serialisers (selfre.results): the artifacts are byte-for-byte the files it writes.
     client = MlflowClient(tracking_uri)
-    client.log_dict(run_id, json_safe(summary), "summary/summary.json")
+    summary = json_safe(summary)  # exactly what summary.json holds, for the tables below as for the report
+    client.log_dict(run_id, summary, SUMMARY)
     client.log_text(run_id, to_csv(summary), "summary/summary.csv")
+    run = client.get_run(run_id)
+    configs = tables.configurations(summary, run.info.run_name, (artifact_json(client, run_id, SEARCH_CONFIG) or {}).get("base"))
     best = summary.get("best")
     if best:
-        # The best configuration with its best seed as a `selfre train --config` file (older summaries: params only).
-        client.log_dict(run_id, best.get("run_config") or {"config_id": best["config_id"], "params": best["params"]}, "best_config.json")
         client.set_tag(run_id, "selfre.best_config_id", best["config_id"])
-        metrics = [Metric(f"best_{k}_{s}", float(best[k][s]), 0, 0) for k in ("dev_score", "test_score", "dev_f1", "test_f1", "test_pc_f1", "test_official_macro_f1")
-                   for s in ("mean", "std") if _num(best.get(k, {}).get(s))]  # fmt: skip
+        if best.get("run_config"):
+            client.log_dict(run_id, best["run_config"], BEST_CONFIG)
+        else:  # a summary from before the metric contract: no nested config to give
+            log.warning("summary has no best run_config: %s not logged", BEST_CONFIG)
+        metrics = [Metric(f"best_{k}_{s}", float(best[k][s]), 0, 0) for k in stat_names([best]) for s in ("mean", "std")
+                   if isinstance(best[k][s], int | float)]  # fmt: skip
         client.log_batch(run_id, metrics=metrics)
-        client.log_text(run_id, seeds_markdown(best), "tables/seeds_table8.md")
-    points = lambda_points(summary)
+        chosen = tables.best(summary, configs)
+        if chosen is not None:
+            client.log_text(run_id, tables.table8(chosen), "tables/seeds_table8.md")
+    points = tables.lambda_points(configs)
     if points:
         fig = plots.lambda_curve(points)
         client.log_figure(run_id, fig, "plots/lambda_sensitivity.png")
@@ -83,6 +105,15 @@ def finish_search(tracking_uri: str, run_id: str, summary: dict, status: str = "
     if reason:
         client.set_tag(run_id, TAG_REASON, reason[:5000])
     client.set_terminated(run_id, status)
+
+
+def artifact_json(client: MlflowClient, run_id: str, path: str) -> dict | None:
+    """A run's JSON artifact, or None if it has none there."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            return json.loads(Path(client.download_artifacts(run_id, path, tmp)).read_text(encoding="utf-8"))
+        except (MlflowException, OSError):
+            return None
 
 
 def close_children(client: MlflowClient, parent_run_id: str, summary: dict | None = None) -> list[str]:
@@ -103,35 +134,3 @@ def close_children(client: MlflowClient, parent_run_id: str, summary: dict | Non
         client.set_terminated(run.info.run_id, status)
         ended.append(run.info.run_id)
     return ended
-
-
-def lambda_points(summary: dict) -> list[dict]:
-    """Mean ± std dev and test F1 per configuration against λ (configurations without λ are skipped)."""
-    out = []
-    for c in summary.get("configurations", []):
-        lam = c["params"].get(LAMBDA)
-        if lam is None:
-            continue
-        for key, label in (("dev_f1", "dev F1"), ("test_f1", "test F1")):
-            out.append({"lambda": float(lam), "mean": c[key]["mean"], "std": c[key]["std"], "label": label})
-    return [p for p in out if _num(p["mean"])]
-
-
-def seeds_markdown(best: dict) -> str:
-    """Table 8: the best configuration per seed, then mean ± std (figures in %)."""
-    cols = (("dev_f1", "dev F1"), ("test_precision", "test P"), ("test_recall", "test R"), ("test_f1", "test F1"),
-            ("test_pc_f1", "PC F1"))  # fmt: skip
-    lines = ["| seed | best epoch | " + " | ".join(h for _, h in cols) + " |", "|---" * (len(cols) + 2) + "|"]
-    for t in best["trials"]:
-        m = t.get("metrics") or {}
-        lines.append(f"| {t['seed']} | {m.get('best_epoch', '-')} | " + " | ".join(_pct(m.get(k)) for k, _ in cols) + " |")
-    lines.append("| mean ± std | | " + " | ".join(f"{_pct(best[k]['mean'])} ± {_pct(best[k]['std'])}" for k, _ in cols) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _num(x) -> bool:
-    return isinstance(x, int | float) and not math.isnan(x)
-
-
-def _pct(x) -> str:
-    return f"{100 * x:.2f}" if _num(x) else "-"

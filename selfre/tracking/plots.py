@@ -75,8 +75,8 @@ def spp_vs_iel(alpha: np.ndarray, iel: np.ndarray, tokens: list[str], title: str
     return fig
 
 
-def lambda_curve(points: list[dict], title: str = "F1 against λ (mean ± std over seeds)"):
-    """Paper Fig. 11. `points`: [{lambda, mean, std, label}] (label = the series, e.g. 'dev F1')."""
+def lambda_curve(points: list[dict], title: str = "Objective against λ (mean ± std over seeds)"):
+    """Paper Fig. 11. `points`: [{lambda, mean, std, label}] (label = the series, e.g. 'dev micro_f1')."""
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for label in dict.fromkeys(p["label"] for p in points):
         series = sorted((p for p in points if p["label"] == label and not _nan(p["mean"])), key=lambda p: p["lambda"])
@@ -85,7 +85,7 @@ def lambda_curve(points: list[dict], title: str = "F1 against λ (mean ± std ov
             ax.errorbar(xs, [100 * p["mean"] for p in series], yerr=[100 * (p["std"] or 0) for p in series],
                         marker="o", capsize=3, label=label)  # fmt: skip
     ax.set_xlabel("λ (model.spp_lambda)")
-    ax.set_ylabel("F1 (%)")
+    ax.set_ylabel("score (%)")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
