@@ -11,6 +11,8 @@ layer must never import `selfre.search` back (tests/test_layering.py checks it).
   objective, score_stat, seed_score
                  read a summary by its model-selection metric, also summaries written before the
                  metric contract (no "objective": micro F1, whose stats were named dev_f1/test_f1)
+  best_checkpoint
+                 the checkpoint a configuration stands for: its best-dev seed's final model
 """
 
 from __future__ import annotations
@@ -85,6 +87,16 @@ def seed_score(metrics: dict, split: str) -> float:
     """The objective on `split` in one seed trial's final metrics (a summary trial's `metrics`); NaN if absent."""
     value = metrics.get(f"{split}_score")
     return _num(metrics.get(f"{split}_f1") if value is None else value)
+
+
+def best_checkpoint(config: dict) -> str | None:
+    """A configuration's best checkpoint: the final model of its seed with the highest dev objective — what the
+    registry registers and `Predictor` loads. If that seed has no checkpoint on record, None: never a worse
+    seed's model under the best seed's score (selfre.search.summary.final_checkpoint finds the final model
+    even of a trial that only re-reported after --resume)."""
+    scored = [(seed_score(t.get("metrics") or {}, "dev"), t) for t in config.get("trials", []) if t.get("status", COMPLETE) == COMPLETE]
+    scored = [(s, t) for s, t in scored if not math.isnan(s)]
+    return max(scored, key=lambda st: st[0])[1].get("checkpoint") if scored else None
 
 
 def _num(x) -> float:

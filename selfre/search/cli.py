@@ -17,9 +17,11 @@ from selfre.cli.args import add_config_args, config_from_args
 from selfre.errors import SelfreError
 from selfre.redact import redact
 from selfre.search.plan import DATASETS, SEARCH_DEFAULTS, SearchPlan, build_plan
+from selfre.tracking import targets
 
 # flag dest -> search key; None on the command line means "take the config file's value".
-RUN_FLAGS = ("max_concurrent", "workers_per_trial", "gpus_per_worker", "cpus_per_worker", "max_failures", "keep_checkpoints")
+RUN_FLAGS = ("max_concurrent", "workers_per_trial", "gpus_per_worker", "cpus_per_worker", "max_failures", "keep_checkpoints",
+             "experiment", "registered_model", "system_metrics")  # fmt: skip
 SEARCH_FLAGS = ("num_samples", "seeds", "scheduler", "sampler_seed", "final_seeds", *RUN_FLAGS)
 
 
@@ -106,9 +108,20 @@ def add_run_flags(p: argparse.ArgumentParser, what: str) -> None:
                    "such as s3://bucket/prefix (default: runs/search).")  # fmt: skip
     g.add_argument("--tracking-uri", metavar="URI",
                    help="MLflow tracking server (http://HOST:PORT; credentials in MLFLOW_TRACKING_USERNAME/PASSWORD, "
-                   "never in the URI) or database URI. Default: an embedded SQLite store and artifacts in the search's "
-                   "run folder (the `mlflow ui` command that opens it is printed at the end). 'none' turns tracking off. "
-                   "Checked before any trial starts. With --resume, default: the URI the search started with.")  # fmt: skip
+                   "never in the URI) or database URI. Default: $MLFLOW_TRACKING_URI if set, else an embedded SQLite "
+                   "store and artifacts in the storage root (the `mlflow ui` command that opens it is printed at the "
+                   "end). 'none' turns tracking off. Checked before any trial starts. With --resume, default: the URI "
+                   "the search started with.")  # fmt: skip
+    # MLflow names (selfre.tracking.targets): the flag wins over the environment, which wins over the config file.
+    g.add_argument("--experiment", metavar="NAME", help="MLflow experiment of the search's runs (default: "
+                   "$MLFLOW_EXPERIMENT_NAME if set, else the config file's search.experiment, else selfre-DATASET; on "
+                   "Databricks a workspace path such as /Users/you/selfre).")  # fmt: skip
+    g.add_argument("--registered-model", metavar="NAME", help="Registered model the best checkpoint becomes a version "
+                   "of (default: search.registered_model, else selfre-DATASET); catalog.schema.model with a Unity "
+                   "Catalog registry (MLFLOW_REGISTRY_URI=databricks-uc, or a Databricks tracking URI).")  # fmt: skip
+    g.add_argument("--no-system-metrics", dest="system_metrics", action="store_const", const=False,
+                   help="Do not log CPU/memory/GPU system metrics (system/...) in each trial's MLflow run "
+                   "(search.system_metrics: false); on by default.")  # fmt: skip
     g.add_argument("--name", metavar="NAME", help=f"{what.capitalize()} name = its folder under --storage (default: DATASET-TIMESTAMP). "
                    "Required with --resume.")  # fmt: skip
     g.add_argument("--address", metavar="ADDR", help="Join an existing Ray cluster ('auto' or HOST:PORT) instead of starting "
@@ -135,11 +148,12 @@ def plan_from_args(args: argparse.Namespace, config_dir: str | Path) -> SearchPl
             plan.validate()
     else:
         overrides = argparse.Namespace(**{**vars(args), "config": None})  # the YAML layers are merged by build_plan
+        search_overrides = {k: getattr(args, k) for k in SEARCH_FLAGS}
+        search_overrides["experiment"] = targets.experiment(args.experiment)  # MLFLOW_EXPERIMENT_NAME if no flag
         plan = build_plan(
-            args.dataset, config_dir, user_config=args.config,
-            search_overrides={k: getattr(args, k) for k in SEARCH_FLAGS},
+            args.dataset, config_dir, user_config=args.config, search_overrides=search_overrides,
             apply_run_overrides=lambda cfg: config_from_args(overrides, base=cfg),
-            name=args.name, storage_root=args.storage, tracking_uri=args.tracking_uri,
+            name=args.name, storage_root=args.storage, tracking_uri=targets.tracking_uri(args.tracking_uri),
         )  # fmt: skip
     plan.address = args.address
     return plan

@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from selfre.results import json_safe, to_csv  # noqa: F401  (to_csv: summary.csv, shared with the tracking layer)
+# Shared with the tracking layer: summary.csv and the checkpoint a configuration stands for.
+from selfre.results import best_checkpoint, json_safe, to_csv  # noqa: F401
 from selfre.search import storage
 from selfre.search.aggregate import COMPLETE, METRIC, config_status, mean_std, seed_status
 
@@ -121,17 +122,6 @@ def best_seed(config: dict) -> int:
     """The seed whose trial scored the highest dev objective (its checkpoint is the one registered)."""
     trials = [t for t in config["trials"] if t["status"] == COMPLETE]
     return max(trials, key=lambda t: t["metrics"]["dev_score"])["seed"]
-
-
-def best_checkpoint(config: dict) -> str | None:
-    """A configuration's best checkpoint: the final model of its seed with the highest dev score (the objective);
-    what the registry registers and `Predictor` loads."""
-    trials = [t for t in config.get("trials", []) if t.get("checkpoint") and _finite((t.get("metrics") or {}).get("dev_score"))]
-    return max(trials, key=lambda t: t["metrics"]["dev_score"])["checkpoint"] if trials else None
-
-
-def _finite(x) -> bool:
-    return isinstance(x, int | float) and not math.isnan(x)
 
 
 def best_run_config(config: dict, base: dict) -> dict:

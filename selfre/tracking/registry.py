@@ -1,15 +1,21 @@
 """Log the best configuration's best checkpoint as an MLflow model, register it, and apply the promotion rule.
 
-Registered model: `selfre-<dataset>`. Version tags: dataset, mean_dev_f1, std_dev_f1, person_centric_f1
-(test, mean over seeds), search_run_id, config_id. Aliases (stages are deprecated in MLflow 3):
-  * `champion` moves to the new version only if its mean dev F1 is strictly higher than the current
-    champion's (or there is no champion yet);
-  * otherwise the new version gets `challenger` (the alias moves off any older challenger).
-Serve the champion with:  mlflow models serve -m models:/selfre-<dataset>@champion --env-manager local
+Registered model: `--registered-model`, default `selfre-<dataset>` (Unity Catalog: `catalog.schema.model`,
+checked by targets.py). Version tags: dataset, metric (the search's objective), dev_digest (sha256 of the
+dev records the checkpoint was scored on, from its data_info.json), mean_dev_score/std_dev_score (mean ±
+std over seeds of the dev objective), person_centric_f1 (test, mean over seeds), search_run_id, config_id.
+Aliases (stages are deprecated in MLflow 3):
+  * `champion` moves to the new version only if the current champion is comparable — same dataset, same
+    dev data (digest), same metric — and the new mean dev score is strictly higher (or there is no champion);
+  * otherwise the new version gets `challenger` (the alias moves off any older challenger), and the tag
+    `promotion` says why: a lower score, or what makes the two incomparable (a demo scored on 100 dev
+    sentences never unseats a model scored on the full dev set, whatever its number).
+Serve the champion with:  mlflow models serve -m models:/<name>@champion --env-manager local
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -20,9 +26,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 import mlflow
+from selfre.tracking.targets import default_name
 
 CHAMPION, CHALLENGER = "champion", "challenger"
-F1_TAG = "mean_dev_f1"
+SCORE_TAG, REASON_TAG = "mean_dev_score", "promotion"
+# What must be equal before two dev scores mean the same thing.
+COMPARABLE = (("dataset", "dataset"), ("metric", "metric"), ("dev_digest", "dev data"))
 
 
 @dataclass
@@ -35,7 +44,7 @@ class Registered:
 
 
 def model_name(dataset: str) -> str:
-    return f"selfre-{dataset}"
+    return default_name(dataset)
 
 
 @contextmanager
@@ -56,30 +65,42 @@ def local_checkpoint(uri: str):
 
 
 def register_best(tracking_uri: str, search_run_id: str, checkpoint: str, dataset: str, config_id: str,
-                  mean_dev_f1: float, std_dev_f1: float, person_centric_f1: float | None) -> Registered:  # fmt: skip
-    """Log `checkpoint` (local path or s3:// URI) as model `model` in the search run, register, promote.
-    Once per search: finishing it again (`--resume` of a search that had finished) returns the version it
-    registered then instead of adding a copy of the same checkpoint."""
+                  metric: str, mean_dev_score: float, std_dev_score: float, person_centric_f1: float | None,
+                  name: str | None = None) -> Registered:  # fmt: skip
+    """Log `checkpoint` (local path or s3:// URI) as model `model` in the search run, register it as `name`
+    (default model_name(dataset)), promote. Once per search: finishing it again (`--resume` of a search that
+    had finished) returns the version it registered then instead of adding a copy of the same checkpoint."""
     from selfre.tracking.pyfunc_model import log_model
 
     client = MlflowClient(tracking_uri)
-    name = model_name(dataset)
+    name = name or model_name(dataset)
     earlier = _registered_by(client, name, search_run_id, config_id)
     if earlier is not None:
         return earlier
     mlflow.set_tracking_uri(tracking_uri)
     with local_checkpoint(checkpoint) as folder, mlflow.start_run(run_id=search_run_id):
         info = log_model(str(folder))
+        dev_digest = dev_data_digest(folder)
     try:
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(name, description=f"SELF relation extraction trained on {dataset} (selfre searches)")
-    tags = {"dataset": dataset, F1_TAG: repr(float(mean_dev_f1)), "std_dev_f1": repr(float(std_dev_f1)),
+    tags = {"dataset": dataset, "metric": metric, "dev_digest": dev_digest, SCORE_TAG: repr(float(mean_dev_score)),
+            "std_dev_score": repr(float(std_dev_score)),
             "person_centric_f1": "" if person_centric_f1 is None else repr(float(person_centric_f1)),
             "search_run_id": search_run_id, "config_id": config_id}  # fmt: skip
     mv = client.create_model_version(name, info.model_uri, run_id=search_run_id, tags=tags, model_id=info.model_id)
-    alias, previous = promote(client, name, mv.version, float(mean_dev_f1))
+    alias, previous = promote(client, name, mv.version, tags)
     return Registered(name, str(mv.version), alias, previous, f"models:/{name}@{alias}")
+
+
+def dev_data_digest(checkpoint_folder: str | Path) -> str:
+    """The dev digest the checkpoint's data loader recorded ('' for checkpoints from before digests)."""
+    try:
+        info = json.loads((Path(checkpoint_folder) / "data_info.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    return (info.get("digests") or {}).get("dev", "")
 
 
 def _registered_by(client: MlflowClient, name: str, search_run_id: str, config_id: str) -> Registered | None:
@@ -99,14 +120,37 @@ def _registered_by(client: MlflowClient, name: str, search_run_id: str, config_i
     return None
 
 
-def promote(client: MlflowClient, name: str, version: str, mean_dev_f1: float) -> tuple[str, str | None]:
-    """The promotion rule -> (alias given to `version`, the champion version before, if any)."""
+def promote(client: MlflowClient, name: str, version: str, tags: dict[str, str]) -> tuple[str, str | None]:
+    """The promotion rule for `version` with its tags -> (alias given, the champion version before, if any).
+    A version that does not become champion is tagged with the reason."""
     try:
         current = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         current = None
-    if current is None or mean_dev_f1 > float(current.tags.get(F1_TAG, "-inf")):
+    if current is None:
         client.set_registered_model_alias(name, CHAMPION, version)
-        return CHAMPION, None if current is None else str(current.version)
+        return CHAMPION, None
+    reason = why_not_comparable(tags, current.tags, current.version)
+    score, best = float(tags[SCORE_TAG]), float(current.tags.get(SCORE_TAG, "-inf"))
+    if reason is None and score > best:
+        client.set_registered_model_alias(name, CHAMPION, version)
+        return CHAMPION, str(current.version)
+    if reason is None:
+        reason = f"mean dev {tags['metric']} {score:.4f} does not beat champion version {current.version}'s {best:.4f}"
+    client.set_model_version_tag(name, version, REASON_TAG, reason)
     client.set_registered_model_alias(name, CHALLENGER, version)
     return CHALLENGER, str(current.version)
+
+
+def why_not_comparable(new: dict[str, str], champion: dict[str, str], champion_version: str) -> str | None:
+    """None if the two versions' dev scores can be compared, else what differs (the tag a challenger gets)."""
+    for key, what in COMPARABLE:
+        ours, theirs = new.get(key) or "", champion.get(key) or ""
+        if not ours or ours != theirs:
+            return (f"not compared with champion version {champion_version}: different {what} "
+                    f"({_show(key, ours)} vs {_show(key, theirs)}); promote it by hand if it should serve")  # fmt: skip
+    return None
+
+
+def _show(key: str, value: str) -> str:
+    return (value[:12] if key == "dev_digest" else value) or "unknown"

@@ -1,7 +1,9 @@
 """The search driver's whole MLflow side in three calls (what selfre.search calls):
 
     tracking = SearchTracking.open(tracking_uri, run_folder, plan.name, plan.dataset, plan.to_dict())
-        # before Ray starts: preflight (fails fast) + the parent run; None URI = embedded SQLite store
+        # before Ray starts: preflight (fails fast) + the parent run; None URI = embedded SQLite store.
+        # The plan's search section names the experiment, the registered model and whether trials log
+        # system metrics (search.experiment / registered_model / system_metrics; targets.py for defaults).
     train_loop_config["tracking"] = tracking.worker_config     # rank 0 of each trial: child.hooks(...)
     tracking.finish(summary)   # after fit: register the best checkpoint, summary artifacts, close runs -> lines to print
     tracking.fail(exc)         # on an exception instead
@@ -16,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selfre.redact import redact
-from selfre.search.summary import best_checkpoint
-from selfre.tracking import parent, preflight, registry
+from selfre.results import best_checkpoint, objective, score_stat
+from selfre.tracking import parent, preflight, registry, targets
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +30,16 @@ class SearchTracking:
     parent_run_id: str
     dataset: str
     embedded: bool
+    model_name: str
+    system_metrics: bool = True
     registered: registry.Registered | None = None  # set by finish()
 
     @classmethod
     def open(cls, tracking_uri: str | None, run_folder: str | Path | None, search_name: str, dataset: str,
-             search_config: dict, experiment: str | None = None) -> SearchTracking:  # fmt: skip
+             search_config: dict) -> SearchTracking:  # fmt: skip
+        options = search_config.get("search") or {}
+        experiment = targets.check_experiment(options.get("experiment") or targets.default_name(dataset), tracking_uri)
+        model = targets.check_model_name(options.get("registered_model") or registry.model_name(dataset), tracking_uri)
         embedded = tracking_uri is None
         if embedded:
             if run_folder is None or "://" in str(run_folder):
@@ -42,15 +49,14 @@ class SearchTracking:
             tracking_uri, artifacts = preflight.default_tracking(run_folder)
         else:
             artifacts = preflight.artifacts_beside(tracking_uri)
-        experiment = experiment or f"selfre-{dataset}"
         preflight.preflight(tracking_uri, experiment, artifacts)
         run_id = parent.start_search(tracking_uri, experiment, search_name, dataset, search_config, artifacts)
-        return cls(tracking_uri, run_id, dataset, embedded)
+        return cls(tracking_uri, run_id, dataset, embedded, model, bool(options.get("system_metrics", True)))
 
     @property
     def worker_config(self) -> dict:
         """Plain data for Ray's train_loop_config (no secrets: credentials stay in the environment)."""
-        return {"tracking_uri": self.tracking_uri, "parent_run_id": self.parent_run_id}
+        return {"tracking_uri": self.tracking_uri, "parent_run_id": self.parent_run_id, "system_metrics": self.system_metrics}
 
     def finish(self, summary: dict, complete: bool = True, register: bool = True) -> list[str]:
         """Register the best model and end the parent run; -> lines telling the user where to look.
@@ -68,9 +74,10 @@ class SearchTracking:
         best = (summary.get("final") or summary.get("best")) if register else None
         checkpoint = best_checkpoint(best) if best else None
         if checkpoint:
+            dev = score_stat(best, "dev")
             registered = registry.register_best(
-                self.tracking_uri, self.parent_run_id, checkpoint, self.dataset, best["config_id"],
-                best["dev_score"]["mean"], best["dev_score"]["std"], _num(best.get("test_pc_f1", {}).get("mean")),
+                self.tracking_uri, self.parent_run_id, checkpoint, self.dataset, best["config_id"], objective(summary),
+                dev["mean"], dev["std"], _num((best.get("test_pc_f1") or {}).get("mean")), self.model_name,
             )  # fmt: skip
             log.info("registered %s version %s as %s", registered.name, registered.version, registered.alias)
             where.append(f"model: registered {registered.name} version {registered.version} as @{registered.alias}; serve the "
