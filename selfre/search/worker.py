@@ -146,7 +146,7 @@ def train_loop_per_worker(config: dict) -> None:
             if tracking and rank == 0:
                 from selfre.tracking.child import end_reported
 
-                end_reported(tracking, rank, config["config_id"], config["seed"], cfg, state)
+                end_reported(tracking, rank, config["config_id"], config["seed"], cfg, state, run_config=config["run"])
             return
         hooks = RayReportHooks(
             cfg.train.epochs, float(state.get(METRIC, 0.0)), int(state.get("epoch", 0)), config.get("fault_marker")
@@ -156,7 +156,8 @@ def train_loop_per_worker(config: dict) -> None:
 
             # train.batch_size is the global batch: what each worker took of it is a fact of this run.
             ddp = {"train.world_size": world, "train.per_rank_batch_size": cfg.train.batch_size // world}
-            hooks = tracked(hooks, tracking, rank, config["config_id"], config["seed"], cfg, ddp)
+            # run_config: the trial's config as the search built it (cfg is this worker's: temp out_dir, local data)
+            hooks = tracked(hooks, tracking, rank, config["config_id"], config["seed"], cfg, ddp, run_config=config["run"])
         train(cfg, hooks=hooks, resume_from=resume_from)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
