@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 mlflow = pytest.importorskip("mlflow")
 
@@ -69,6 +70,28 @@ def server(server_and_training):
     return server_and_training[0]
 
 
+def final_metrics(dev: float, test: float, best_epoch: int = 1) -> dict:
+    """A trial's final metrics as the search summary keeps them (objective micro_f1: score = F1)."""
+    return {"best_epoch": best_epoch, "dev_score": dev, "test_score": test, "dev_precision": dev, "dev_recall": dev,
+            "dev_f1": dev, "dev_pc_f1": dev, "test_precision": test, "test_recall": test, "test_f1": test,
+            "test_pc_precision": test, "test_pc_recall": test, "test_pc_f1": test}  # fmt: skip
+
+
+def contract(summary: dict, best_run_config: dict | None = None) -> dict:
+    """summarize() as the metric contract has it. Until the lead's summary lands on main: the objective and the
+    best configuration's nested RunConfig are added here (summarize keeps them once it writes them)."""
+    summary.setdefault("objective", "micro_f1")
+    if summary.get("best") is not None and best_run_config is not None:
+        summary["best"].setdefault("run_config", best_run_config)
+    return summary
+
+
+# The trial's config as the search built it: what config.yaml must hold (the worker trains with its own
+# out_dir and a node-local copy of the data) and where lineage says the data came from.
+S3_DATA = "s3://selfre-data/demo"
+EXTRA = {"train.world_size": 2, "train.per_rank_batch_size": 8}
+
+
 @pytest.fixture(scope="module")
 def search(server_and_training):
     """A miniature search as the platform would log it: trial c0/seed 1 trained through `child.hooks`
@@ -79,7 +102,10 @@ def search(server_and_training):
     from selfre.train.loop import TrainHooks
 
     server, cfg, result, calls = server_and_training
-    run_id = parent.start_search(server, "selfre-demo", "demo-search", "demo", SEARCH_CONFIG)
+    run_config = RunConfig.from_dict(cfg.to_dict())
+    run_config.out_dir, run_config.data.data_dir = "runs/search/c0-seed1", S3_DATA
+    run_config = run_config.to_dict()
+    run_id = parent.start_search(server, "selfre-demo", "demo-search", "demo", {**SEARCH_CONFIG, "base": cfg.to_dict()})
     tracking = {"tracking_uri": server, "parent_run_id": run_id}
     inner_calls = []
 
@@ -87,7 +113,7 @@ def search(server_and_training):
         def on_epoch_end(self, result, checkpoint_dir=None):
             inner_calls.append(result.epoch)
 
-    hooks = child.hooks(Inner(), tracking, rank=0, config_id="c0", seed=1, cfg=cfg)
+    hooks = child.hooks(Inner(), tracking, rank=0, config_id="c0", seed=1, cfg=cfg, extra_params=EXTRA, run_config=run_config)
     assert child.hooks("inner", tracking, rank=1, config_id="c0", seed=1, cfg=cfg) == "inner"  # rank > 0 logs nothing
     for name, *args in calls:  # exactly what train() called, in order
         getattr(hooks, name)(*args)
@@ -96,19 +122,21 @@ def search(server_and_training):
     child.TrialRun(server, run_id, "c1", 2, cfg)  # failed before its first epoch
 
     test = result.test
-    m = {"best_epoch": result.best_epoch, "dev_precision": result.best_dev["precision"], "dev_recall": result.best_dev["recall"],
-         "dev_f1": result.best_dev["f1"], "test_precision": test["precision"], "test_recall": test["recall"],
-         "test_f1": test["f1"], "test_pc_precision": test["person_centric"]["precision"],
-         "test_pc_recall": test["person_centric"]["recall"], "test_pc_f1": test["person_centric"]["f1"]}  # fmt: skip
+    m = {**final_metrics(result.best_dev["f1"], test["f1"], result.best_epoch), "dev_precision": result.best_dev["precision"],
+         "dev_recall": result.best_dev["recall"], "test_precision": test["precision"], "test_recall": test["recall"],
+         "test_pc_precision": test["person_centric"]["precision"], "test_pc_recall": test["person_centric"]["recall"],
+         "test_pc_f1": test["person_centric"]["f1"]}  # fmt: skip
+    worse = {**m, "dev_f1": m["dev_f1"] * 0.9, "dev_score": m["dev_score"] * 0.9}
     records = [
         TrialRecord("t0", "c0", 1, {"model.spp_lambda": 0.4}, COMPLETE, 2, m, result.checkpoint_dir),
-        TrialRecord("t1", "c0", 2, {"model.spp_lambda": 0.4}, COMPLETE, 2, {**m, "dev_f1": m["dev_f1"] * 0.9}, None),
+        TrialRecord("t1", "c0", 2, {"model.spp_lambda": 0.4}, COMPLETE, 2, worse, None),
         TrialRecord("t2", "c1", 1, {"model.spp_lambda": 0.8}, STOPPED, 1, {}, None),
         TrialRecord("t3", "c1", 2, {"model.spp_lambda": 0.8}, ERROR, None, {}, None),
     ]
-    summary = summarize(records, [1, 2])
+    summary = contract(summarize(records, [1, 2]), run_config)
     parent.finish_search(server, run_id, summary)
-    return {"run_id": run_id, "result": result, "summary": summary, "cfg": cfg, "inner_calls": inner_calls}
+    return {"run_id": run_id, "result": result, "summary": summary, "cfg": cfg, "inner_calls": inner_calls,
+            "run_config": run_config}  # fmt: skip
 
 
 def _children(client, run_id):
@@ -135,10 +163,28 @@ def test_parent_run_has_config_best_summary_and_plots(server, search):
     assert math.isclose(run.data.metrics["best_dev_f1_std"], best["dev_f1"]["std"])
     files = set(_artifacts(client, search["run_id"]))
     assert {"search_config.json", "best_config.json", "summary/summary.json", "summary/summary.csv",
-            "plots/lambda_sensitivity.png", "tables/seeds_table8.md"} <= files  # fmt: skip
-    table8 = client.download_artifacts(search["run_id"], "tables/seeds_table8.md")
-    text = open(table8).read()
+            "tables/seeds_table8.md"} <= files  # fmt: skip
+    # The search trained with uncertainty weighting: λ weighs nothing, so no λ curve (as in `selfre report`).
+    assert "plots/lambda_sensitivity.png" not in files
+    text = open(client.download_artifacts(search["run_id"], "tables/seeds_table8.md")).read()
+    assert text.splitlines()[0] == "| seed | best epoch | dev micro_f1 | test micro_f1 | test P | test R | test F1 | PC F1 |"
     assert "| 1 |" in text and "| 2 |" in text and "mean ± std" in text
+
+
+def test_best_config_json_is_a_train_config(server, search, tmp_path):
+    """best_config.json = summary["best"]["run_config"]: a file `selfre train --config` takes as is."""
+    client = MlflowClient(server)
+    path = client.download_artifacts(search["run_id"], parent.BEST_CONFIG, str(tmp_path))
+    assert json.load(open(path)) == search["summary"]["best"]["run_config"] == search["run_config"]
+    assert _train_config(path).to_dict() == {**search["run_config"], "out_dir": "unused"}  # train's --out wins
+
+
+def _train_config(path) -> RunConfig:
+    """What `selfre train --config PATH` would train with (its own parser and merge; stops before training)."""
+    from selfre.cli import build_parser
+    from selfre.cli.args import config_from_args
+
+    return config_from_args(build_parser().parse_args(["train", "--out", "unused", "--config", str(path)]))  # --out: out_dir
 
 
 def test_child_runs_nested_with_params_epochs_and_final_metrics(server, search):
@@ -149,6 +195,7 @@ def test_child_runs_nested_with_params_epochs_and_final_metrics(server, search):
     assert run.info.status == "FINISHED"
     p = run.data.params
     assert p["train.seed"] == "1" and p["config_id"] == "c0" and p["model.weighting"] == "uncertainty"
+    assert (p["train.world_size"], p["train.per_rank_batch_size"]) == ("2", "8")  # the worker's extra params
     from selfre.config import flatten
 
     assert set(flatten(search["cfg"])) - {"out_dir"} <= set(p)  # every SPEC switch
@@ -158,6 +205,8 @@ def test_child_runs_nested_with_params_epochs_and_final_metrics(server, search):
     assert any(k.startswith("sigma") for k in run.data.metrics), run.data.metrics.keys()
     test = search["result"].test
     assert math.isclose(run.data.metrics["test_f1"], test["f1"])
+    assert math.isclose(run.data.metrics["test_score"], test["f1"])  # objective auto = micro F1 on demo
+    assert math.isclose(run.data.metrics["best_dev_score"], search["result"].best_dev["f1"])
     assert math.isclose(run.data.metrics["test_pc_f1"], test["person_centric"]["f1"])
     names = metric_names(test["per_relation"])
     for label, stats in test["per_relation"].items():
@@ -168,6 +217,48 @@ def test_child_runs_nested_with_params_epochs_and_final_metrics(server, search):
     mapping = json.load(open(client.download_artifacts(run.info.run_id, MAPPING_ARTIFACT)))
     assert mapping == names
     assert search["inner_calls"] == [1, 2]
+
+
+def test_child_run_config_yaml_is_the_trials_train_config(server, search, tmp_path):
+    client = MlflowClient(server)
+    run_id = _children(client, search["run_id"])[("c0", "1")].info.run_id
+    path = client.download_artifacts(run_id, child.CONFIG_ARTIFACT, str(tmp_path))
+    assert RunConfig.from_dict(yaml.safe_load(open(path))).to_dict() == search["run_config"]
+    cfg = _train_config(path)
+    assert cfg.to_dict() == {**search["run_config"], "out_dir": "unused"} and (cfg.data.data_dir, cfg.train.seed) == (S3_DATA, 1)
+
+
+def test_child_run_has_system_metrics(server, search):
+    run = _children(MlflowClient(server), search["run_id"])[("c0", "1")]
+    system = {k: v for k, v in run.data.metrics.items() if k.startswith("system/")}
+    assert 0 < system["system/system_memory_usage_megabytes"] and 0 < system["system/system_memory_usage_percentage"] < 100
+    assert 0 <= system["system/cpu_utilization_percentage"] <= 100
+
+
+def test_system_metrics_can_be_switched_off(server, search):
+    parent_id = parent.start_search(server, "selfre-demo", "quiet", "demo", {"storage": "/runs/quiet"})
+    tracking = {"tracking_uri": server, "parent_run_id": parent_id, "system_metrics": False}
+    hooks = child.hooks(None, tracking, rank=0, config_id="c0", seed=1, cfg=search["cfg"])
+    assert hooks.trial.monitor is None
+    hooks.on_train_end(search["result"])
+    metrics = MlflowClient(server).get_run(hooks.trial.run_id).data.metrics
+    assert "test_f1" in metrics and not [k for k in metrics if k.startswith("system/")]
+
+
+def test_child_run_inputs_are_the_datasets_it_saw(server, search):
+    """Lineage: train/dev/test as MLflow datasets — source where the search read them (the s3:// data dir, not
+    the node's copy), digest = the content digest of the records used, as the checkpoint recorded it."""
+    from selfre.data.datasets import load_splits
+
+    run = _children(MlflowClient(server), search["run_id"])[("c0", "1")]
+    info = load_splits(search["cfg"].data).info
+    seen = {}
+    for d in run.inputs.dataset_inputs:
+        tags = {t.key: t.value for t in d.tags}
+        seen[tags["mlflow.data.context"]] = (d.dataset.name, d.dataset.digest, json.loads(d.dataset.source)["uri"],
+                                             tags["selfre.sha256"], tags["selfre.records"])  # fmt: skip
+    assert seen == {split: (f"demo-{split}", info["digests"][split][:36], f"{S3_DATA}/{split}.json", info["digests"][split],
+                            str(info["counts"][split])) for split in ("train", "dev", "test")}  # fmt: skip
 
 
 def test_no_run_left_running_stopped_and_failed_have_reasons(server, search):
@@ -228,26 +319,32 @@ def test_a_re_reported_trial_still_ends_finished_with_its_final_metrics(server, 
 def test_register_champion_challenger_and_pyfunc(server, search):
     client = MlflowClient(server)
     ckpt = search["result"].checkpoint_dir
-    first = registry.register_best(server, search["run_id"], ckpt, "demo", "c0", 0.50, 0.01, 0.3)
+    first = registry.register_best(server, search["run_id"], ckpt, "demo", "c0", "micro_f1", 0.50, 0.01, 0.3)
     assert first.alias == "champion" and first.previous_champion is None
     later_search = parent.start_search(server, "selfre-demo", "later-search", "demo", {"storage": "/runs/later"})
-    worse = registry.register_best(server, later_search, ckpt, "demo", "c0", 0.40, 0.02, 0.3)
+    worse = registry.register_best(server, later_search, ckpt, "demo", "c0", "micro_f1", 0.40, 0.02, 0.3)
     assert worse.alias == "challenger" and worse.previous_champion == first.version
+    reason = client.get_model_version("selfre-demo", worse.version).tags[registry.REASON_TAG]
+    assert reason == f"mean dev micro_f1 0.4000 does not beat champion version {first.version}'s 0.5000"
     # Finishing a search again (--resume after it had finished) adds no copy: its version comes back.
     versions = len(client.search_model_versions("name = 'selfre-demo'"))
-    again = registry.register_best(server, search["run_id"], ckpt, "demo", "c0", 0.50, 0.01, 0.3)
+    again = registry.register_best(server, search["run_id"], ckpt, "demo", "c0", "micro_f1", 0.50, 0.01, 0.3)
     assert (again.version, again.alias) == (first.version, "champion")
     assert len(client.search_model_versions("name = 'selfre-demo'")) == versions
     assert client.get_model_version_by_alias("selfre-demo", "champion").version == first.version
     assert client.get_model_version_by_alias("selfre-demo", "challenger").version == worse.version
     # an equal score does not take the title; a better one does (promote() is the rule register_best applies)
-    assert registry.promote(client, "selfre-demo", worse.version, 0.50)[0] == "challenger"
-    assert registry.promote(client, "selfre-demo", worse.version, 0.55) == ("champion", first.version)
-    client.set_model_version_tag("selfre-demo", worse.version, registry.F1_TAG, "0.55")
+    tags = client.get_model_version("selfre-demo", worse.version).tags
+    assert registry.promote(client, "selfre-demo", worse.version, {**tags, registry.SCORE_TAG: "0.5"})[0] == "challenger"
+    assert registry.promote(client, "selfre-demo", worse.version, {**tags, registry.SCORE_TAG: "0.55"}) == ("champion", first.version)
+    client.set_model_version_tag("selfre-demo", worse.version, registry.SCORE_TAG, "0.55")
     assert client.get_model_version_by_alias("selfre-demo", "champion").version == worse.version
     mv = client.get_model_version("selfre-demo", first.version)
-    assert {"dataset": "demo", "search_run_id": search["run_id"], "mean_dev_f1": "0.5", "std_dev_f1": "0.01",
-            "person_centric_f1": "0.3", "config_id": "c0"}.items() <= mv.tags.items()  # fmt: skip
+    from selfre.data.datasets import load_splits
+
+    dev_digest = load_splits(search["cfg"].data).info["digests"]["dev"]  # what the checkpoint's data_info.json holds
+    assert {"dataset": "demo", "metric": "micro_f1", "dev_digest": dev_digest, "search_run_id": search["run_id"],
+            "mean_dev_score": "0.5", "std_dev_score": "0.01", "person_centric_f1": "0.3", "config_id": "c0"}.items() <= mv.tags.items()  # fmt: skip
 
     mlflow.set_tracking_uri(server)
     model = mlflow.pyfunc.load_model("models:/selfre-demo@champion")
@@ -270,6 +367,42 @@ def test_logged_model_is_code_with_public_requirements(server, search, tmp_path)
     assert_public_pins(folder)
 
 
+def test_champion_is_challenged_only_on_the_same_dev_data_and_metric(server, search, tmp_path):
+    """Issue 10 §5: a higher dev score on other dev data (here: the first 20 dev examples, as
+    --max-eval-examples 20 would give) or by another metric never unseats the champion; the version
+    becomes challenger and says why. The same data and metric with a higher score does."""
+    import shutil
+
+    from selfre.data.datasets import load_splits
+
+    client = MlflowClient(server)
+    ckpt = search["result"].checkpoint_dir
+    small = tmp_path / "small-dev"
+    shutil.copytree(ckpt, small)
+    data = RunConfig.from_dict(search["cfg"].to_dict()).data
+    data.max_eval_examples = 20
+    info = load_splits(data).info  # exactly the data_info.json a run with 20 dev examples saves
+    (small / "data_info.json").write_text(json.dumps(info))
+    full_digest = load_splits(search["cfg"].data).info["digests"]["dev"]
+    assert info["digests"]["dev"] != full_digest
+
+    def register(name, folder, metric, score):
+        run = parent.start_search(server, "selfre-rule", name, "demo", {"storage": f"/runs/{name}"})
+        reg = registry.register_best(server, run, str(folder), "demo", "c0", metric, score, 0.0, None, name="selfre-rule")
+        return reg, client.get_model_version("selfre-rule", reg.version).tags
+
+    champ, _ = register("full", ckpt, "micro_f1", 0.50)
+    tiny, tags = register("tiny", small, "micro_f1", 0.99)
+    assert (champ.alias, tiny.alias) == ("champion", "challenger") and tags["dev_digest"] == info["digests"]["dev"]
+    assert tags[registry.REASON_TAG].startswith(f"not compared with champion version {champ.version}: different dev data "
+                                                f"({info['digests']['dev'][:12]} vs {full_digest[:12]})")  # fmt: skip
+    other, tags = register("pc", ckpt, "pc_f1", 0.99)
+    assert other.alias == "challenger" and "different metric (pc_f1 vs micro_f1)" in tags[registry.REASON_TAG]
+    better, tags = register("better", ckpt, "micro_f1", 0.60)
+    assert (better.alias, better.previous_champion) == ("champion", champ.version) and registry.REASON_TAG not in tags
+    assert client.get_model_version_by_alias("selfre-rule", "champion").version == better.version
+
+
 def test_preflight_passes_and_fails_fast(server):
     preflight.preflight(server)
     port = free_port()
@@ -281,7 +414,7 @@ def test_preflight_passes_and_fails_fast(server):
 
 def test_serve_champion_answers_on_loopback(server, search, tmp_path):
     """Its own registered model (`selfre-serve`): independent of test order and xdist placement."""
-    reg = registry.register_best(server, search["run_id"], search["result"].checkpoint_dir, "serve", "c0", 0.5, 0.0, None)
+    reg = registry.register_best(server, search["run_id"], search["result"].checkpoint_dir, "serve", "c0", "micro_f1", 0.5, 0.0, None)
     assert reg.model_uri == "models:/selfre-serve@champion"
     port = free_port()
     log = tmp_path / "serve.log"
@@ -315,31 +448,81 @@ def _invoke(port: int, body: dict) -> dict:
         return json.loads(r.read())
 
 
-def test_selfre_report_regenerates_paper_tables(server, search, tmp_path, capsys):
+def log_search(server, experiment, name, storage, configs, base, cfg):
+    """A finished search as the platform logs it: child runs for the seeds that finished, then its summary.
+    `configs`: {config_id: (λ, {seed: dev score, or None for a seed ASHA stopped})}; test = dev - 0.1."""
+    from selfre.search.aggregate import COMPLETE, STOPPED
+    from selfre.search.summary import TrialRecord, summarize
+
+    run_id = parent.start_search(server, experiment, name, "demo", {"storage": storage, "base": base})
+    records, seeds = [], sorted({seed for _, by_seed in configs.values() for seed in by_seed})
+    for config_id, (lam, by_seed) in configs.items():
+        for seed, dev in by_seed.items():
+            if dev is None:
+                records.append(TrialRecord(f"{config_id}-{seed}", config_id, seed, {"model.spp_lambda": lam}, STOPPED, 1, {}))
+                continue
+            m = final_metrics(dev, dev - 0.1)
+            child.TrialRun(server, run_id, config_id, seed, cfg).log_final(child.reported_scores(m))
+            records.append(TrialRecord(f"{config_id}-{seed}", config_id, seed, {"model.spp_lambda": lam}, COMPLETE, 1, m))
+    summary = contract(summarize(records, seeds))
+    parent.finish_search(server, run_id, summary)
+    return run_id, summary
+
+
+def test_selfre_report_shows_what_the_searches_decided(server, search, tmp_path, monkeypatch):
+    """Issue 10 §5: only the summary's complete configurations (a pruned one with a lucky finished seed never
+    wins Table 8); two searches with one name under different --storage stay two; Table 8 is the search's
+    own (the parent run's tables/seeds_table8.md, same code); columns name the objective; the λ curve only
+    where λ weighs the loss; MLFLOW_TRACKING_URI / MLFLOW_EXPERIMENT_NAME stand in for the flags."""
     from selfre.cli import main
 
-    assert main(["report", "--tracking-uri", server, "--experiment", "selfre-demo", "--search-run-id", search["run_id"],
-                 "--out", str(tmp_path / "report")]) == 0  # fmt: skip
-    text = (tmp_path / "report" / "report.md").read_text()
-    f1 = 100 * search["result"].test["f1"]
-    for heading in ("Table 5", "Table 6", "Table 8"):
-        assert heading in text
-    assert f"{f1:.2f} ± 0.00" in text and "SELF (SPP+HR)" in text and "demo-search/c0" in text
-    # That search trained with uncertainty weighting: its logged λ weighs nothing, so no λ and no λ curve.
-    assert "| demo-search/c0 | - |" in text and "Fig. 11" not in text
-
-    # A manual-weighting trial (λ 0.3) in a search of its own: λ shown, and the curve drawn from it.
-    lam_search = parent.start_search(server, "selfre-demo", "lambda-search", "demo", {"storage": "/runs/lambda"})
     manual = RunConfig.from_dict(search["cfg"].to_dict())
-    manual.model.weighting, manual.model.spp_lambda = "manual", 0.3
-    result = search["result"]
-    child.TrialRun(server, lam_search, "m1", 1, manual).log_final(result.best_epoch, result.best_dev, result.test)
-    assert main(["report", "--tracking-uri", server, "--experiment", "selfre-demo", "--search-run-id", lam_search,
-                 "--out", str(tmp_path / "lam")]) == 0  # fmt: skip
-    text = (tmp_path / "lam" / "report.md").read_text()
-    assert "| lambda-search/m1 | 0.3 |" in text and "Fig. 11" in text
-    assert (tmp_path / "lam" / "lambda_sensitivity.png").read_bytes().startswith(b"\x89PNG")
-    assert main(["report", "--tracking-uri", server, "--experiment", "nope", "--out", str(tmp_path / "x")]) == 2
+    manual.model.weighting = "manual"
+    base = manual.to_dict()
+    a, _ = log_search(server, "selfre-report", "same-name", "/runs/a",
+                      {"c001": (0.3, {1: 0.60, 2: 0.64}), "c002": (0.9, {1: 0.99, 2: None})}, base, manual)  # fmt: skip
+    b, _ = log_search(server, "selfre-report", "same-name", "/runs/b", {"c001": (0.5, {1: 0.50, 2: 0.52})}, base, manual)
+    assert a != b
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "selfre-report")
+    assert main(["report", "--out", str(tmp_path / "all")]) == 0
+    text = (tmp_path / "all" / "report.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| same-name")]
+    assert rows[:2] == [
+        "| same-name (/runs/a)/c001 | 0.3 | 2 | 62.00 ± 2.83 | 52.00 ± 2.83 | 52.00 ± 2.83 | 52.00 ± 2.83 | 52.00 ± 2.83 | 52.00 ± 2.83 |",
+        "| same-name (/runs/b)/c001 | 0.5 | 2 | 51.00 ± 1.41 | 41.00 ± 1.41 | 41.00 ± 1.41 | 41.00 ± 1.41 | 41.00 ± 1.41 | 41.00 ± 1.41 |",
+    ]  # fmt: skip
+    assert "c002" not in text and "1 pruned, failed or incomplete left out" in text
+    assert "| configuration | λ | seeds | dev micro_f1 | test micro_f1 | test P |" in text
+    assert "## Table 8: seeds of same-name (/runs/a)/c001 (best of same-name (/runs/a))" in text
+    table8 = open(MlflowClient(server).download_artifacts(a, "tables/seeds_table8.md", str(tmp_path))).read()
+    assert table8 in text and "| 1 | 1 | 60.00 | 50.00 |" in table8
+    assert "Fig. 11" in text and (tmp_path / "all" / "lambda_sensitivity.png").read_bytes().startswith(b"\x89PNG")
+    assert "plots/lambda_sensitivity.png" in set(_artifacts(MlflowClient(server), a))  # the search run draws it too
+
+    # The flags win over the environment; one search by its run id.
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "nope")
+    assert main(["report", "--experiment", "selfre-report", "--search-run-id", b, "--out", str(tmp_path / "b")]) == 0
+    text = (tmp_path / "b" / "report.md").read_text()
+    assert "| same-name/c001 | 0.5 | 2 | 51.00 ± 1.41 |" in text and "/runs/a" not in text
+    assert main(["report", "--out", str(tmp_path / "x")]) == 2  # experiment 'nope' (from the environment)
+    # That first search trained with uncertainty weighting: λ weighs nothing, so no λ and no λ curve.
+    assert main(["report", "--experiment", "selfre-demo", "--search-run-id", search["run_id"], "--out", str(tmp_path / "u")]) == 0
+    text = (tmp_path / "u" / "report.md").read_text()
+    assert "| demo-search/c0 | - | 2 |" in text and "Fig. 11" not in text
+
+
+def test_experiments_are_filed_as_model_training(server):
+    """MLflow 3's UI files an experiment without a kind under GenAI; ours are model training."""
+    client = MlflowClient(server)
+    parent.start_search(server, "selfre-kind", "k", "demo", {"storage": "/runs/k"})
+    assert client.get_experiment_by_name("selfre-kind").tags[parent.KIND_TAG] == "custom_model_development"
+    old = client.create_experiment("selfre-made-before")  # e.g. by an older selfre: gets the tag
+    parent.start_search(server, "selfre-made-before", "k", "demo", {"storage": "/runs/k"})
+    assert client.get_experiment(old).tags[parent.KIND_TAG] == "custom_model_development"
+    chosen = client.create_experiment("selfre-chosen", tags={parent.KIND_TAG: "finetuning"})  # someone's choice stays
+    parent.start_search(server, "selfre-chosen", "k", "demo", {"storage": "/runs/k"})
+    assert client.get_experiment(chosen).tags[parent.KIND_TAG] == "finetuning"
 
 
 def test_search_tracking_session_registers_best_seed(server, search):
@@ -349,12 +532,33 @@ def test_search_tracking_session_registers_best_seed(server, search):
     summary = search["summary"]
     assert best_checkpoint(summary["best"]) == search["result"].checkpoint_dir  # seed 1 has the higher dev F1
     tracking = SearchTracking.open(server, None, "session-search", "session", SEARCH_CONFIG)
-    assert tracking.worker_config == {"tracking_uri": server, "parent_run_id": tracking.parent_run_id}
+    assert tracking.worker_config == {"tracking_uri": server, "parent_run_id": tracking.parent_run_id, "system_metrics": True}
     lines = tracking.finish(summary)
     reg = tracking.registered
     assert any("models:/selfre-session@champion" in line for line in lines)
     assert reg.name == "selfre-session" and reg.alias == "champion"
     client = MlflowClient(server)
     mv = client.get_model_version_by_alias("selfre-session", "champion")
-    assert math.isclose(float(mv.tags["mean_dev_f1"]), summary["best"]["dev_f1"]["mean"])
+    assert math.isclose(float(mv.tags["mean_dev_score"]), summary["best"]["dev_f1"]["mean"])
     assert client.get_run(tracking.parent_run_id).info.status == "FINISHED"
+
+
+def test_search_tracking_takes_experiment_and_registered_model(server, search, monkeypatch):
+    """--experiment / --registered-model (search.experiment / registered_model in the plan): the parent run goes
+    to that experiment, the best checkpoint becomes a version of that model — three-part names included."""
+    from selfre.errors import ConfigError
+    from selfre.tracking.session import SearchTracking
+
+    config = {"search": {"experiment": "team-selfre", "registered_model": "main.selfre.demo", "system_metrics": False}}
+    tracking = SearchTracking.open(server, None, "named", "demo", config)
+    client = MlflowClient(server)
+    assert client.get_run(tracking.parent_run_id).info.experiment_id == client.get_experiment_by_name("team-selfre").experiment_id
+    assert tracking.worker_config["system_metrics"] is False
+    tracking.finish(search["summary"])
+    assert (tracking.registered.name, tracking.registered.alias) == ("main.selfre.demo", "champion")
+    assert client.get_model_version_by_alias("main.selfre.demo", "champion").tags["search_run_id"] == tracking.parent_run_id
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", "databricks-uc")  # a Unity Catalog registry: refused before any run starts
+    runs = len(client.search_runs([client.get_experiment_by_name("team-selfre").experiment_id]))
+    with pytest.raises(ConfigError, match="--registered-model 'selfre-demo': the Unity Catalog registry"):
+        SearchTracking.open(server, None, "uc", "demo", {"search": {"experiment": "team-selfre"}})
+    assert len(client.search_runs([client.get_experiment_by_name("team-selfre").experiment_id])) == runs

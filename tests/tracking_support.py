@@ -38,10 +38,10 @@ def start_server(folder: Path, artifacts_destination: str | None = None, env: di
 
 
 def wait_server(proc: subprocess.Popen, uri: str, folder: Path) -> subprocess.Popen:
-    """The server's first start creates its SQLite schema (30-60 s on a busy 2-core machine): tests
-    launch it, do their own slow work meanwhile, then wait here."""
+    """The server's first start creates its SQLite schema (30-60 s on a busy 2-core machine, minutes when other
+    jobs share it): tests launch it, do their own slow work meanwhile, then wait here."""
     try:
-        wait_http(f"{uri}/health", proc, 150, folder / "server.log")
+        wait_http(f"{uri}/health", proc, 300, folder / "server.log")
     except Exception:
         stop(proc)
         raise
