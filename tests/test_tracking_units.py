@@ -217,7 +217,7 @@ def test_search_command_line_takes_mlflow_environment_and_flags_win(monkeypatch,
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "env-exp")
     plan = plan_from_args(build_parser().parse_args(["--dataset", "demo", "--name", "e"]), configs)
     assert (plan.tracking_uri, plan.search["experiment"]) == ("http://env:5000", "env-exp")
-    assert plan.search["registered_model"] is None and plan.search["system_metrics"] is True
+    assert plan.search["registered_model"] == "" and plan.search["system_metrics"] is True  # "": selfre-demo
     args = ["--dataset", "demo", "--name", "f", "--tracking-uri", "none", "--experiment", "team/x",
             "--registered-model", "main.selfre.demo", "--no-system-metrics"]  # fmt: skip
     plan = plan_from_args(build_parser().parse_args(args), configs)

@@ -48,10 +48,10 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "max_concurrent": 0,  # 0 = as many trials as fit the cluster
     "max_failures": 3,  # Ray Train worker-group restarts per trial, each from the last checkpoint
     "keep_checkpoints": 1,  # per trial, newest first; the final model checkpoint counts as one
-    # MLflow (selfre.tracking.targets): experiment and registered model (None: selfre-<dataset>), and
+    # MLflow (selfre.tracking.targets): experiment and registered model ("": selfre-<dataset>), and
     # whether trial runs log system metrics.
-    "experiment": None,
-    "registered_model": None,
+    "experiment": "",
+    "registered_model": "",
     "system_metrics": True,
     "space": {},
     # Re-train the best configuration on these seeds after the search and register the best of them
