@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from selfre.tracking import plots, tables
@@ -39,7 +40,10 @@ def load_searches(client: MlflowClient, experiment: str, search_run_id: str | No
     if exp is None:
         raise ValueError(f"no MLflow experiment named {experiment!r} (--experiment)")
     if search_run_id:
-        run = client.get_run(search_run_id)
+        try:
+            run = client.get_run(search_run_id)
+        except MlflowException:
+            raise ValueError(f"no MLflow run {search_run_id} (--search-run-id)") from None
         if run.info.experiment_id != exp.experiment_id or run.data.tags.get(TAG_KIND) != "search":
             raise ValueError(f"run {search_run_id} is not a search of experiment {experiment!r} (--search-run-id)")
         if run.info.status != FINISHED:
