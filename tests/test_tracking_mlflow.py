@@ -77,15 +77,6 @@ def final_metrics(dev: float, test: float, best_epoch: int = 1) -> dict:
             "test_pc_precision": test, "test_pc_recall": test, "test_pc_f1": test}  # fmt: skip
 
 
-def contract(summary: dict, best_run_config: dict | None = None) -> dict:
-    """summarize() as the metric contract has it. Until the lead's summary lands on main: the objective and the
-    best configuration's nested RunConfig are added here (summarize keeps them once it writes them)."""
-    summary.setdefault("objective", "micro_f1")
-    if summary.get("best") is not None and best_run_config is not None:
-        summary["best"].setdefault("run_config", best_run_config)
-    return summary
-
-
 # The trial's config as the search built it: what config.yaml must hold (the worker trains with its own
 # out_dir and a node-local copy of the data) and where lineage says the data came from.
 S3_DATA = "s3://selfre-data/demo"
@@ -133,7 +124,7 @@ def search(server_and_training):
         TrialRecord("t2", "c1", 1, {"model.spp_lambda": 0.8}, STOPPED, 1, {}, None),
         TrialRecord("t3", "c1", 2, {"model.spp_lambda": 0.8}, ERROR, None, {}, None),
     ]
-    summary = contract(summarize(records, [1, 2]), run_config)
+    summary = summarize(records, [1, 2], objective="micro_f1", base=cfg.to_dict())
     parent.finish_search(server, run_id, summary)
     return {"run_id": run_id, "result": result, "summary": summary, "cfg": cfg, "inner_calls": inner_calls,
             "run_config": run_config}  # fmt: skip
@@ -175,8 +166,9 @@ def test_best_config_json_is_a_train_config(server, search, tmp_path):
     """best_config.json = summary["best"]["run_config"]: a file `selfre train --config` takes as is."""
     client = MlflowClient(server)
     path = client.download_artifacts(search["run_id"], parent.BEST_CONFIG, str(tmp_path))
-    assert json.load(open(path)) == search["summary"]["best"]["run_config"] == search["run_config"]
-    assert _train_config(path).to_dict() == {**search["run_config"], "out_dir": "unused"}  # train's --out wins
+    best = {k: v for k, v in search["cfg"].to_dict().items() if k != "out_dir"}  # c0 = the base config; seed 1 best
+    assert json.load(open(path)) == search["summary"]["best"]["run_config"] == best
+    assert _train_config(path).to_dict() == {**best, "out_dir": "unused"}  # train's --out
 
 
 def _train_config(path) -> RunConfig:
@@ -236,7 +228,7 @@ def test_child_run_has_system_metrics(server, search):
 
 
 def test_system_metrics_can_be_switched_off(server, search):
-    parent_id = parent.start_search(server, "selfre-demo", "quiet", "demo", {"storage": "/runs/quiet"})
+    parent_id = parent.start_search(server, "selfre-quiet", "quiet", "demo", {"storage": "/runs/quiet"})
     tracking = {"tracking_uri": server, "parent_run_id": parent_id, "system_metrics": False}
     hooks = child.hooks(None, tracking, rank=0, config_id="c0", seed=1, cfg=search["cfg"])
     assert hooks.trial.monitor is None
@@ -464,7 +456,7 @@ def log_search(server, experiment, name, storage, configs, base, cfg):
             m = final_metrics(dev, dev - 0.1)
             child.TrialRun(server, run_id, config_id, seed, cfg).log_final(child.reported_scores(m))
             records.append(TrialRecord(f"{config_id}-{seed}", config_id, seed, {"model.spp_lambda": lam}, COMPLETE, 1, m))
-    summary = contract(summarize(records, seeds))
+    summary = summarize(records, seeds, objective="micro_f1", base=base)
     parent.finish_search(server, run_id, summary)
     return run_id, summary
 
@@ -506,6 +498,7 @@ def test_selfre_report_shows_what_the_searches_decided(server, search, tmp_path,
     text = (tmp_path / "b" / "report.md").read_text()
     assert "| same-name/c001 | 0.5 | 2 | 51.00 ± 1.41 |" in text and "/runs/a" not in text
     assert main(["report", "--out", str(tmp_path / "x")]) == 2  # experiment 'nope' (from the environment)
+    assert main(["report", "--experiment", "selfre-report", "--search-run-id", "0" * 32, "--out", str(tmp_path / "x")]) == 2
     # That first search trained with uncertainty weighting: λ weighs nothing, so no λ and no λ curve.
     assert main(["report", "--experiment", "selfre-demo", "--search-run-id", search["run_id"], "--out", str(tmp_path / "u")]) == 0
     text = (tmp_path / "u" / "report.md").read_text()
