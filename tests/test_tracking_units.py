@@ -257,3 +257,17 @@ def test_promotion_compares_only_like_with_like():
     assert "different dataset (retacred vs tacred)" in why_not_comparable({**champion, "dataset": "retacred"}, champion, "3")
     old = {"dataset": "tacred", "mean_dev_f1": "0.7"}  # a version registered before digests: never comparable
     assert "different metric (micro_f1 vs unknown)" in why_not_comparable(champion, old, "1")
+
+
+def test_best_checkpoint_is_the_best_dev_seeds_or_none():
+    """Never a worse seed's model under the best configuration's name: if the best-dev seed has no checkpoint on
+    record, nothing is registered (summary.final_checkpoint is what finds it)."""
+    from selfre.results import best_checkpoint
+
+    c2 = contract_summary()["best"]
+    assert best_checkpoint(c2) == "/ck/c2-2"  # dev 0.74 beats 0.70
+    c2["trials"][1]["checkpoint"] = None
+    assert best_checkpoint(c2) is None
+    old = {"trials": [{"status": "complete", "metrics": {"dev_f1": 0.3}, "checkpoint": "/a"},
+                      {"status": "complete", "metrics": {"dev_f1": 0.5}, "checkpoint": "/b"}]}  # fmt: skip
+    assert best_checkpoint(old) == "/b"  # summaries from before dev_score: micro F1
