@@ -130,7 +130,7 @@ def test_final_seeds_retrain_the_best_configuration_and_register_the_best_of_the
     client, _, trials = mlflow_runs(tmp_path / "runs")
     assert sorted(r.data.tags["selfre.config_id"] for r in trials) == ["c001", "f001", "f001"]
     champion = client.get_model_version_by_alias("selfre-demo", "champion")
-    assert float(champion.tags["mean_dev_f1"]) == pytest.approx(final["dev_score"]["mean"])
+    assert float(champion.tags["mean_dev_score"]) == pytest.approx(final["dev_score"]["mean"])
     # the registered checkpoint is the best final seed's: best_config.json names that seed
     assert json.loads(Path(outcome.paths["best_config"]).read_text())["train"]["seed"] == best_final["seed"]
     assert "final re-training of the best configuration" in outcome.report

@@ -171,7 +171,7 @@ def test_mlflow_has_one_child_run_per_trial_each_epoch_logged_once(crashed_searc
 
     champion = client.get_model_version_by_alias(model_name("demo"), "champion")
     assert champion.tags["search_run_id"] == search.info.run_id
-    assert float(champion.tags["mean_dev_f1"]) == pytest.approx(outcome.summary["best"]["dev_f1"]["mean"])
+    assert float(champion.tags["mean_dev_score"]) == pytest.approx(outcome.summary["best"]["dev_score"]["mean"])
 
 
 def _trial_dir(outcome, trial) -> Path | None:

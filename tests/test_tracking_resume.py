@@ -11,11 +11,9 @@ races a real kill; it cannot choose which trial is caught). The resume then trac
 
 from __future__ import annotations
 
-import fcntl
 import glob
 import hashlib
 import json
-import logging
 from pathlib import Path
 
 import pytest
@@ -24,27 +22,12 @@ ray = pytest.importorskip("ray")
 mlflow = pytest.importorskip("mlflow")
 
 from support import REPO  # noqa: E402
-from test_search_ray import LOCK  # noqa: E402
 
 from selfre.data.demo import generate_demo  # noqa: E402
 from selfre.search.plan import SearchPlan, build_plan  # noqa: E402
 from selfre.search.runner import run_search  # noqa: E402
-from selfre.search.session import apply_embedded_env  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    with open(LOCK, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        apply_embedded_env()
-        ray.init(num_cpus=3, include_dashboard=True, logging_level=logging.WARNING)
-        try:
-            yield
-        finally:
-            ray.shutdown()
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _restart_in_saved_state(experiment: Path, trial_id: str) -> None:
@@ -64,7 +47,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_resume_registers_the_best_seed_of_a_re_reported_trial(ray_session, tmp_path):
+def test_resume_registers_the_best_seed_of_a_re_reported_trial(ray_session, tmp_path):  # ray_session: conftest.py
     data = tmp_path / "demo"
     generate_demo(data, seed=13, n_train=200, n_dev=40, n_test=40)
 
