@@ -352,7 +352,7 @@ def test_register_champion_challenger_and_pyfunc(server, search):
 
 def test_logged_model_is_code_with_public_requirements(server, search, tmp_path):
     """Installable from the public index with any env manager: pinned name==version lines, no `+cpu`."""
-    reg = registry.register_best(server, search["run_id"], search["result"].checkpoint_dir, "reqs", "c0", 0.5, 0.0, None)
+    reg = registry.register_best(server, search["run_id"], search["result"].checkpoint_dir, "reqs", "c0", "micro_f1", 0.5, 0.0, None)
     mlflow.set_tracking_uri(server)
     folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=reg.model_uri, dst_path=str(tmp_path)))
     assert_logged_as_code(folder)
