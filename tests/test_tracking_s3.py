@@ -64,7 +64,7 @@ def _artifacts_land_in_bucket_and_no_credentials_leak(s3, server):
     trial = child.TrialRun(uri, run_id, "c0", 42, cfg)
     for epoch in result.history:
         trial.on_epoch_end(epoch)
-    trial.log_final(result.best_epoch, result.best_dev, result.test, None)
+    trial.on_train_end(result)  # final metrics, tables and plots (the checkpoint is local: probes included)
     trial.end()
     parent.finish_search(uri, run_id, {"configurations": [], "best": None, "seeds": [42]})
 
