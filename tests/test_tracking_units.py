@@ -271,3 +271,18 @@ def test_best_checkpoint_is_the_best_dev_seeds_or_none():
     old = {"trials": [{"status": "complete", "metrics": {"dev_f1": 0.3}, "checkpoint": "/a"},
                       {"status": "complete", "metrics": {"dev_f1": 0.5}, "checkpoint": "/b"}]}  # fmt: skip
     assert best_checkpoint(old) == "/b"  # summaries from before dev_score: micro F1
+
+
+def test_ablation_command_line_takes_mlflow_environment_too(monkeypatch):
+    """tune/ablate.py shares the search's run flags (and their help): the same defaults from the environment."""
+    from support import REPO
+
+    from selfre.search.ablate_cli import build_parser, plan_from_args
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://env:5000")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "env-exp")
+    plan = plan_from_args(build_parser().parse_args(["--dataset", "demo", "--name", "a"]), REPO / "tune" / "configs")
+    assert (plan.tracking_uri, plan.search["experiment"]) == ("http://env:5000", "env-exp")
+    args = ["--dataset", "demo", "--name", "b", "--tracking-uri", "none", "--experiment", "x", "--no-system-metrics"]
+    plan = plan_from_args(build_parser().parse_args(args), REPO / "tune" / "configs")
+    assert (plan.tracking_uri, plan.search["experiment"], plan.search["system_metrics"]) == ("none", "x", False)

@@ -16,8 +16,9 @@ from selfre.cli.args import add_config_args, config_from_args
 from selfre.errors import ConfigError, SelfreError
 from selfre.search import storage
 from selfre.search.ablation import DEFAULT_RESAMPLES, DEFAULT_SEEDS, VARIANTS, make_ablation, parse_variants
-from selfre.search.cli import RUN_FLAGS, _seeds, add_run_flags, run_from_args
+from selfre.search.cli import _seeds, add_run_flags, run_from_args, run_overrides
 from selfre.search.plan import DATASETS, SearchPlan, build_plan
+from selfre.tracking import targets
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,11 +69,11 @@ def plan_from_args(args: argparse.Namespace, config_dir: str | Path) -> SearchPl
     if not dataset:
         raise SelfreError("give --dataset (or --from-search NAME)")
     overrides = argparse.Namespace(**{**vars(args), "config": None})
-    resources = {k: getattr(args, k) for k in RUN_FLAGS}
+    resources = run_overrides(args)
     plan = build_plan(
         dataset, config_dir, user_config=user_config, search_overrides={**resources, "seeds": args.seeds},
         apply_run_overrides=lambda cfg: config_from_args(overrides, base=cfg),
-        name=args.name or None, storage_root=args.storage, tracking_uri=args.tracking_uri,
+        name=args.name or None, storage_root=args.storage, tracking_uri=targets.tracking_uri(args.tracking_uri),
     )  # fmt: skip
     if not args.name:
         plan.name = plan.name.replace(dataset, f"{dataset}-ablation", 1)

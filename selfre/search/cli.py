@@ -132,6 +132,12 @@ def add_run_flags(p: argparse.ArgumentParser, what: str) -> None:
                    "plan is used; other search and config flags are ignored.")  # fmt: skip
 
 
+def run_overrides(args: argparse.Namespace) -> dict:
+    """The search keys add_run_flags sets (None: the config file's), with the MLflow experiment taken from
+    MLFLOW_EXPERIMENT_NAME when no --experiment is given (selfre.tracking.targets)."""
+    return {**{k: getattr(args, k) for k in RUN_FLAGS}, "experiment": targets.experiment(args.experiment)}
+
+
 def plan_from_args(args: argparse.Namespace, config_dir: str | Path) -> SearchPlan:
     if args.resume:
         if not args.name:
@@ -148,8 +154,7 @@ def plan_from_args(args: argparse.Namespace, config_dir: str | Path) -> SearchPl
             plan.validate()
     else:
         overrides = argparse.Namespace(**{**vars(args), "config": None})  # the YAML layers are merged by build_plan
-        search_overrides = {k: getattr(args, k) for k in SEARCH_FLAGS}
-        search_overrides["experiment"] = targets.experiment(args.experiment)  # MLFLOW_EXPERIMENT_NAME if no flag
+        search_overrides = {**{k: getattr(args, k) for k in SEARCH_FLAGS}, **run_overrides(args)}
         plan = build_plan(
             args.dataset, config_dir, user_config=args.config, search_overrides=search_overrides,
             apply_run_overrides=lambda cfg: config_from_args(overrides, base=cfg),
