@@ -167,6 +167,10 @@ def test_mlflow_has_one_child_run_per_trial_each_epoch_logged_once(crashed_searc
         assert any(k.startswith("test_rel_f1/") for k in run.data.metrics)
         plots = {f.path for f in client.list_artifacts(run.info.run_id, "plots")}
         assert {"plots/per_relation_f1.png", "plots/confusion_top20.png"} <= plots
+        # From the Ray worker too: the trial's config file, system metrics, its three datasets (selfre.tracking).
+        assert "config.yaml" in {f.path for f in client.list_artifacts(run.info.run_id)}
+        assert run.data.metrics["system/system_memory_usage_megabytes"] > 0
+        assert sorted(d.dataset.name for d in run.inputs.dataset_inputs) == ["demo-dev", "demo-test", "demo-train"]
     from selfre.tracking.registry import model_name
 
     champion = client.get_model_version_by_alias(model_name("demo"), "champion")
