@@ -48,6 +48,20 @@ def tiny_encoder_dir(tmp_path_factory):
     )  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def _no_leaked_store_or_cluster():
+    """Each test starts with the session's MLFLOW_TRACKING_URI / RAY_ADDRESS: selfre reads them as defaults, so a
+    value one test leaves behind would send a later test's search to another store or cluster."""
+    keys = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "RAY_ADDRESS")
+    before = {k: os.environ.get(k) for k in keys}
+    yield
+    for key, value in before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 RAY_LOCK = Path(tempfile.gettempdir()) / "selfre-search-ray-tests.lock"
 
 
@@ -58,12 +72,15 @@ def ray_session():
     an inter-process lock while it is up, so under `pytest -n 2` two never run two Ray clusters on 2 cores."""
     import ray
 
-    from selfre.search.session import apply_embedded_env
+    from selfre.search.session import ADDRESS_HOOK, apply_embedded_env
 
     with open(RAY_LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         apply_embedded_env()  # as the embedded default would
-        ray.init(num_cpus=3, include_dashboard=True, logging_level=logging.WARNING)
+        # Workers pin RAY_ADDRESS to this cluster, as the embedded default's do: a real search may be running
+        # beside the tests, and Ray Train's cleaner refuses to pick between two clusters on one machine.
+        ray.init(num_cpus=3, include_dashboard=True, logging_level=logging.WARNING,
+                 runtime_env={"worker_process_setup_hook": ADDRESS_HOOK})  # fmt: skip
         try:
             yield ray.get_runtime_context().gcs_address
         finally:

@@ -359,7 +359,10 @@ def test_dataset_configs_load_with_the_papers_defaults(tmp_path):
 
 
 def _cli(*args, cwd=None):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # A user's shell, not this test session's: MLFLOW_TRACKING_URI / RAY_ADDRESS set by an earlier test in this
+    # process would change which store or cluster the CLI picks by default.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RAY_ADDRESS"))}
+    env["PYTHONPATH"] = str(REPO)
     return subprocess.run([*SEARCH, *args], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=120)  # fmt: skip
 

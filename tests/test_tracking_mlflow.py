@@ -311,8 +311,12 @@ def test_a_re_reported_trial_still_ends_finished_with_its_final_metrics(server, 
 def test_register_champion_challenger_and_pyfunc(server, search):
     client = MlflowClient(server)
     ckpt = search["result"].checkpoint_dir
+    had_env = os.environ.get("MLFLOW_TRACKING_URI")
     first = registry.register_best(server, search["run_id"], ckpt, "demo", "c0", "micro_f1", 0.50, 0.01, 0.3)
     assert first.alias == "champion" and first.previous_champion is None
+    # Registering leaves no MLFLOW_TRACKING_URI behind: selfre reads it as the default store, and the next
+    # search in this process would otherwise log to this server.
+    assert os.environ.get("MLFLOW_TRACKING_URI") == had_env
     later_search = parent.start_search(server, "selfre-demo", "later-search", "demo", {"storage": "/runs/later"})
     worse = registry.register_best(server, later_search, ckpt, "demo", "c0", "micro_f1", 0.40, 0.02, 0.3)
     assert worse.alias == "challenger" and worse.previous_champion == first.version
@@ -338,10 +342,10 @@ def test_register_champion_challenger_and_pyfunc(server, search):
     assert {"dataset": "demo", "metric": "micro_f1", "dev_digest": dev_digest, "search_run_id": search["run_id"],
             "mean_dev_score": "0.5", "std_dev_score": "0.01", "person_centric_f1": "0.3", "config_id": "c0"}.items() <= mv.tags.items()  # fmt: skip
 
-    mlflow.set_tracking_uri(server)
-    model = mlflow.pyfunc.load_model("models:/selfre-demo@champion")
+    with registry.fluent_tracking_uri(server):
+        model = mlflow.pyfunc.load_model("models:/selfre-demo@champion")
+        reqs = open(mlflow.pyfunc.get_model_dependencies("models:/selfre-demo@champion")).read()
     assert model.metadata.signature is not None and model.metadata._is_signature_from_type_hint()
-    reqs = open(mlflow.pyfunc.get_model_dependencies("models:/selfre-demo@champion")).read()
     assert "torch==" in reqs and "transformers==" in reqs
     # Both record shapes in one call (a list of instances, as served under "inputs").
     out = model.predict(ROWS)
@@ -353,8 +357,8 @@ def test_register_champion_challenger_and_pyfunc(server, search):
 def test_logged_model_is_code_with_public_requirements(server, search, tmp_path):
     """Installable from the public index with any env manager: pinned name==version lines, no `+cpu`."""
     reg = registry.register_best(server, search["run_id"], search["result"].checkpoint_dir, "reqs", "c0", "micro_f1", 0.5, 0.0, None)
-    mlflow.set_tracking_uri(server)
-    folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=reg.model_uri, dst_path=str(tmp_path)))
+    with registry.fluent_tracking_uri(server):
+        folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=reg.model_uri, dst_path=str(tmp_path)))
     assert_logged_as_code(folder)
     assert_public_pins(folder)
 

@@ -26,6 +26,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 import mlflow
+from selfre.env_overlay import overlay_environ
 from selfre.tracking.targets import default_name
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -77,8 +78,7 @@ def register_best(tracking_uri: str, search_run_id: str, checkpoint: str, datase
     earlier = _registered_by(client, name, search_run_id, config_id)
     if earlier is not None:
         return earlier
-    mlflow.set_tracking_uri(tracking_uri)
-    with local_checkpoint(checkpoint) as folder, mlflow.start_run(run_id=search_run_id):
+    with local_checkpoint(checkpoint) as folder, fluent_tracking_uri(tracking_uri), mlflow.start_run(run_id=search_run_id):
         info = log_model(str(folder))
         dev_digest = dev_data_digest(folder)
     try:
@@ -92,6 +92,22 @@ def register_best(tracking_uri: str, search_run_id: str, checkpoint: str, datase
     mv = client.create_model_version(name, info.model_uri, run_id=search_run_id, tags=tags, model_id=info.model_id)
     alias, previous = promote(client, name, mv.version, tags)
     return Registered(name, str(mv.version), alias, previous, f"models:/{name}@{alias}")
+
+
+@contextmanager
+def fluent_tracking_uri(uri: str):
+    """MLflow's fluent API (log_model needs it) pointed at `uri` for the block only. mlflow.set_tracking_uri also
+    exports MLFLOW_TRACKING_URI, which selfre reads as the default store (selfre.tracking.targets): left set, every
+    later search or report in this process (a notebook, a test session) would log to this store."""
+    from mlflow.tracking._tracking_service import utils
+
+    with overlay_environ({"MLFLOW_TRACKING_URI": uri}):  # restored exactly, unset if it was unset
+        previous = utils._tracking_uri
+        mlflow.set_tracking_uri(uri)
+        try:
+            yield
+        finally:
+            utils._tracking_uri = previous
 
 
 def dev_data_digest(checkpoint_folder: str | Path) -> str:
