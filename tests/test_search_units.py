@@ -358,6 +358,30 @@ def test_dataset_configs_load_with_the_papers_defaults(tmp_path):
     assert Path(demo.run_config().data.data_dir).is_absolute()  # workers do not share the driver's cwd
 
 
+def test_jsonl_searches_your_own_data_with_the_bundled_config(tmp_path):
+    plan = build_plan("jsonl", storage_root=str(tmp_path))  # no config_dir: the configs inside the package
+    cfg = plan.run_config()
+    assert (cfg.data.dataset, cfg.train.batch_size, cfg.train.learning_rate) == ("jsonl", 32, 3e-5)
+    assert {p.key for p in plan.params()} >= {"model.spp_lambda", "model.weighting", "train.epochs"}
+
+
+def test_selfre_search_is_tune_search(capsys, tmp_path):
+    """`selfre search` hands its arguments to the same parser: same flags, same errors, listed by `selfre --help`."""
+    from selfre.cli import build_parser as selfre_parser
+    from selfre.cli import main as selfre_main
+    from selfre.search.cli import build_parser
+
+    assert "search" in selfre_parser().format_help()
+    with pytest.raises(SystemExit) as exit_:
+        selfre_main(["search", "--help"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == build_parser(prog="selfre search").format_help()
+    missing = tmp_path / "missing"
+    assert selfre_main(["search", "--dataset", "jsonl", "--data-dir", str(missing), "--storage", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "train.jsonl" in err  # the layout the jsonl reader expects, before Ray starts
+
+
 def _cli(*args, cwd=None):
     # A user's shell, not this test session's: MLFLOW_TRACKING_URI / RAY_ADDRESS set by an earlier test in this
     # process would change which store or cluster the CLI picks by default.

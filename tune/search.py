@@ -4,14 +4,13 @@
     python tune/search.py --dataset demo                     # embedded Ray, tiny encoder, < 5 min on 2 cores
     python tune/search.py --dataset tacred --data-dir DIR --gpus-per-worker 1 --address auto
 
-Thin on purpose: parse, load the config (tune/configs/<dataset>.yaml beside this file), call the
-library (selfre.search).
+Thin on purpose: parse, load the config (tune/configs/<dataset>.yaml, a link to the configs bundled in the
+package), call the library (selfre.search). `selfre search` is the same command for installed copies.
 """
 
 import sys
-from pathlib import Path
 
 from selfre.search.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(config_dir=Path(__file__).resolve().parent / "configs"))
+    sys.exit(main())

@@ -11,13 +11,14 @@ import sys
 from selfre.errors import SelfreError
 
 # module name -> subcommand; modules are imported lazily-ish (all at parser build, each is light).
-SUBCOMMANDS = ("train", "evaluate", "predict", "score", "data", "bench", "report", "export")
+SUBCOMMANDS = ("train", "evaluate", "predict", "score", "data", "bench", "search", "report", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="selfre",
-        description="SELF relation extraction: train, evaluate, predict, score, prepare data, benchmark, report, export.",
+        description="SELF relation extraction: train, evaluate, predict, score, prepare data, benchmark, search, report, "
+        "export.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="Debug logging.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -1,7 +1,7 @@
 """Distributed hyper-parameter search for SELF on Ray (Tune + Train V2) with Optuna.
 
 One module per job:
-    plan.py        SearchPlan: defaults < tune/configs/<dataset>.yaml < --config < flags; saved per run
+    plan.py        SearchPlan: defaults < configs/<dataset>.yaml < --config < flags; saved per run
     space.py       the search space (YAML) and its Optuna define-by-run sampler (conditional params)
     seeds.py       SeedRepeater: one trial per seed, mean/std per configuration, save/restore
     aggregate.py   seed/configuration status and mean/std: shared by the searcher and the summary
@@ -13,7 +13,8 @@ One module per job:
     storage.py     local path or URI storage via pyarrow
     runner.py      build/restore the Tuner, run, summarise
     summary.py     best configuration, test mean ± std, summary.csv/json
-    cli.py         the `tune/search.py` command line
+    cli.py         the command line of `selfre search` and `tune/search.py`
+    configs/       the bundled <dataset>.yaml files (package data; tune/configs links here)
 
 Nothing here is imported by the core; the core never imports Ray.
 """

@@ -17,7 +17,7 @@ from selfre.errors import ConfigError, SelfreError
 from selfre.search import storage
 from selfre.search.ablation import DEFAULT_RESAMPLES, DEFAULT_SEEDS, VARIANTS, make_ablation, parse_variants
 from selfre.search.cli import _seeds, add_run_flags, run_from_args, run_overrides
-from selfre.search.plan import DATASETS, SearchPlan, build_plan
+from selfre.search.plan import BUNDLED_CONFIGS, DATASETS, SearchPlan, build_plan
 from selfre.tracking import targets
 
 
@@ -97,7 +97,6 @@ def _from_search(storage_root: str, name: str, dataset: str | None) -> tuple[str
     return found.dataset, str(tmp)
 
 
-def main(argv: list[str] | None = None, config_dir: str | Path | None = None) -> int:
+def main(argv: list[str] | None = None, config_dir: str | Path = BUNDLED_CONFIGS) -> int:
     args = build_parser().parse_args(argv)
-    config_dir = config_dir or Path(__file__).resolve().parents[2] / "tune" / "configs"
     return run_from_args(args, lambda: plan_from_args(args, config_dir), "tune/ablate.py")

@@ -1,4 +1,5 @@
-"""Command line of `tune/search.py`: flags -> SearchPlan -> run_search -> printed summary.
+"""Command line of `selfre search` and `tune/search.py` (the same parser and flags): flags -> SearchPlan ->
+run_search -> printed summary.
 
 Besides the search flags below, every config field has a flag (`--epochs`, `--batch-size`, `--lr`,
 `--max-train-examples`, ... generated from the config dataclasses by `selfre.cli.args`); they
@@ -16,7 +17,7 @@ from pathlib import Path
 from selfre.cli.args import add_config_args, config_from_args
 from selfre.errors import SelfreError
 from selfre.redact import redact
-from selfre.search.plan import DATASETS, SEARCH_DEFAULTS, SearchPlan, build_plan
+from selfre.search.plan import BUNDLED_CONFIGS, DATASETS, SEARCH_DEFAULTS, SearchPlan, build_plan
 from selfre.tracking import targets
 
 # flag dest -> search key; None on the command line means "take the config file's value".
@@ -39,9 +40,9 @@ def _default(key: str) -> str:
     return f"(default: the config file's search.{key}, else {SEARCH_DEFAULTS[key]!r})"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "tune/search.py") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="tune/search.py",
+        prog=prog,
         description="Hyper-parameter search for SELF: Optuna (TPE) proposes configurations, each is trained once per "
         "seed as a Ray Tune trial running Ray Train DDP workers, and the configuration with the best mean dev score "
         "across seeds is reported with its test figures and person-centric F1 (per seed and mean ± std). The score is "
@@ -65,8 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g = p.add_argument_group("search")
     g.add_argument("--dataset", required=True, choices=DATASETS,
-                   help="Dataset; also picks the default config file tune/configs/DATASET.yaml (the paper's Table 3 "
-                   "settings and search space). 'demo' is generated if missing and needs no download.")  # fmt: skip
+                   help="Dataset; also picks the bundled config DATASET.yaml (tune/configs/ in a clone: the paper's Table 3 "
+                   "settings and search space; jsonl: your own JSON-lines data, defaults without paper numbers). "
+                   "'demo' is generated if missing and needs no download.")  # fmt: skip
     g.add_argument("--num-samples", type=int, metavar="N", help=f"Configurations to try (each trained once per seed) {_default('num_samples')}.")
     g.add_argument("--seeds", type=_seeds, metavar="S1,S2,...", help=f"Seeds every configuration is trained with {_default('seeds')}.")
     g.add_argument("--scheduler", choices=("asha", "fifo"),
@@ -82,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_args(p, exclude=("dataset", "seed"))  # their "(default: ...)" is the built-in one; config files override it
     for action in p._actions:  # the shared --config help does not know about the search: section
         if action.dest == "config":
-            action.help = ("YAML overriding tune/configs/DATASET.yaml: data:/model:/train: sections plus a search: "
+            action.help = ("YAML overriding the bundled DATASET.yaml: data:/model:/train: sections plus a search: "
                            "section (num_samples, seeds, scheduler, grace_period, reduction_factor, space, ...). "
                            "Config-field flags below override it.")  # fmt: skip
     return p
@@ -164,16 +166,15 @@ def plan_from_args(args: argparse.Namespace, config_dir: str | Path) -> SearchPl
     return plan
 
 
-def main(argv: list[str] | None = None, config_dir: str | Path | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    config_dir = config_dir or Path(__file__).resolve().parents[2] / "tune" / "configs"
-    return run_from_args(args, lambda: plan_from_args(args, config_dir), "tune/search.py")
+def main(argv: list[str] | None = None, config_dir: str | Path = BUNDLED_CONFIGS, prog: str = "tune/search.py") -> int:
+    args = build_parser(prog).parse_args(argv)
+    return run_from_args(args, lambda: plan_from_args(args, config_dir), prog)
 
 
 def run_from_args(args: argparse.Namespace, make_plan, command: str) -> int:
     """Build the plan, run it (selfre.search.runner) and print the outcome; the exit code says whether the result
     is whole (0), partial or without a best configuration (1), or the input was unusable (2)."""
-    from selfre.search.runner import run_search
+    from selfre.search.runner import run_search  # after parsing: --help and flag errors need no Ray
 
     # MLflow's per-file progress bars (model logging at the end of a search) interleave with the report.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -1,6 +1,6 @@
 """`SearchPlan`: everything one search needs, resolved once in the driver and saved with the run.
 
-Precedence, lowest first: `RunConfig` defaults < `tune/configs/<dataset>.yaml` < `--config FILE` <
+Precedence, lowest first: `RunConfig` defaults < the bundled `configs/<dataset>.yaml` < `--config FILE` <
 command-line flags. A config file has the `data:`/`model:`/`train:` sections of a `selfre train`
 config plus a `search:` section (keys in SEARCH_DEFAULTS; `space` is described in space.py).
 `--resume` ignores all of that and reloads the plan saved in the run folder, so a resumed search is
@@ -25,8 +25,11 @@ from selfre.search.resources import TrialResources
 from selfre.search.space import Param, apply_params, max_epochs, parse_space
 from selfre.storage.uri import is_remote
 
-DATASETS = ("tacred", "retacred", "semeval", "demo")
+DATASETS = ("tacred", "retacred", "semeval", "jsonl", "demo")
 PLAN_FILE = "search_plan.json"
+# The paper's settings and search spaces, one <dataset>.yaml each. Package data, so an installed wheel
+# finds them; in a clone `tune/configs` is a symlink to this folder, the path the docs name.
+BUNDLED_CONFIGS = Path(__file__).resolve().parent / "configs"
 
 SEARCH_DEFAULTS: dict[str, Any] = {
     "num_samples": 8,  # configurations (each trained once per seed)
@@ -196,7 +199,7 @@ class SearchPlan:
 
 def build_plan(
     dataset: str,
-    config_dir: str | Path,
+    config_dir: str | Path = BUNDLED_CONFIGS,
     user_config: str | None = None,
     search_overrides: dict[str, Any] | None = None,
     apply_run_overrides=None,
