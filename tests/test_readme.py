@@ -25,9 +25,9 @@ LINK = re.compile(r"\]\(([^)\s]+)\)")
 COMMAND = re.compile(r"(?<![\w./-])selfre((?: [a-z][a-z0-9-]*)+)")
 TABLE_ROW = re.compile(r"^\| `selfre ([a-z][a-z0-9-]*)", re.M)
 DOCUMENT = re.compile(r"\.(md|txt|pdf|rst|html)$")
-# Stale, and known: the lead replaces the SPEC link with docs/method.md (issue 13). Each entry must still be in the
-# README (test below), so the list empties as the README is fixed instead of hiding new problems.
-PENDING = {"../shared/SPEC.md: outside the repository (a clone does not have it)"}
+# Stale, and known: each entry must still be in the README (test below), so the list empties as the README is
+# fixed instead of hiding new problems. Empty now.
+PENDING: set[str] = set()
 
 
 def repository_entries(repo: Path = REPO) -> set[str]:

@@ -25,6 +25,7 @@ from support import REPO, SEARCH  # noqa: E402
 
 from selfre.config import RunConfig  # noqa: E402
 from selfre.errors import ConfigError  # noqa: E402
+from selfre.search import seeds as seeds_module  # noqa: E402
 from selfre.search.aggregate import COMPLETE, ERROR, FAILED, INCOMPLETE, PRUNED, STOPPED, config_status, mean_std  # noqa: E402
 from selfre.search.plan import build_plan  # noqa: E402
 from selfre.search.resources import TrialResources, check_fits  # noqa: E402
@@ -127,6 +128,44 @@ def test_repeater_hands_out_seeds_and_tells_optuna_the_mean():
     assert values == [pytest.approx(0.6), pytest.approx(0.3)]
     assert rep.groups["c001"]["std"] == pytest.approx(statistics.stdev([0.5, 0.7]))
     assert rep.groups["c001"]["status"] == COMPLETE
+
+
+def test_stepped_floats_are_handed_out_as_written():
+    """Optuna's `step 0.1` grid gives 0.7000000000000001 for 0.7 (seen in a real SemEval search's report)."""
+    rep = _repeater(num_configs=30, seeds=(42,))
+    lambdas = {rep.suggest(f"t{i}")["params"].get("model.spp_lambda") for i in range(30)} - {None}
+    assert lambdas and lambdas <= {round(0.1 * k, 1) for k in range(1, 11)}
+    assert all(len(repr(v)) <= 4 for v in lambdas), lambdas
+
+
+def _small_repeater(space, num_configs, seeds=(42,)) -> SeedRepeater:
+    inner = OptunaSearch(space=DefineByRun(parse_space(space, _base()), _base()), metric="best_dev_score",
+                         mode="max", sampler=optuna.samplers.TPESampler(seed=0))  # fmt: skip
+    return SeedRepeater(inner, list(seeds), num_configs, redraw_duplicates=True)
+
+
+def test_a_configuration_is_never_trained_twice():
+    """Two real SemEval searches each trained "uncertainty, 3 epochs" as two configurations (TPE re-proposes
+    points of small discrete spaces). Six points, six configurations: each once."""
+    rep = _small_repeater({"model.weighting": {"choice": ["manual", "uncertainty"]}, "train.epochs": {"int": [1, 3]}}, 6)
+    handed = [rep.suggest(f"t{i}") for i in range(6)]
+    points = [tuple(sorted(h["params"].items())) for h in handed]
+    assert len(set(points)) == 6
+    # Redrawn proposals of a configuration still running are told to Optuna as failed (TPE ignores them).
+    states = {t.state for t in rep.searcher._ot_study.trials}
+    assert states <= {optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.FAIL}
+
+
+def test_a_repeated_proposal_tells_optuna_the_earlier_score_and_a_spent_space_repeats():
+    rep = _small_repeater({"model.weighting": {"choice": ["uncertainty"]}}, 2)
+    first = rep.suggest("a")
+    rep.on_trial_complete("a", _final(0.6))
+    second = rep.suggest("b")  # the space has one point: after MAX_REDRAWS answers it is trained again
+    assert second["config_id"] == "c002" and second["params"] == first["params"]
+    values = [t.value for t in rep.searcher._ot_study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert values == [pytest.approx(0.6)] * (1 + seeds_module.MAX_REDRAWS)
+    rep.on_trial_complete("b", _final(0.4))  # c002's own result reaches its own Optuna trial
+    assert rep.searcher._ot_study.trials[-1].value == pytest.approx(0.4)
 
 
 def test_a_stopped_seed_prunes_the_configuration_and_skips_its_other_seeds():

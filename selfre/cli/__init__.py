@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     # transformers prints a load report per model (e.g. the unused pooler of BERT-like encoders): noise
     # for CLI users. Respect an explicit TRANSFORMERS_VERBOSITY.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    # MLflow's per-file download/upload progress bars (report, export, search) interleave with our output.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -209,7 +209,8 @@ def _new_tuner(plan: SearchPlan, concurrency: int, make_trainable):
 
     s = plan.search
     inner = FixedConfigurations(s["grid"]) if s["grid"] else build_searcher(plan)
-    searcher = SeedRepeater(inner, s["seeds"], int(s["num_samples"]), id_prefix=s["id_prefix"])
+    searcher = SeedRepeater(inner, s["seeds"], int(s["num_samples"]), id_prefix=s["id_prefix"],
+                            redraw_duplicates=not s["grid"])  # a grid's configurations are given, not sampled
     scheduler = build_scheduler(s["scheduler"], plan.max_epochs(), int(s["grace_period"]), float(s["reduction_factor"]),
                                 min_seeds=min(int(s["asha_min_seeds"]), len(s["seeds"])))  # fmt: skip
     plan.save()

@@ -9,6 +9,11 @@ configuration was pruned, and forgets its groups on restore. This one:
     early or failed, reports the configuration as pruned / failed (no value), so Optuna never takes a
     partial mean for a real score;
   * skips the seeds of a pruned or failed configuration that have not started yet;
+  * with `redraw_duplicates`, never trains one configuration twice: a proposal equal to one already
+    handed out is answered at once (the earlier one's mean if it has one, else pruned/failed like it, or
+    failed while it still runs, which TPE ignores) and the inner searcher is asked again, up to
+    `MAX_REDRAWS` times. TPE re-proposes the same point often in small discrete spaces (two real SemEval
+    searches each spent 2 of 6 configurations on the same "uncertainty, 3 epochs");
   * returns FINISHED after `num_configs` configurations, so `--num-samples` counts configurations
     even when skipped seeds leave Tune's trial budget unspent;
   * saves and restores all of that (get_state/set_state for Tune's experiment checkpoint, which
@@ -30,8 +35,12 @@ from selfre.search.aggregate import COMPLETE, FAILED, config_status, mean_std, s
 log = logging.getLogger(__name__)
 
 
+MAX_REDRAWS = 20  # then the duplicate is accepted: the space may simply have fewer points than num_configs
+
+
 class SeedRepeater(Searcher):
-    def __init__(self, searcher: Searcher, seeds: list[int], num_configs: int, id_prefix: str = "c"):
+    def __init__(self, searcher: Searcher, seeds: list[int], num_configs: int, id_prefix: str = "c",
+                 redraw_duplicates: bool = False):  # fmt: skip
         if not seeds:
             raise ValueError("SeedRepeater needs at least one seed")
         if len(set(seeds)) != len(seeds):
@@ -45,6 +54,7 @@ class SeedRepeater(Searcher):
         self.trial_to_group: dict[str, tuple[str, int]] = {}  # trial_id -> (config_id, seed)
         self.current: str | None = None  # config_id still handing out seeds
         self.id_prefix = id_prefix  # config ids <prefix>001, ...: "c" for a search, others for re-training phases
+        self.redraw_duplicates = redraw_duplicates
         super().__init__(metric=searcher.metric, mode=searcher.mode)
 
     # -- Tune's Searcher interface ----------------------------------------------------------------
@@ -59,10 +69,12 @@ class SeedRepeater(Searcher):
             if len(self.groups) >= self.num_configs:
                 return Searcher.FINISHED
             config_id = f"{self.id_prefix}{len(self.groups) + 1:03d}"
-            params = self.searcher.suggest(config_id)
-            if params is None or params == Searcher.FINISHED:
-                return params  # None: the inner searcher is not ready yet; Tune asks again later
+            proposal = self._propose(config_id)
+            if proposal is None or proposal == Searcher.FINISHED:
+                return proposal  # None: the inner searcher is not ready yet; Tune asks again later
+            inner_id, params = proposal
             group = self.groups[config_id] = _new_group(config_id, params)
+            group["inner_id"] = inner_id
             self.current = config_id
         seed = self.seeds[len(group["trials"])]
         group["trials"][str(seed)] = trial_id
@@ -87,6 +99,29 @@ class SeedRepeater(Searcher):
         self._maybe_report(group)
 
     # -- bookkeeping -------------------------------------------------------------------------------
+    def _propose(self, config_id: str):
+        """(inner trial id, params) of a configuration not handed out before (module doc), or what the inner
+        searcher said instead (None / FINISHED)."""
+        for attempt in range(MAX_REDRAWS + 1):
+            inner_id = config_id if attempt == 0 else f"{config_id}-redraw{attempt}"
+            params = self.searcher.suggest(inner_id)
+            if params is None or params == Searcher.FINISHED:
+                return params
+            params = {key: tidy(value) for key, value in params.items()}
+            twin = next((g for g in self.groups.values() if g["params"] == params), None)
+            if not self.redraw_duplicates or twin is None:
+                return inner_id, params
+            if attempt == MAX_REDRAWS:
+                log.warning("%s: %d proposals in a row repeated earlier configurations; training %s's again",
+                            config_id, attempt + 1, twin["config_id"])  # fmt: skip
+                return inner_id, params
+            if twin["reported"] and twin["status"] == COMPLETE:
+                self.searcher.on_trial_complete(inner_id, result={self.metric: twin["mean"]})
+            else:  # pruned like its twin, or failed (ignored by TPE) while the twin's seeds still run
+                self.searcher.on_trial_complete(inner_id, result=None, error=not twin["reported"] or twin["status"] == FAILED)
+            log.info("%s: the proposal %s repeats %s; asking again", config_id, params, twin["config_id"])
+        raise AssertionError("unreachable")
+
     def _seeds_left(self, group: dict) -> bool:
         return not group["closed"] and len(group["trials"]) < len(self.seeds)
 
@@ -99,10 +134,10 @@ class SeedRepeater(Searcher):
         group["mean"], group["std"] = mean_std(r["value"] for r in results if r["status"] == COMPLETE)
         group["reported"] = True
         if group["status"] == COMPLETE:
-            self.searcher.on_trial_complete(group["config_id"], result={self.metric: group["mean"]})
+            self.searcher.on_trial_complete(_inner_id(group), result={self.metric: group["mean"]})
         else:
             # OptunaSearch: no value + error=False -> TrialState.PRUNED; error=True -> FAIL.
-            self.searcher.on_trial_complete(group["config_id"], result=None, error=group["status"] == FAILED)
+            self.searcher.on_trial_complete(_inner_id(group), result=None, error=group["status"] == FAILED)
         log.info(
             "configuration %s %s: %s mean %.4f std %.4f over %d seed(s)", group["config_id"], group["status"],
             self.metric, group["mean"], group["std"], sum(r["status"] == COMPLETE for r in results),
@@ -139,6 +174,19 @@ class SeedRepeater(Searcher):
             with open(inner, "wb") as fh:
                 fh.write(saved["inner"])
             self.searcher.restore(inner)
+
+
+def _inner_id(group: dict) -> str:
+    """The inner searcher's id for a group: its config id unless proposals were redrawn (state from before
+    redraws has no inner_id)."""
+    return group.get("inner_id", group["config_id"])
+
+
+def tidy(value: Any) -> Any:
+    """A stepped float as written: Optuna's grid points are low + k·step in binary floating point, so
+    `uniform [0.1, 1.0] step 0.1` yields 0.7000000000000001 — a λ every param, tag, table and file name would
+    otherwise carry. 12 significant digits is far below any step a search space uses."""
+    return float(f"{value:.12g}") if isinstance(value, float) else value
 
 
 def _new_group(config_id: str, params: dict) -> dict[str, Any]:

@@ -65,7 +65,9 @@ class Configuration:
         """λ as the run used it, or None where it weighs nothing: every config has model.spp_lambda, but under
         uncertainty weighting, or without SPP, no λ enters the loss."""
         used = self.params.get("model.use_spp", "True") == "True" and self.params.get("model.weighting", "manual") == "manual"
-        return self.params.get(LAMBDA) if used else None
+        value = self.params.get(LAMBDA)
+        # Searches before seeds.tidy logged Optuna's raw grid points (0.7000000000000001).
+        return f"{float(value):.12g}" if used and value is not None else None
 
 
 def configurations(summary: dict, search: str, base: dict | None = None) -> list[Configuration]:
