@@ -20,7 +20,9 @@ from selfre.search.aggregate import COMPLETE  # noqa: E402
 from selfre.search.plan import SearchPlan, build_plan  # noqa: E402
 from selfre.search.runner import run_search  # noqa: E402
 
-pytestmark = pytest.mark.slow
+# One xdist worker runs every module that starts the embedded Ray (`make test`: --dist loadgroup), so two
+# Ray clusters never share the two cores.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("embedded_ray")]
 
 CONFIG_DIR = REPO / "tune" / "configs"
 SMALL = ["--epochs", "2", "--max-train-examples", "96", "--max-eval-examples", "32", "--batch-size", "16"]

@@ -18,7 +18,9 @@ from selfre.search.plan import build_plan  # noqa: E402
 from selfre.search.resources import DRIVER_CPUS  # noqa: E402
 from selfre.search.runner import run_search  # noqa: E402
 
-pytestmark = pytest.mark.slow
+# One xdist worker runs every module that starts the embedded Ray (`make test`: --dist loadgroup), so two
+# Ray clusters never share the two cores.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("embedded_ray")]
 
 # Ray's workers cannot import this test module: ship its functions by value.
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])

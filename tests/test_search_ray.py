@@ -27,7 +27,9 @@ from selfre.search.plan import build_plan  # noqa: E402
 from selfre.search.runner import FAULT_ENV, run_search  # noqa: E402
 from selfre.search.storage import TRAIN_RUNS  # noqa: E402
 
-pytestmark = pytest.mark.slow
+# One xdist worker runs every module that starts the embedded Ray (`make test`: --dist loadgroup), so two
+# Ray clusters never share the two cores.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("embedded_ray")]
 
 CONFIG_DIR = REPO / "tune" / "configs"
 
@@ -189,6 +191,7 @@ def test_a_killed_search_resumes_without_training_anything_twice(ray_session, de
     storage = tmp_path / "runs"
     args = ["--dataset", "demo", "--data-dir", str(demo_dir), "--max-eval-examples", "32", "--epochs", "1",
             "--batch-size", "16", "--num-samples", "2", "--seeds", "42,52", "--scheduler", "fifo",
+            "--workers-per-trial", "1", "--cpus-per-worker", "1",  # DDP is crashed_search's: here the kill matters
             "--storage", str(storage), "--name", "killed", "--address", ray_session,
             "--tracking-uri", f"sqlite:///{storage / 'mlflow.db'}"]  # fmt: skip
     # ray.init above switched this process to token auth (this Ray's default for local clusters); the driver

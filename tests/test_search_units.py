@@ -176,10 +176,40 @@ def test_a_stopped_seed_prunes_the_configuration_and_skips_its_other_seeds():
     assert (nxt["config_id"], nxt["seed"]) == ("c002", 42)  # c001's seeds 52 and 62 never start
     assert first["config_id"] == "c001" and rep.groups["c001"]["status"] == PRUNED
     assert rep.searcher._ot_study.trials[0].state == optuna.trial.TrialState.PRUNED
-    rep.on_trial_complete("b", None, error=True)
-    assert rep.groups["c002"]["status"] == FAILED
-    assert rep.searcher._ot_study.trials[1].state == optuna.trial.TrialState.FAIL
+    rep.on_trial_complete("b", {"best_dev_score": 0.1, "is_final": False})
     assert rep.suggest("c") == Searcher.FINISHED
+
+
+def test_a_failed_seed_does_not_stop_its_configurations_other_seeds():
+    """The real SemEval ablation: v003's seed 52 was OOM-killed before seed 62 started; failures closed the
+    configuration, so `--resume` retried seed 52 to the end and seed 62 was never trained (11 of 12 trials)."""
+    rep = _repeater(num_configs=1, seeds=(42, 52, 62))
+    rep.suggest("a"), rep.suggest("b")
+    rep.on_trial_complete("a", _final(0.5))
+    rep.on_trial_complete("b", None, error=True)
+    c = rep.suggest("c")
+    assert (c["config_id"], c["seed"]) == ("c001", 62)  # the failure stops nothing
+    rep.on_trial_complete("c", _final(0.6))
+    assert rep.groups["c001"]["status"] == FAILED
+    assert rep.searcher._ot_study.trials[0].state == optuna.trial.TrialState.FAIL
+    assert rep.suggest("d") == Searcher.FINISHED
+    rep.on_trial_complete("b", _final(0.7))  # --resume retried it (resume_errored) and it finished
+    assert rep.groups["c001"]["status"] == COMPLETE and rep.groups["c001"]["mean"] == pytest.approx(0.6)
+
+
+def test_a_configuration_closed_by_a_failure_in_an_older_state_is_reopened_on_restore():
+    old = _repeater(num_configs=1, seeds=(42, 52, 62))
+    old.suggest("a"), old.suggest("b")
+    old.on_trial_complete("a", _final(0.5))
+    state = old.get_state()
+    state["groups"]["c001"]["results"]["52"] = {"status": ERROR, "value": None}
+    state["groups"]["c001"]["closed"] = True  # what a failure did before
+    state["trial_to_group"]["b"] = ("c001", 52)
+    fresh = _repeater(num_configs=1, seeds=(42, 52, 62))
+    fresh.set_state(state)
+    fresh.on_trial_complete("b", _final(0.7))  # retried by --resume
+    c = fresh.suggest("c")
+    assert (c["config_id"], c["seed"]) == ("c001", 62)
 
 
 def test_repeater_state_survives_save_and_restore(tmp_path):

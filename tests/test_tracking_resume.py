@@ -27,7 +27,9 @@ from selfre.data.demo import generate_demo  # noqa: E402
 from selfre.search.plan import SearchPlan, build_plan  # noqa: E402
 from selfre.search.runner import run_search  # noqa: E402
 
-pytestmark = pytest.mark.slow
+# One xdist worker runs every module that starts the embedded Ray (`make test`: --dist loadgroup), so two
+# Ray clusters never share the two cores.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("embedded_ray")]
 
 
 def _restart_in_saved_state(experiment: Path, trial_id: str) -> None:
@@ -49,11 +51,11 @@ def _sha256(path: Path) -> str:
 
 def test_resume_registers_the_best_seed_of_a_re_reported_trial(ray_session, tmp_path):  # ray_session: conftest.py
     data = tmp_path / "demo"
-    generate_demo(data, seed=13, n_train=200, n_dev=40, n_test=40)
+    generate_demo(data, seed=13, n_train=96, n_dev=40, n_test=40)
 
     def small(cfg):
-        cfg.data.data_dir, cfg.data.max_train_examples, cfg.data.max_eval_examples = str(data), 200, 40
-        cfg.train.epochs, cfg.train.batch_size = 2, 8
+        cfg.data.data_dir, cfg.data.max_train_examples, cfg.data.max_eval_examples = str(data), 96, 40
+        cfg.train.epochs, cfg.train.batch_size = 2, 16
         return cfg
 
     search = {"num_samples": 1, "seeds": [42, 52], "scheduler": "fifo", "workers_per_trial": 1, "cpus_per_worker": 0.5,

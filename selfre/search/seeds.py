@@ -8,7 +8,10 @@ configuration was pruned, and forgets its groups on restore. This one:
     across seeds (and keeps mean and standard deviation in `groups`) — or, if a seed was stopped
     early or failed, reports the configuration as pruned / failed (no value), so Optuna never takes a
     partial mean for a real score;
-  * skips the seeds of a pruned or failed configuration that have not started yet;
+  * skips the seeds of a pruned configuration that have not started yet (ASHA's verdict is final); a seed
+    that *fails* does not stop its configuration's other seeds: a failure can be the machine's (a real
+    SemEval ablation lost a seed to the OOM killer under load), `--resume` retries failed trials, and a
+    configuration closed on it would stay one seed short for good;
   * with `redraw_duplicates`, never trains one configuration twice: a proposal equal to one already
     handed out is answered at once (the earlier one's mean if it has one, else pruned/failed like it, or
     failed while it still runs, which TPE ignores) and the inner searcher is asked again, up to
@@ -30,7 +33,7 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
-from selfre.search.aggregate import COMPLETE, FAILED, config_status, mean_std, seed_status
+from selfre.search.aggregate import COMPLETE, FAILED, STOPPED, config_status, mean_std, seed_status
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,9 @@ class SeedRepeater(Searcher):
     def suggest(self, trial_id: str) -> dict | None:
         group = self.groups.get(self.current) if self.current else None
         if group is None or not self._seeds_left(group):
+            # a configuration reopened by set_state (state saved while failures still closed one) comes first
+            group = next((g for g in self.groups.values() if self._seeds_left(g)), None)
+        if group is None:
             if len(self.groups) >= self.num_configs:
                 return Searcher.FINISHED
             config_id = f"{self.id_prefix}{len(self.groups) + 1:03d}"
@@ -94,8 +100,8 @@ class SeedRepeater(Searcher):
         group = self.groups[config_id]
         status = seed_status(result, error)
         group["results"][str(seed)] = {"status": status, "value": (result or {}).get(self.metric)}
-        if status != COMPLETE:
-            group["closed"] = True  # its remaining seeds will not be started
+        if status == STOPPED:
+            group["closed"] = True  # pruned: its remaining seeds will not be started
         self._maybe_report(group)
 
     # -- bookkeeping -------------------------------------------------------------------------------
@@ -127,11 +133,13 @@ class SeedRepeater(Searcher):
 
     def _maybe_report(self, group: dict) -> None:
         """Tell the inner searcher once every started seed has ended and no more will start."""
-        if group["reported"] or self._seeds_left(group) or len(group["results"]) < len(group["trials"]):
+        if self._seeds_left(group) or len(group["results"]) < len(group["trials"]):
             return
         results = group["results"].values()
         group["status"] = config_status((r["status"] for r in results), len(self.seeds))
         group["mean"], group["std"] = mean_std(r["value"] for r in results if r["status"] == COMPLETE)
+        if group["reported"]:
+            return  # a failed seed retried by --resume: the ledger is updated, Optuna keeps its FAIL (TPE ignores it)
         group["reported"] = True
         if group["status"] == COMPLETE:
             self.searcher.on_trial_complete(_inner_id(group), result={self.metric: group["mean"]})
@@ -155,6 +163,8 @@ class SeedRepeater(Searcher):
 
     def set_state(self, state: dict) -> None:
         self.__dict__.update(state)
+        for group in self.groups.values():  # only ASHA's stop closes a configuration (older states: any failure)
+            group["closed"] = any(r["status"] == STOPPED for r in group["results"].values())
 
     def save(self, checkpoint_path: str) -> None:
         with tempfile.TemporaryDirectory() as tmp:
