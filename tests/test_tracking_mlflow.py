@@ -354,6 +354,16 @@ def test_register_champion_challenger_and_pyfunc(server, search):
     assert [round(o.probability, 5) for o in out] == [round(p.probability, 5) for p in direct]
 
 
+def test_register_into_an_embedded_sqlite_store(search, tmp_path):
+    """The embedded default store (no server): MLflow 3 resolves the `models:/m-...` source of a new version
+    through the fluent tracking URI, which registering must set for the whole registration, not just the log."""
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_id = parent.start_search(store, "selfre-demo", "embedded", "demo", {"storage": str(tmp_path)})
+    reg = registry.register_best(store, run_id, search["result"].checkpoint_dir, "demo", "c0", "micro_f1", 0.5, 0.0, None)
+    assert (reg.alias, reg.version) == ("champion", "1")
+    assert os.environ.get("MLFLOW_TRACKING_URI") != store
+
+
 def test_logged_model_is_code_with_public_requirements(server, search, tmp_path):
     """Installable from the public index with any env manager: pinned name==version lines, no `+cpu`."""
     reg = registry.register_best(server, search["run_id"], search["result"].checkpoint_dir, "reqs", "c0", "micro_f1", 0.5, 0.0, None)

@@ -78,18 +78,21 @@ def register_best(tracking_uri: str, search_run_id: str, checkpoint: str, datase
     earlier = _registered_by(client, name, search_run_id, config_id)
     if earlier is not None:
         return earlier
-    with local_checkpoint(checkpoint) as folder, fluent_tracking_uri(tracking_uri), mlflow.start_run(run_id=search_run_id):
-        info = log_model(str(folder))
-        dev_digest = dev_data_digest(folder)
-    try:
-        client.get_registered_model(name)
-    except MlflowException:
-        client.create_registered_model(name, description=f"SELF relation extraction trained on {dataset} (selfre searches)")
-    tags = {"dataset": dataset, "metric": metric, "dev_digest": dev_digest, SCORE_TAG: repr(float(mean_dev_score)),
-            "std_dev_score": repr(float(std_dev_score)),
-            "person_centric_f1": "" if person_centric_f1 is None else repr(float(person_centric_f1)),
-            "search_run_id": search_run_id, "config_id": config_id}  # fmt: skip
-    mv = client.create_model_version(name, info.model_uri, run_id=search_run_id, tags=tags, model_id=info.model_id)
+    # The whole registration under the scoped fluent URI: MLflow 3 resolves a `models:/m-...` source of
+    # create_model_version through the fluent tracking URI, not the client's.
+    with fluent_tracking_uri(tracking_uri):
+        with local_checkpoint(checkpoint) as folder, mlflow.start_run(run_id=search_run_id):
+            info = log_model(str(folder))
+            dev_digest = dev_data_digest(folder)
+        try:
+            client.get_registered_model(name)
+        except MlflowException:
+            client.create_registered_model(name, description=f"SELF relation extraction trained on {dataset} (selfre searches)")
+        tags = {"dataset": dataset, "metric": metric, "dev_digest": dev_digest, SCORE_TAG: repr(float(mean_dev_score)),
+                "std_dev_score": repr(float(std_dev_score)),
+                "person_centric_f1": "" if person_centric_f1 is None else repr(float(person_centric_f1)),
+                "search_run_id": search_run_id, "config_id": config_id}  # fmt: skip
+        mv = client.create_model_version(name, info.model_uri, run_id=search_run_id, tags=tags, model_id=info.model_id)
     alias, previous = promote(client, name, mv.version, tags)
     return Registered(name, str(mv.version), alias, previous, f"models:/{name}@{alias}")
 
