@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 test: install
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=15
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --durations=15
 
 # A real hyper-parameter search on the synthetic demo corpus (generated if missing) with the offline `tiny`
 # encoder: 4 configurations x 2 seeds, 2 DDP workers per trial, in-process Ray; ~2-3 minutes on 2 cores.

@@ -62,14 +62,38 @@ def _no_leaked_store_or_cluster():
             os.environ[key] = value
 
 
+# The modules that use `ray_session` (below). Under `pytest -n N` they all run on one xdist worker, one after the
+# other, sharing one Ray session and their session-scoped searches, while the other workers take every other test.
+# (xdist's own `--dist loadgroup` cannot do this with pytest 9: its group suffix on node ids is not applied.)
+EMBEDDED_RAY_MODULES = frozenset(
+    {"test_ablation_ray.py", "test_search_driver_ray.py", "test_search_ray.py", "test_tracking_resume.py"}
+)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class EmbeddedRayTogether(LoadScopeScheduling):
+        """LoadScope with one unit for the embedded-Ray modules and a unit per test otherwise (as `--dist
+        load`). Units are handed out largest first, so the long Ray unit starts at once."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+            return "embedded_ray" if module in EMBEDDED_RAY_MODULES else nodeid
+
+    return EmbeddedRayTogether(config, log)
+
+
 RAY_LOCK = Path(tempfile.gettempdir()) / "selfre-search-ray-tests.lock"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ray_session():
-    """One embedded Ray session per test module, sized like the embedded default (num_cpus=3 on 2 cores: trials'
-    drivers take a token CPU share, and with half a CPU per worker two 2-worker trials run at once). Modules hold
-    an inter-process lock while it is up, so under `pytest -n 2` two never run two Ray clusters on 2 cores."""
+    """One embedded Ray session per test process, sized like the embedded default (num_cpus=3 on 2 cores: trials'
+    drivers take a token CPU share, and with half a CPU per worker two 2-worker trials run at once). Started once:
+    under xdist every module that uses it runs on one worker (EMBEDDED_RAY_MODULES), so starting and stopping
+    Ray per module would be pure cost. It holds an inter-process lock while up, so a plain
+    `pytest -p no:xdist`-style runs of several processes still never run two Ray clusters on 2 cores at once."""
     import ray
 
     from selfre.search.session import ADDRESS_HOOK, apply_embedded_env

@@ -20,9 +20,8 @@ from selfre.search.aggregate import COMPLETE  # noqa: E402
 from selfre.search.plan import SearchPlan, build_plan  # noqa: E402
 from selfre.search.runner import run_search  # noqa: E402
 
-# One xdist worker runs every module that starts the embedded Ray (`make test`: --dist loadgroup), so two
-# Ray clusters never share the two cores.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("embedded_ray")]
+# Under xdist, one worker runs this module with every other user of the embedded Ray (conftest.EMBEDDED_RAY_MODULES).
+pytestmark = pytest.mark.slow
 
 CONFIG_DIR = REPO / "tune" / "configs"
 SMALL = ["--epochs", "2", "--max-train-examples", "96", "--max-eval-examples", "32", "--batch-size", "16"]
@@ -30,14 +29,14 @@ SMALL = ["--epochs", "2", "--max-train-examples", "96", "--max-eval-examples", "
 RESOURCES = ["--workers-per-trial", "1", "--cpus-per-worker", "1", "--max-concurrent", "2"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: computed once even if xdist splits the module's run
 def demo_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     generate_demo(out, seed=13, n_train=96, n_dev=32, n_test=32)
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: computed once even if xdist splits the module's run
 def ablation(ray_session, demo_dir, tmp_path_factory):
     storage = tmp_path_factory.mktemp("runs")
     args = build_parser().parse_args(["--dataset", "demo", "--data-dir", str(demo_dir), "--variants", "baseline,self",

@@ -25,7 +25,7 @@ from ray.util.state import list_actors  # noqa: E402
 from s3_support import aws_env_vars, environ, moto_endpoint  # noqa: E402
 from support import REPO, SEARCH, env_without, free_port  # noqa: E402
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray_cluster")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

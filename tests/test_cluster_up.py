@@ -58,7 +58,7 @@ while True:
     os.write(1, data)
 '''
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray_cluster")]
+pytestmark = pytest.mark.slow
 
 
 def run(cmd: list[str], env: dict, timeout: float, cwd: Path = REPO) -> subprocess.CompletedProcess:

@@ -18,9 +18,8 @@ from selfre.search.plan import build_plan  # noqa: E402
 from selfre.search.resources import DRIVER_CPUS  # noqa: E402
 from selfre.search.runner import run_search  # noqa: E402
 
-# One xdist worker runs every module that starts the embedded Ray (`make test`: --dist loadgroup), so two
-# Ray clusters never share the two cores.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("embedded_ray")]
+# Under xdist, one worker runs this module with every other user of the embedded Ray (conftest.EMBEDDED_RAY_MODULES).
+pytestmark = pytest.mark.slow
 
 # Ray's workers cannot import this test module: ship its functions by value.
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])

@@ -27,14 +27,13 @@ from selfre.search.plan import build_plan  # noqa: E402
 from selfre.search.runner import FAULT_ENV, run_search  # noqa: E402
 from selfre.search.storage import TRAIN_RUNS  # noqa: E402
 
-# One xdist worker runs every module that starts the embedded Ray (`make test`: --dist loadgroup), so two
-# Ray clusters never share the two cores.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("embedded_ray")]
+# Under xdist, one worker runs this module with every other user of the embedded Ray (conftest.EMBEDDED_RAY_MODULES).
+pytestmark = pytest.mark.slow
 
 CONFIG_DIR = REPO / "tune" / "configs"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: computed once even if xdist splits the module's run
 def demo_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     generate_demo(out, seed=13, n_train=96, n_dev=32, n_test=32)
@@ -68,7 +67,7 @@ def _results(trial_dir: Path) -> list[dict]:
 
 
 # -- a small search with a worker crash ------------------------------------------------------------------
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: computed once even if xdist splits the module's run
 def crashed_search(ray_session, demo_dir, tmp_path_factory):
     storage = tmp_path_factory.mktemp("runs")
     marker = storage / "crashed.marker"
@@ -190,8 +189,10 @@ def _trial_dir(outcome, trial) -> Path | None:
 def test_a_killed_search_resumes_without_training_anything_twice(ray_session, demo_dir, tmp_path):
     storage = tmp_path / "runs"
     args = ["--dataset", "demo", "--data-dir", str(demo_dir), "--max-eval-examples", "32", "--epochs", "1",
-            "--batch-size", "16", "--num-samples", "2", "--seeds", "42,52", "--scheduler", "fifo",
-            "--workers-per-trial", "1", "--cpus-per-worker", "1",  # DDP is crashed_search's: here the kill matters
+            "--batch-size", "16", "--num-samples", "2", "--seeds", "42", "--scheduler", "fifo",
+            # One trial at a time, one worker each (DDP is crashed_search's): the driver is killed once the
+            # first trial's final checkpoint is committed, while the second trains.
+            "--workers-per-trial", "1", "--cpus-per-worker", "1", "--max-concurrent", "1",
             "--storage", str(storage), "--name", "killed", "--address", ray_session,
             "--tracking-uri", f"sqlite:///{storage / 'mlflow.db'}"]  # fmt: skip
     # ray.init above switched this process to token auth (this Ray's default for local clusters); the driver
@@ -211,7 +212,7 @@ def test_a_killed_search_resumes_without_training_anything_twice(ray_session, de
     # A finished trial's final checkpoint, as it was when the driver died: a retrained trial would rewrite it.
     finished_before = {run: _fingerprint(runs / run / "final") for run in _committed_finals(runs)}
     assert finished_before, "no trial finished before the driver was killed"
-    assert len(finished_before) < 4
+    assert len(finished_before) < 2
 
     from selfre.search.plan import SearchPlan
 
@@ -219,7 +220,7 @@ def test_a_killed_search_resumes_without_training_anything_twice(ray_session, de
     configs = outcome.summary["configurations"]
     assert [c["status"] for c in configs] == [COMPLETE, COMPLETE]
     pairs = [(c["config_id"], t["seed"]) for c in configs for t in c["trials"]]
-    assert sorted(pairs) == [("c001", 42), ("c001", 52), ("c002", 42), ("c002", 52)]
+    assert sorted(pairs) == [("c001", 42), ("c002", 42)]
     assert sorted(p.name for p in runs.iterdir()) == sorted(_run_names(configs))  # one Train run per pair
     for run, fingerprint in finished_before.items():
         assert _fingerprint(runs / run / "final") == fingerprint, f"{run} was trained again"
@@ -231,7 +232,7 @@ def test_a_killed_search_resumes_without_training_anything_twice(ray_session, de
     # MLflow: the resumed search reopened its parent run, and each trial has exactly one run, logged once.
     client, [search], trials = mlflow_runs(storage)
     assert search.info.status == "FINISHED"
-    assert len(trials) == 4 and {r.info.status for r in trials} == {"FINISHED"}
+    assert len(trials) == 2 and {r.info.status for r in trials} == {"FINISHED"}
     for run in trials:
         assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1]
 

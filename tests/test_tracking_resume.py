@@ -27,9 +27,8 @@ from selfre.data.demo import generate_demo  # noqa: E402
 from selfre.search.plan import SearchPlan, build_plan  # noqa: E402
 from selfre.search.runner import run_search  # noqa: E402
 
-# One xdist worker runs every module that starts the embedded Ray (`make test`: --dist loadgroup), so two
-# Ray clusters never share the two cores.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("embedded_ray")]
+# Under xdist, one worker runs this module with every other user of the embedded Ray (conftest.EMBEDDED_RAY_MODULES).
+pytestmark = pytest.mark.slow
 
 
 def _restart_in_saved_state(experiment: Path, trial_id: str) -> None:
@@ -51,11 +50,11 @@ def _sha256(path: Path) -> str:
 
 def test_resume_registers_the_best_seed_of_a_re_reported_trial(ray_session, tmp_path):  # ray_session: conftest.py
     data = tmp_path / "demo"
-    generate_demo(data, seed=13, n_train=96, n_dev=40, n_test=40)
+    generate_demo(data, seed=13, n_train=200, n_dev=40, n_test=40)
 
     def small(cfg):
-        cfg.data.data_dir, cfg.data.max_train_examples, cfg.data.max_eval_examples = str(data), 96, 40
-        cfg.train.epochs, cfg.train.batch_size = 2, 16
+        cfg.data.data_dir, cfg.data.max_train_examples, cfg.data.max_eval_examples = str(data), 200, 40
+        cfg.train.epochs, cfg.train.batch_size = 2, 8
         return cfg
 
     search = {"num_samples": 1, "seeds": [42, 52], "scheduler": "fifo", "workers_per_trial": 1, "cpus_per_worker": 0.5,
@@ -89,8 +88,10 @@ def test_resume_registers_the_best_seed_of_a_re_reported_trial(ray_session, tmp_
     assert float(mv.tags["mean_dev_score"]) == pytest.approx(first["best"]["dev_f1"]["mean"])
     run = client.get_run(mv.tags["search_run_id"])
     assert client.get_experiment(run.info.experiment_id).name == "team-selfre"
-    model = Path(mlflow.artifacts.download_artifacts(f"models:/main.selfre.demo/{mv.version}", tracking_uri=resumed.tracking_uri,
-                                                     dst_path=str(tmp_path / "model")))  # fmt: skip
+    from selfre.tracking.registry import fluent_tracking_uri
+
+    with fluent_tracking_uri(resumed.tracking_uri):  # models:/ URIs resolve through the registry, as MLFLOW_TRACKING_URI sets it
+        model = Path(mlflow.artifacts.download_artifacts(f"models:/main.selfre.demo/{mv.version}", dst_path=str(tmp_path / "model")))
     [registered] = [p.parent for p in model.rglob("model.safetensors")]
     final = Path(best["checkpoint"])
     assert json.loads((registered / "config.json").read_text())["train"]["seed"] == best["seed"]
