@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 SIZES = {  # name -> (epochs, training examples, dev/test examples)
     "short": (1, 200, 100),
     "longer": (4, 800, 200),
+    "minute": (4, 2800, 200),  # ~60 s bare on a quiet 2-core machine: issue 12's "60 s trial"
 }
 BATCH = 16  # global batch per optimizer step
 SEEDS = (42, 52, 62, 72, 82)
@@ -53,7 +54,7 @@ def trial_seconds(data_dir: Path, size: str, workers: int, trials: int, storage:
 
     def same_work(cfg):
         cfg.data.data_dir, cfg.data.max_train_examples, cfg.data.max_eval_examples = str(data_dir), n_train, n_eval
-        cfg.train.epochs, cfg.train.batch_size, cfg.train.learning_rate = epochs, BATCH // workers, 3e-3
+        cfg.train.epochs, cfg.train.batch_size, cfg.train.learning_rate = epochs, BATCH, 3e-3  # global batch: W-independent
         return cfg
 
     # One configuration (a one-point space) repeated over seeds: only the platform varies, not the work.
@@ -94,7 +95,7 @@ def main() -> int:
     from selfre.data.demo import generate_demo
 
     data_dir = work / "demo"
-    generate_demo(data_dir, n_train=800, n_dev=200, n_test=200)
+    generate_demo(data_dir, n_train=max(n for _, n, _ in SIZES.values()), n_dev=200, n_test=200)
 
     import ray
 
