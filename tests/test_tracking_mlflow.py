@@ -358,7 +358,10 @@ def test_register_into_an_embedded_sqlite_store(search, tmp_path):
     """The embedded default store (no server): MLflow 3 resolves the `models:/m-...` source of a new version
     through the fluent tracking URI, which registering must set for the whole registration, not just the log."""
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    run_id = parent.start_search(store, "selfre-demo", "embedded", "demo", {"storage": str(tmp_path)})
+    from selfre.tracking.preflight import artifacts_beside
+
+    # artifacts beside the database, as the embedded default puts them (else MLflow writes ./mlruns in the cwd)
+    run_id = parent.start_search(store, "selfre-demo", "embedded", "demo", {"storage": str(tmp_path)}, artifacts_beside(store))
     reg = registry.register_best(store, run_id, search["result"].checkpoint_dir, "demo", "c0", "micro_f1", 0.5, 0.0, None)
     assert (reg.alias, reg.version) == ("champion", "1")
     assert os.environ.get("MLFLOW_TRACKING_URI") != store
