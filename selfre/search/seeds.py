@@ -69,7 +69,7 @@ class SeedRepeater(Searcher):
     def suggest(self, trial_id: str) -> dict | None:
         group = self.groups.get(self.current) if self.current else None
         if group is None or not self._seeds_left(group):
-            # a configuration reopened by set_state (state saved while failures still closed one) comes first
+            # a configuration an older state closed on a failure (it has seeds left now) comes first
             group = next((g for g in self.groups.values() if self._seeds_left(g)), None)
         if group is None:
             if len(self.groups) >= self.num_configs:
@@ -79,8 +79,7 @@ class SeedRepeater(Searcher):
             if proposal is None or proposal == Searcher.FINISHED:
                 return proposal  # None: the inner searcher is not ready yet; Tune asks again later
             inner_id, params = proposal
-            group = self.groups[config_id] = _new_group(config_id, params)
-            group["inner_id"] = inner_id
+            group = self.groups[config_id] = _new_group(config_id, params, inner_id)
             self.current = config_id
         seed = self.seeds[len(group["trials"])]
         group["trials"][str(seed)] = trial_id
@@ -100,8 +99,6 @@ class SeedRepeater(Searcher):
         group = self.groups[config_id]
         status = seed_status(result, error)
         group["results"][str(seed)] = {"status": status, "value": (result or {}).get(self.metric)}
-        if status == STOPPED:
-            group["closed"] = True  # pruned: its remaining seeds will not be started
         self._maybe_report(group)
 
     # -- bookkeeping -------------------------------------------------------------------------------
@@ -129,7 +126,10 @@ class SeedRepeater(Searcher):
         raise AssertionError("unreachable")
 
     def _seeds_left(self, group: dict) -> bool:
-        return not group["closed"] and len(group["trials"]) < len(self.seeds)
+        """Only ASHA's stop closes a configuration: a pruned one starts no more seeds. (States saved before
+        failures stopped closing one carry a stale `closed` key; it is not read.)"""
+        pruned = any(r["status"] == STOPPED for r in group["results"].values())
+        return not pruned and len(group["trials"]) < len(self.seeds)
 
     def _maybe_report(self, group: dict) -> None:
         """Tell the inner searcher once every started seed has ended and no more will start."""
@@ -163,8 +163,6 @@ class SeedRepeater(Searcher):
 
     def set_state(self, state: dict) -> None:
         self.__dict__.update(state)
-        for group in self.groups.values():  # only ASHA's stop closes a configuration (older states: any failure)
-            group["closed"] = any(r["status"] == STOPPED for r in group["results"].values())
 
     def save(self, checkpoint_path: str) -> None:
         with tempfile.TemporaryDirectory() as tmp:
@@ -199,13 +197,13 @@ def tidy(value: Any) -> Any:
     return float(f"{value:.12g}") if isinstance(value, float) else value
 
 
-def _new_group(config_id: str, params: dict) -> dict[str, Any]:
+def _new_group(config_id: str, params: dict, inner_id: str) -> dict[str, Any]:
     return {
         "config_id": config_id,
+        "inner_id": inner_id,  # the inner searcher's trial id: the config id, or a redraw's
         "params": dict(params),
         "trials": {},  # str(seed) -> trial_id, in hand-out order
         "results": {},  # str(seed) -> {"status", "value"}
-        "closed": False,  # a seed was stopped/failed: start no more seeds
         "reported": False,
         "status": None,
         "mean": None,
