@@ -52,14 +52,12 @@ def tiny_encoder_dir(tmp_path_factory):
 def _no_leaked_store_or_cluster():
     """Each test starts with the session's MLFLOW_TRACKING_URI / RAY_ADDRESS: selfre reads them as defaults, so a
     value one test leaves behind would send a later test's search to another store or cluster."""
+    from selfre.env_overlay import overlay_environ
+
     keys = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "RAY_ADDRESS")
-    before = {k: os.environ.get(k) for k in keys}
-    yield
-    for key, value in before.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    # Overlaying each variable with its own value (or "dropping" an unset one) restores it exactly afterwards.
+    with overlay_environ({k: os.environ[k] for k in keys if k in os.environ}, drop=[k for k in keys if k not in os.environ]):
+        yield
 
 
 # The modules that use `ray_session` (below). Under `pytest -n N` they all run on one xdist worker, one after the
