@@ -13,6 +13,7 @@ layer must never import `selfre.search` back (tests/test_layering.py checks it).
                  metric contract (no "objective": micro F1, whose stats were named dev_f1/test_f1)
   best_checkpoint
                  the checkpoint a configuration stands for: its best-dev seed's final model
+  tidy           a stepped float as written (0.7, not Optuna's 0.7000000000000001)
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ from collections.abc import Iterable
 COMPLETE, STOPPED, ERROR, UNFINISHED = "complete", "stopped", "error", "unfinished"  # one seed trial
 PRUNED, FAILED, INCOMPLETE = "pruned", "failed", "incomplete"  # a configuration (or COMPLETE)
 LEGACY_OBJECTIVE = "micro_f1"  # what a summary without "objective" was ranked by
+
+
+def tidy(value):
+    """A stepped float as written: Optuna's grid points are low + k·step in binary floating point, so
+    `uniform [0.1, 1.0] step 0.1` yields 0.7000000000000001 — a λ every param, tag, table and file name would
+    otherwise carry. 12 significant digits is far below any step a search space uses. Non-floats pass through."""
+    return float(f"{value:.12g}") if isinstance(value, float) else value
 
 
 def mean_std(values: Iterable[float | None]) -> tuple[float, float]:

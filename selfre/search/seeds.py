@@ -33,6 +33,7 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
+from selfre.results import tidy
 from selfre.search.aggregate import COMPLETE, FAILED, STOPPED, config_status, mean_std, seed_status
 
 log = logging.getLogger(__name__)
@@ -188,13 +189,6 @@ def _inner_id(group: dict) -> str:
     """The inner searcher's id for a group: its config id unless proposals were redrawn (state from before
     redraws has no inner_id)."""
     return group.get("inner_id", group["config_id"])
-
-
-def tidy(value: Any) -> Any:
-    """A stepped float as written: Optuna's grid points are low + k·step in binary floating point, so
-    `uniform [0.1, 1.0] step 0.1` yields 0.7000000000000001 — a λ every param, tag, table and file name would
-    otherwise carry. 12 significant digits is far below any step a search space uses."""
-    return float(f"{value:.12g}") if isinstance(value, float) else value
 
 
 def _new_group(config_id: str, params: dict, inner_id: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from selfre.results import COMPLETE, mean_std, objective, score_stat, seed_score
+from selfre.results import COMPLETE, mean_std, objective, score_stat, seed_score, tidy
 from selfre.tracking.params import dict_params
 
 LAMBDA = "model.spp_lambda"
@@ -67,7 +67,7 @@ class Configuration:
         used = self.params.get("model.use_spp", "True") == "True" and self.params.get("model.weighting", "manual") == "manual"
         value = self.params.get(LAMBDA)
         # Searches before seeds.tidy logged Optuna's raw grid points (0.7000000000000001).
-        return f"{float(value):.12g}" if used and value is not None else None
+        return str(tidy(float(value))) if used and value is not None else None
 
 
 def configurations(summary: dict, search: str, base: dict | None = None) -> list[Configuration]:
