@@ -10,6 +10,7 @@ The `git archive` export it installs from is tested in tests/test_provenance.py.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -125,3 +126,16 @@ def test_a_tag_still_pins_a_release_and_a_missing_one_is_named(tmp_path, sts):
 def test_the_clone_has_no_tags_like_a_fresh_one(tmp_path):
     clean_clone(tmp_path / "c")
     assert git("tag", "-l", cwd=tmp_path / "c") == "" and os.path.isdir(tmp_path / "c" / ".git")
+
+
+def test_the_checkout_as_ray_up_syncs_it_is_unchanged(tmp_path):
+    """`ray up` copies "." with rsync and gpu.yaml's rsync_filter (the .gitignore files as rsync reads them):
+    a tracked file rsync leaves out would make every node refuse the checkout as changed."""
+    if shutil.which("rsync") is None:
+        pytest.skip("rsync is not installed (CI installs it)")
+    config = yaml.safe_load((REPO / "cluster" / "gpu.yaml").read_text())
+    filters = [arg for name in config["rsync_filter"] for arg in ("--filter", f"dir-merge,- {name}")]
+    clean_clone(tmp_path / "clone")
+    subprocess.run(["rsync", "-a", *filters, f"{tmp_path / 'clone'}/", str(tmp_path / "synced")], check=True)
+    assert git("status", "--porcelain", cwd=tmp_path / "synced") == ""
+    assert (tmp_path / "synced" / "cluster" / "secrets" / "README.md").is_file()
