@@ -331,3 +331,25 @@ def test_no_credentials_in_any_cluster_file():
     for path in CLUSTER.iterdir():
         if path.is_file():
             assert not SECRET_LIKE.search(path.read_text()), f"{path.name} looks like it holds a credential"
+
+
+def aws_walkthrough() -> str:
+    text = (CLUSTER / "README.md").read_text()
+    return text[text.index("## AWS: `gpu.yaml`") : text.index("\n## ", text.index("## AWS: `gpu.yaml`") + 1)]
+
+
+def test_the_readme_starts_with_the_aws_walkthrough_and_it_edits_nothing():
+    """The first section a reader follows: its commands name files that exist, in the order they are needed,
+    and the region and key of gpu.yaml; nothing asks for an edit or a tag."""
+    text = (CLUSTER / "README.md").read_text()
+    assert text.index("## AWS: `gpu.yaml`") == text.index("\n## ") + 1, "the AWS walk-through is the first section"
+    section = aws_walkthrough()
+    code = "\n".join(re.findall(r"^```bash\n(.*?)^```", section, re.M | re.S))
+    made = {"cluster/secrets/auth_token", "cluster/secrets/mlflow.env"}  # by make_secrets.py, the first command
+    for path in set(re.findall(r"\bcluster/[\w./-]+", code)) - made:
+        assert (CLUSTER.parent / path.rstrip("/.")).exists(), f"{path}: named by the walk-through, not in the repository"
+    assert code.index("python cluster/make_secrets.py") < code.index("ray up cluster/gpu.yaml -y")
+    region = load("gpu.yaml")["provider"]["region"]
+    assert f"--region {region}" in code and f"ray-autoscaler_{region}.pem" in code
+    assert not re.search(r"git tag|YOUR-|\bEDIT\b|edit `|docker (build|push)", code), "the zero-edit path builds and edits nothing"
+    assert "RAY_AUTH_TOKEN_PATH=$PWD/cluster/secrets/auth_token" in code  # the client's token is the cluster's

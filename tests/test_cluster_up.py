@@ -186,6 +186,8 @@ def prepare_home(host: SshMachine, commit: str) -> None:
     (host.home / ".selfre-installed").write_text(f"{commit} {host.home}/selfre-venv/bin/python\n")
     (host.home / ".bashrc").write_text(
         f"export RAY_TMPDIR={host.home}/rt HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1\n"  # off the shared /tmp/ray
+        # selfre from ~/selfre, as a node's install of it would be, also where this venv holds another editable copy
+        f"export PYTHONPATH={host.home}/selfre\n"
     )
     (host.home / "rt").mkdir()
 
