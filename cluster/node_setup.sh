@@ -3,8 +3,8 @@
 # ~/selfre-src and cluster/secrets/ to ~/.selfre/secrets). Three jobs:
 #   0. refuse to set up a node that would not work or not say what it runs: the cluster's secrets missing
 #      (made on your machine by cluster/make_secrets.py), REF not a commit of the checkout, or, for HEAD, a
-#      checkout with uncommitted changes (the nodes install the commit, so those changes would silently not run,
-#      and every MLflow run would name a commit that is not its code);
+#      checkout whose tracked files have uncommitted changes (the nodes install the commit, so those changes
+#      would silently not run, and every MLflow run would name a commit that is not its code);
 #   1. export selfre exactly at REF to ~/selfre (`git archive`, which also writes the commit into the package:
 #      .gitattributes, selfre/_archive.py) and install it from there, skipped when already installed: by an
 #      earlier run, or by the node image (cluster/Dockerfile writes the same stamp), which makes this install
@@ -43,7 +43,9 @@ commit=$(git -C "$src" rev-parse --verify -q "$ref^{commit}") ||
     fail "'$ref' is not a commit of the synced checkout $src: run \`ray up\` from a git clone of selfre, and give" \
         "node_setup.sh HEAD or a tag or commit of that clone."
 if [ "$ref" = HEAD ]; then
-    changes=$(git -C "$src" status --porcelain)
+    # Changed or deleted tracked files only: untracked ones are not installed either, and files your global git
+    # excludes leave out (.DS_Store, editor folders) are synced but would look untracked here.
+    changes=$(git -C "$src" status --porcelain --untracked-files=no)
     [ -z "$changes" ] || fail "the checkout you ran \`ray up\` from has uncommitted changes; nodes install its" \
         "commit ${commit:0:12}, which lacks them. Commit them (\`git commit -a\`, or \`git stash\` to drop them)," \
         "then run \`ray up\` again. Changed: $(echo "$changes" | head -5 | tr '\n' ' ')"

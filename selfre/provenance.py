@@ -3,7 +3,8 @@
 MLflow runs (trials, searches) and registered model versions record it (`tags()`), so a model in the registry
 leads back to the exact code that trained it. The commit comes from, in order:
   * the git checkout selfre is imported from (a clone, an editable install, PYTHONPATH): `git rev-parse HEAD`,
-    and `dirty` when `git status` lists any change, untracked files included (ignored ones are not code);
+    and `dirty` when a tracked file differs from it (the rule cluster/node_setup.sh applies: an untracked file
+    runs only if a tracked one, then changed, imports it);
   * `git archive`'s export of a commit (cluster nodes, the node image, a release tarball): .gitattributes has
     git write the commit into selfre/_archive.py; an export is exactly its commit, so never dirty;
   * otherwise unknown ("" and dirty unknown), e.g. a wheel built from a working tree.
@@ -58,7 +59,7 @@ def from_git(package_dir: Path = PACKAGE_DIR) -> CodeVersion | None:
     if not commit:
         return None
     top = (_git(["rev-parse", "--show-toplevel"], package_dir) or "").strip()
-    status = _git(["status", "--porcelain"], Path(top) if top else package_dir)
+    status = _git(["status", "--porcelain", "--untracked-files=no"], Path(top) if top else package_dir)
     return CodeVersion(selfre.__version__, commit, None if status is None else bool(status.strip()), "git")
 
 

@@ -112,6 +112,13 @@ def test_uncommitted_changes_stop_the_setup_naming_them(tmp_path, sts):
     assert node.commit[:12] in done.stderr
 
 
+def test_untracked_files_do_not_stop_the_setup(tmp_path, sts):
+    """What a global git exclude hides on your machine (.DS_Store, editor folders) is synced, and untracked there."""
+    node = Node(tmp_path, sts)
+    (node.src / ".DS_Store").write_bytes(b"\0")
+    assert node.setup(gpu_setup_commands()).returncode == 0
+
+
 def test_a_tag_still_pins_a_release_and_a_missing_one_is_named(tmp_path, sts):
     node = Node(tmp_path, sts)
     git("tag", "v9.9.9", cwd=node.src)

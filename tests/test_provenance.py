@@ -31,7 +31,7 @@ def probe(package_root: Path, cwd: Path) -> tuple[str, bool | None, str, dict]:
 def test_this_checkout_names_its_commit_and_changes():
     v = provenance.code_version()
     assert (v.version, v.commit, v.source) == (selfre.__version__, git("rev-parse", "HEAD"), "git")
-    assert v.dirty is bool(git("status", "--porcelain"))
+    assert v.dirty is bool(git("status", "--porcelain", "--untracked-files=no"))
     assert provenance.tags() == {"selfre.version": selfre.__version__, "selfre.commit": v.commit,
                                  "selfre.dirty": str(v.dirty).lower(), "mlflow.source.git.commit": v.commit}  # fmt: skip
     assert "mlflow.source.git.commit" not in provenance.version_tags()
@@ -43,7 +43,9 @@ def test_clean_and_changed_clones(tmp_path):
     (tmp_path / "clone" / "README.md").write_text("changed\n")
     assert probe(tmp_path / "clone", tmp_path)[:3] == (commit, True, "git")
     git("checkout", "README.md", cwd=tmp_path / "clone")
-    (tmp_path / "clone" / "scratch.py").write_text("x = 1\n")  # untracked code is a change too
+    (tmp_path / "clone" / "scratch.py").write_text("x = 1\n")  # untracked: runs only if a changed tracked file imports it
+    assert probe(tmp_path / "clone", tmp_path)[1] is False
+    (tmp_path / "clone" / "selfre" / "results.py").unlink()  # a deleted tracked file is a change
     assert probe(tmp_path / "clone", tmp_path)[1] is True
 
 
