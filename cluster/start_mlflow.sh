@@ -4,8 +4,8 @@
 #     ${MLFLOW_PORT:-5000}; that port is open only inside the cluster's security group (Ray's AWS provider
 #     opens nothing but SSH to the outside): you reach the UI through an SSH tunnel (cluster/README.md);
 #   * basic auth on (mlflow server --app-name basic-auth, mlflow/basic_auth.ini with a SQLite user store):
-#     the admin password is MLFLOW_TRACKING_PASSWORD from ~/.selfre/mlflow.env, a file you create on your
-#     machine (cluster/README.md) and file_mounts copies to every node, where node_setup.sh exports it so
+#     the admin password is MLFLOW_TRACKING_PASSWORD from ~/.selfre/secrets/mlflow.env, made on your machine
+#     by cluster/make_secrets.py and copied to every node by file_mounts, where node_setup.sh exports it so
 #     trial workers authenticate. Never in this script, the YAML or a command line;
 #   * SQLite on the head's disk for runs and the registry (MLFLOW_BACKEND_URI=postgresql://... for
 #     PostgreSQL: see mlflow/README.md for the full recipe); artifacts proxied to S3 by the server
@@ -17,14 +17,14 @@ set -euo pipefail
 s3_root=${1:?usage: start_mlflow.sh s3://bucket/prefix}
 port=${MLFLOW_PORT:-5000}
 home_dir="$HOME/mlflow"
-secrets="$HOME/.selfre/mlflow.env"
+secrets="$HOME/.selfre/secrets/mlflow.env"
 here=$(cd "$(dirname "$0")" && pwd)
 
 if curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; then
     echo "MLflow already serving on port $port"
     exit 0
 fi
-[ -r "$secrets" ] || { echo "start_mlflow.sh: $secrets missing (see cluster/README.md, 'MLflow credentials')" >&2; exit 2; }
+[ -r "$secrets" ] || { echo "start_mlflow.sh: $secrets missing: run \`python cluster/make_secrets.py\` on your machine, then \`ray up\` again" >&2; exit 2; }
 set -a; . "$secrets"; set +a
 for name in MLFLOW_TRACKING_PASSWORD MLFLOW_FLASK_SERVER_SECRET_KEY; do
     [ -n "${!name-}" ] || { echo "start_mlflow.sh: $name is empty in $secrets" >&2; exit 2; }

@@ -92,11 +92,14 @@ def node_image_tag() -> str:
     return f"{version}-ray{ray.__version__}-cu130"
 
 
+def node_image(config: dict) -> str:
+    return config["docker"]["image"]
+
+
 def check_gpu_yaml(config: dict) -> None:
-    image = config["docker"]["image"]
-    assert image.split("/")[-1] == f"selfre:{node_image_tag()}", "nodes start from cluster/Dockerfile's image"
-    ref = next(c.split("node_setup.sh ")[1].split()[0] for c in config["setup_commands"] if "node_setup.sh " in c)
-    assert ref == f"v{node_image_tag().split('-')[0]}", "the boot-time fallback installs the ref the image was built from"
+    image = node_image(config)
+    # Ray's stock image (node_setup.sh installs selfre at boot) or cluster/Dockerfile's (selfre already in it).
+    assert image == RAY_IMAGE or image.split("/")[-1] == f"selfre:{node_image_tag()}", f"{image}: not a node image of this release"
     types = copy.deepcopy(config["available_node_types"])
     head = types.pop(config["head_node_type"])
     assert head["resources"] == {"CPU": 0}, "trials must never run on the head"
@@ -120,7 +123,29 @@ def test_gpu_yaml_matches_the_project():
     # The image's install stamp is the one node_setup.sh checks, so nodes started from it skip the boot install.
     setup = (CLUSTER / "node_setup.sh").read_text()
     assert 'stamp="$HOME/.selfre-installed"' in setup and '"$commit $python"' in setup
-    assert 'echo "$SELFRE_COMMIT python3" > /home/ray/.selfre-installed' in (CLUSTER / "Dockerfile").read_text()
+    assert 'print(c, "python3")\' \\\n    > /home/ray/.selfre-installed' in (CLUSTER / "Dockerfile").read_text()
+
+
+def setup_ref(config: dict) -> str:
+    return next(c.split("node_setup.sh ")[1].split()[0] for c in config["setup_commands"] if "node_setup.sh " in c)
+
+
+def test_gpu_yaml_needs_no_edit():
+    """What a new user has after `git clone` and `python cluster/make_secrets.py` is all `ray up` needs: Ray's
+    own image (nothing to build or push), the commit of the checkout (no tag), mounts from inside the repository."""
+    config = load("gpu.yaml")
+    assert node_image(config) == RAY_IMAGE
+    assert setup_ref(config) == "HEAD"
+    assert config["file_mounts"] == {"~/selfre-src": ".", "~/.selfre/secrets": "cluster/secrets"}
+    assert (CLUSTER / "secrets").is_dir(), "the secrets folder exists in every clone (its README is tracked)"
+    assert not re.search(r"YOUR-|EDIT|CHANGE ?ME|<[a-z-]+>", (CLUSTER / "gpu.yaml").read_text())
+
+
+def test_the_node_image_is_one_edit_away():
+    config = load("gpu.yaml")
+    config["docker"]["image"] = f"ghcr.io/me/selfre:{node_image_tag()}"
+    check_launcher(config)
+    check_gpu_yaml(config)
 
 
 def _spot_only(c):
@@ -135,15 +160,15 @@ def _spot_off(c):
     c["available_node_types"]["gpu_1x_a10g_spot"]["max_workers"] = 0
 
 
-def _plain_ray_image(c):
-    c["docker"]["image"] = RAY_IMAGE
+def _another_ray(c):
+    c["docker"]["image"] = "rayproject/ray:2.50.0-py311-cu130"
 
 
 def _image_of_another_release(c):
-    c["docker"]["image"] = c["docker"]["image"].replace(":0.1.0-", ":0.0.9-")
+    c["docker"]["image"] = f"ghcr.io/me/selfre:0.0.9-ray{ray.__version__}-cu130"
 
 
-@pytest.mark.parametrize("break_it", [_spot_only, _spot_first, _spot_off, _plain_ray_image, _image_of_another_release])
+@pytest.mark.parametrize("break_it", [_spot_only, _spot_first, _spot_off, _another_ray, _image_of_another_release])
 def test_a_gpu_yaml_against_the_project_rules_is_rejected(break_it):
     config = load("gpu.yaml")
     break_it(config)
@@ -157,7 +182,7 @@ def test_launcher_yaml_keeps_services_private_and_token_auth_on(name):
     config = load(name)
     start = " ".join(config["head_start_ray_commands"])
     assert "--dashboard-host=127.0.0.1" in start and "0.0.0.0" not in yaml.safe_dump(config)
-    assert config["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token", "the token travels by file, not YAML"
+    assert config["file_mounts"]["~/.selfre/secrets"] == "cluster/secrets", "the secrets travel by file, not YAML"
     assert any("node_setup.sh" in cmd for cmd in config["setup_commands"])
     setup = (CLUSTER / "node_setup.sh").read_text()
     assert "export RAY_AUTH_MODE=token" in setup, "every node's login shell must run Ray with token auth"
@@ -306,3 +331,25 @@ def test_no_credentials_in_any_cluster_file():
     for path in CLUSTER.iterdir():
         if path.is_file():
             assert not SECRET_LIKE.search(path.read_text()), f"{path.name} looks like it holds a credential"
+
+
+def aws_walkthrough() -> str:
+    text = (CLUSTER / "README.md").read_text()
+    return text[text.index("## AWS: `gpu.yaml`") : text.index("\n## ", text.index("## AWS: `gpu.yaml`") + 1)]
+
+
+def test_the_readme_starts_with_the_aws_walkthrough_and_it_edits_nothing():
+    """The first section a reader follows: its commands name files that exist, in the order they are needed,
+    and the region and key of gpu.yaml; nothing asks for an edit or a tag."""
+    text = (CLUSTER / "README.md").read_text()
+    assert text.index("## AWS: `gpu.yaml`") == text.index("\n## ") + 1, "the AWS walk-through is the first section"
+    section = aws_walkthrough()
+    code = "\n".join(re.findall(r"^```bash\n(.*?)^```", section, re.M | re.S))
+    made = {"cluster/secrets/auth_token", "cluster/secrets/mlflow.env"}  # by make_secrets.py, the first command
+    for path in set(re.findall(r"\bcluster/[\w./-]+", code)) - made:
+        assert (CLUSTER.parent / path.rstrip("/.")).exists(), f"{path}: named by the walk-through, not in the repository"
+    assert code.index("python cluster/make_secrets.py") < code.index("ray up cluster/gpu.yaml -y")
+    region = load("gpu.yaml")["provider"]["region"]
+    assert f"--region {region}" in code and f"ray-autoscaler_{region}.pem" in code
+    assert not re.search(r"git tag|YOUR-|\bEDIT\b|edit `|docker (build|push)", code), "the zero-edit path builds and edits nothing"
+    assert "RAY_AUTH_TOKEN_PATH=$PWD/cluster/secrets/auth_token" in code  # the client's token is the cluster's

@@ -9,10 +9,11 @@ that sshd (PID 1 of the namespace) ends everything that ran inside. Ray's cluste
 option, so Ray reaches the port the way it reaches nodes behind a bastion: `auth.ssh_proxy_command`, here a
 20-line TCP relay.
 
-From cluster/local.yaml only the site-specific parts are replaced: the IPs/user/key, the token's source, the
-pinned ref (HEAD: no tag in a CI clone), and the ports (free ones instead of 6379/8265/...). The setup and start
-commands run as written, including node_setup.sh, which finds selfre already installed (the test links this
-venv in as ~/selfre-venv and records it as installed) and so makes no network access.
+From cluster/local.yaml only the site-specific parts are replaced: the IPs/user/key, the checkout and secrets
+folder it syncs (a clean clone without tags, and a folder cluster/make_secrets.py filled), and the ports (free
+ones instead of 6379/8265/...). The setup and start commands run as written, including node_setup.sh at HEAD,
+which finds selfre already installed (the test links this venv in as ~/selfre-venv and records the clone's
+commit as installed) and so makes no network access.
 """
 
 import contextlib
@@ -20,6 +21,7 @@ import getpass
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -36,6 +38,8 @@ import yaml
 
 pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
+from git_support import clean_clone  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
 from support import REPO, env_without, free_port  # noqa: E402
 
 VENV = Path(sys.prefix)
@@ -157,17 +161,15 @@ class SshMachine:
             shutil.rmtree("/run/sshd", ignore_errors=True)
 
 
-def cluster_config(host: SshMachine, name: str, token: Path, ports: dict) -> dict:
+def cluster_config(host: SshMachine, name: str, checkout: Path, secrets_dir: Path, ports: dict) -> dict:
     """cluster/local.yaml with only its site-specific parts replaced (see the module docstring)."""
     config = yaml.safe_load((REPO / "cluster" / "local.yaml").read_text())
     config["cluster_name"] = name
     config["provider"].update(head_ip="127.0.0.1", worker_ips=[])
     config["auth"] = {"ssh_user": host.user, "ssh_private_key": str(host.key), "ssh_proxy_command": host.proxy}
-    assert config["file_mounts"].pop("~/.ray/auth_token") == "~/.ray/auth_token"
-    config["file_mounts"]["~/.ray/auth_token"] = str(token)
-    setup = [cmd.replace(" v0.1.0 ", " HEAD ") for cmd in config["setup_commands"]]
-    assert setup != config["setup_commands"], "local.yaml no longer pins v0.1.0: update this test"
-    config["setup_commands"] = setup
+    assert config["file_mounts"] == {"~/selfre-src": ".", "~/.selfre/secrets": "cluster/secrets"}
+    config["file_mounts"] = {"~/selfre-src": str(checkout), "~/.selfre/secrets": str(secrets_dir)}
+    assert any("node_setup.sh HEAD " in cmd for cmd in config["setup_commands"]), "local.yaml installs HEAD"
     start = [cmd.replace("--port=6379", f"--port={ports['gcs']}") for cmd in config["head_start_ray_commands"]]
     assert any(f"--port={ports['gcs']}" in cmd for cmd in start), "local.yaml's head start command changed"
     extra = " ".join(f"--{flag}={ports[key]}" for key, flag in (
@@ -177,16 +179,15 @@ def cluster_config(host: SshMachine, name: str, token: Path, ports: dict) -> dic
     return config
 
 
-def prepare_home(host: SshMachine) -> None:
+def prepare_home(host: SshMachine, commit: str) -> None:
     """What an admin would have done on the machine: Python set up. Here: this venv, already holding selfre."""
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
-    if commit.returncode:
-        pytest.skip("the repository is not a git checkout; node_setup.sh installs a git ref")
     (host.home / "selfre-venv").symlink_to(VENV)
     (host.home / "selfre").symlink_to(REPO)  # node_setup.sh's export of the ref: here, this checkout
-    (host.home / ".selfre-installed").write_text(f"{commit.stdout.strip()} {host.home}/selfre-venv/bin/python\n")
+    (host.home / ".selfre-installed").write_text(f"{commit} {host.home}/selfre-venv/bin/python\n")
     (host.home / ".bashrc").write_text(
         f"export RAY_TMPDIR={host.home}/rt HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1\n"  # off the shared /tmp/ray
+        # selfre from ~/selfre, as a node's install of it would be, also where this venv holds another editable copy
+        f"export PYTHONPATH={host.home}/selfre\n"
     )
     (host.home / "rt").mkdir()
 
@@ -221,18 +222,22 @@ def test_ray_up_search_job_ray_down_over_ssh(tmp_path):
     if os.geteuid() != 0 or not shutil.which("unshare"):
         pytest.skip("needs root and unshare(1): the stand-in remote machine is an sshd in its own namespaces")
     sshd = ensure_ssh_tools()
+    if subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True).returncode:
+        pytest.skip("the repository is not a git checkout; node_setup.sh installs a git commit")
     host, timings = SshMachine(tmp_path), {}
     name = f"selfre-test-{secrets.token_hex(3)}"
-    token = tmp_path / "auth_token"
-    token.write_text(secrets.token_hex(32))
-    token.chmod(0o600)
+    checkout, secrets_dir = tmp_path / "checkout", tmp_path / "secrets"
+    commit = clean_clone(checkout)
+    made = run([sys.executable, str(REPO / "cluster" / "make_secrets.py"), "--dir", str(secrets_dir)], dict(os.environ), 60)
+    assert made.returncode == 0, made.stderr
+    token = secrets_dir / "auth_token"
     ports = {key: free_port() for key in ("gcs", "dashboard", "client", "agent", "metrics")}
     env = local_env(tmp_path, token)
     cfg = tmp_path / "cluster.yaml"
     try:
         host.start(sshd)
-        prepare_home(host)
-        cfg.write_text(yaml.safe_dump(cluster_config(host, name, token, ports)))
+        prepare_home(host, commit)
+        cfg.write_text(yaml.safe_dump(cluster_config(host, name, checkout, secrets_dir, ports)))
 
         started = time.time()
         up = run(["ray", "up", "-y", "--no-config-cache", "--disable-usage-stats", str(cfg)], env, timeout=300)
@@ -260,6 +265,11 @@ def test_ray_up_search_job_ray_down_over_ssh(tmp_path):
         summary = json.loads((host.home / "runs" / "on-cluster" / "summary.json").read_text())
         assert [c["status"] for c in summary["configurations"]] == ["complete"]
         assert (host.home / "runs" / "mlflow.db").is_file(), "the search logged nothing to MLflow"
+        runs = MlflowClient(f"sqlite:///{host.home}/runs/mlflow.db").search_runs(
+            [e.experiment_id for e in MlflowClient(f"sqlite:///{host.home}/runs/mlflow.db").search_experiments()])
+        kinds = sorted(r.data.tags.get("selfre.kind") for r in runs)
+        assert kinds == ["search", "trial"], kinds
+        assert all(re.fullmatch(r"[0-9a-f]{40}", r.data.tags["selfre.commit"]) for r in runs), "every run names its code"
 
         started = time.time()
         down = run(["ray", "down", "-y", str(cfg)], env, timeout=180)

@@ -478,7 +478,7 @@ def log_search(server, experiment, name, storage, configs, base, cfg):
     return run_id, summary
 
 
-def test_selfre_report_shows_what_the_searches_decided(server, search, tmp_path, monkeypatch):
+def test_selfre_report_shows_what_the_searches_decided(server, search, tmp_path, monkeypatch, capsys):
     """Issue 10 §5: only the summary's complete configurations (a pruned one with a lucky finished seed never
     wins Table 8); two searches with one name under different --storage stay two; Table 8 is the search's
     own (the parent run's tables/seeds_table8.md, same code); columns name the objective; the λ curve only
@@ -495,6 +495,9 @@ def test_selfre_report_shows_what_the_searches_decided(server, search, tmp_path,
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "selfre-report")
     assert main(["report", "--out", str(tmp_path / "all")]) == 0
+    exp_id = MlflowClient(server).get_experiment_by_name("selfre-report").experiment_id
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"MLflow UI, training runs: {server}/#/experiments/{exp_id}/runs?workflowType=machine_learning")
     text = (tmp_path / "all" / "report.md").read_text()
     rows = [line for line in text.splitlines() if line.startswith("| same-name")]
     assert rows[:2] == [
@@ -551,6 +554,41 @@ def test_search_tracking_session_registers_best_seed(server, search):
     mv = client.get_model_version_by_alias("selfre-session", "champion")
     assert math.isclose(float(mv.tags["mean_dev_score"]), summary["best"]["dev_f1"]["mean"])
     assert client.get_run(tracking.parent_run_id).info.status == "FINISHED"
+    # Links to the pages a user opens next: the Training runs view (whatever the browser chose before) and the model.
+    exp_id = client.get_run(tracking.parent_run_id).info.experiment_id
+    assert lines[-2:] == [f"MLflow UI, training runs: {server}/#/experiments/{exp_id}/runs?workflowType=machine_learning",
+                          f"MLflow UI, registered model selfre-session: {server}/#/models/selfre-session"]  # fmt: skip
+
+
+def test_every_run_and_model_version_names_its_code(server, search, tmp_path, capsys):
+    """The search run, each trial run and the registered version record the selfre version, the commit and
+    whether the tree had uncommitted changes (selfre.provenance), so a registered model leads to its code."""
+    from selfre import provenance
+    from selfre.tracking.session import SearchTracking
+
+    code = provenance.code_version()
+    assert code.commit, "this checkout must know its commit"
+    expected = {"selfre.version": code.version, "selfre.commit": code.commit, "selfre.dirty": str(code.dirty).lower()}
+    client = MlflowClient(server)
+    runs = [client.get_run(search["run_id"]), *_children(client, search["run_id"]).values()]
+    assert len(runs) == 4
+    for run in runs:
+        assert {k: run.data.tags.get(k) for k in expected} == expected, run.data.tags.get("mlflow.runName")
+        assert run.data.tags["mlflow.source.git.commit"] == code.commit  # MLflow's UI shows it as the source version
+    tracking = SearchTracking.open(server, None, "provenance-search", "provenance", SEARCH_CONFIG)
+    tracking.finish(search["summary"])
+    mv = client.get_model_version(tracking.registered.name, tracking.registered.version)
+    assert {k: mv.tags.get(k) for k in expected} == expected and mv.tags["search_run_id"] == tracking.parent_run_id
+    # `selfre report` links the experiment's Training runs and the model the reported search registered.
+    from selfre.cli import main
+
+    capsys.readouterr()
+    exp = client.get_experiment_by_name("selfre-provenance")
+    assert main(["report", "--tracking-uri", server, "--experiment", exp.name, "--search-run-id", tracking.parent_run_id,
+                 "--out", str(tmp_path / "report")]) == 0  # fmt: skip
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        f"MLflow UI, training runs: {server}/#/experiments/{exp.experiment_id}/runs?workflowType=machine_learning",
+        f"MLflow UI, registered model {mv.name}: {server}/#/models/{mv.name}"]  # fmt: skip
 
 
 def test_search_tracking_takes_experiment_and_registered_model(server, search, monkeypatch):

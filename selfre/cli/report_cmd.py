@@ -26,6 +26,7 @@ def run(args) -> int:
         raise ConfigError(f"selfre report: pass --experiment or set {targets.ENV_EXPERIMENT}")
     targets.check_experiment(experiment, uri)
     try:
+        from selfre.tracking.links import report_lines
         from selfre.tracking.report import write_report
     except ImportError as exc:
         raise ConfigError(f"selfre report needs the search extra (pip install 'selfre[search]'): {exc}") from exc
@@ -34,4 +35,6 @@ def run(args) -> int:
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     print(f"report written to {path}")
+    for line in report_lines(uri, experiment, args.search_run_id):
+        print(line)
     return 0

@@ -17,4 +17,6 @@ package never imports selfre.search (what both need is in selfre.results).
   registry.py      log + register the best checkpoint; champion/challenger only on like data and metric
   report.py        `selfre report`: tables.py over the finished searches' logged summaries
   session.py       the search driver's side in three calls: open (preflight + parent run), finish, fail
+  links.py         links into MLflow's UI (Training runs view, registered model) that the search and report print
+The code every run and model version names (version, commit, uncommitted changes) is selfre.provenance's.
 """

@@ -34,6 +34,7 @@ from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
+from selfre import provenance
 from selfre.config import RunConfig
 from selfre.metrics.objective import flat_scores, score
 from selfre.tracking import plots, system
@@ -81,7 +82,7 @@ class TrialRun:
             log.info("reopened MLflow run %s (%s seed %s)", self.run_id, config_id, seed)
         else:
             tags = {MLFLOW_PARENT_RUN_ID: parent_run_id, MLFLOW_RUN_NAME: f"{config_id}-seed{seed}",
-                    TAG_CONFIG: config_id, TAG_SEED: str(seed), TAG_KIND: "trial"}  # fmt: skip
+                    TAG_CONFIG: config_id, TAG_SEED: str(seed), TAG_KIND: "trial", **provenance.tags()}  # fmt: skip
             self.run_id = self.client.create_run(self.experiment_id, tags=tags).info.run_id
             self.logged_epochs, self.final_done, self.inputs_logged = set(), False, False
             params = {**run_params(cfg), "config_id": config_id, **{k: to_param(v) for k, v in (extra_params or {}).items()}}

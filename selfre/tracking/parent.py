@@ -23,6 +23,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
+from selfre import provenance
 from selfre.redact import redact
 from selfre.results import ERROR, STOPPED, json_safe, stat_names, to_csv
 from selfre.tracking import plots, tables
@@ -66,7 +67,7 @@ def start_search(tracking_uri: str, experiment: str, search_name: str, dataset: 
         client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
         return run_id
     tags = {MLFLOW_RUN_NAME: search_name, TAG_SEARCH: search_name, TAG_DATASET: dataset, TAG_KIND: "search",
-            TAG_STORAGE: where}  # fmt: skip
+            TAG_STORAGE: where, **provenance.tags()}  # fmt: skip
     run_id = client.create_run(exp_id, tags=tags).info.run_id
     params = dict_params(dict(search_config))
     items = [Param(k, v) for k, v in params.items()]

@@ -24,6 +24,7 @@ from selfre.redact import redact
 # Per request. Connection refused and DNS errors fail at once whatever this is; it only bounds a server that
 # accepts and then stalls. 10 s proved too tight for a busy 2-core machine serving MLflow with basic auth.
 TIMEOUT_S = 30
+UI_HOST, UI_PORT = "127.0.0.1", 5000  # where ui_command serves an embedded store (links.py builds links to it)
 
 
 class TrackingUnavailable(SelfreError):
@@ -48,7 +49,7 @@ def artifacts_beside(tracking_uri: str) -> str | None:
 
 
 def ui_command(tracking_uri: str) -> str:
-    return f"mlflow ui --backend-store-uri {shlex.quote(tracking_uri)} --host 127.0.0.1 --port 5000"
+    return f"mlflow ui --backend-store-uri {shlex.quote(tracking_uri)} --host {UI_HOST} --port {UI_PORT}"
 
 
 def preflight(tracking_uri: str, experiment: str = "selfre-preflight", artifact_location: str | None = None) -> None:

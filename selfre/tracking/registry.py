@@ -3,7 +3,8 @@
 Registered model: `--registered-model`, default `selfre-<dataset>` (Unity Catalog: `catalog.schema.model`,
 checked by targets.py). Version tags: dataset, metric (the search's objective), dev_digest (sha256 of the
 dev records the checkpoint was scored on, from its data_info.json), mean_dev_score/std_dev_score (mean ±
-std over seeds of the dev objective), person_centric_f1 (test, mean over seeds), search_run_id, config_id.
+std over seeds of the dev objective), person_centric_f1 (test, mean over seeds), search_run_id, config_id, and
+the code that ran the search (selfre.version, selfre.commit, selfre.dirty: selfre.provenance).
 Aliases (stages are deprecated in MLflow 3):
   * `champion` moves to the new version only if the current champion is comparable — same dataset, same
     dev data (digest), same metric — and the new mean dev score is strictly higher (or there is no champion);
@@ -26,6 +27,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 import mlflow
+from selfre import provenance
 from selfre.env_overlay import overlay_environ
 from selfre.tracking.targets import default_name
 
@@ -91,7 +93,7 @@ def register_best(tracking_uri: str, search_run_id: str, checkpoint: str, datase
         tags = {"dataset": dataset, "metric": metric, "dev_digest": dev_digest, SCORE_TAG: repr(float(mean_dev_score)),
                 "std_dev_score": repr(float(std_dev_score)),
                 "person_centric_f1": "" if person_centric_f1 is None else repr(float(person_centric_f1)),
-                "search_run_id": search_run_id, "config_id": config_id}  # fmt: skip
+                "search_run_id": search_run_id, "config_id": config_id, **provenance.version_tags()}  # fmt: skip
         mv = client.create_model_version(name, info.model_uri, run_id=search_run_id, tags=tags, model_id=info.model_id)
     alias, previous = promote(client, name, mv.version, tags)
     return Registered(name, str(mv.version), alias, previous, f"models:/{name}@{alias}")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from selfre.redact import redact
 from selfre.results import best_checkpoint, objective, score_stat
-from selfre.tracking import parent, preflight, registry, targets
+from selfre.tracking import links, parent, preflight, registry, targets
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class SearchTracking:
         if not complete:
             parent.finish_search(self.tracking_uri, self.parent_run_id, summary, "KILLED",
                                  "search interrupted before every configuration was decided; continue it with --resume")  # fmt: skip
-            return where
+            return where + self.ui_links()
         registered = None
         # --final-seeds: the best configuration re-trained on more seeds is what gets registered
         best = (summary.get("final") or summary.get("best")) if register else None
@@ -85,7 +85,14 @@ class SearchTracking:
                          f"-m models:/{registered.name}@champion --env-manager local --host 127.0.0.1 --port 5001")  # fmt: skip
         self.registered = registered
         parent.finish_search(self.tracking_uri, self.parent_run_id, summary)
-        return where
+        return where + self.ui_links()
+
+    def ui_links(self) -> list[str]:
+        """Links to the search's Training runs and its registered model in MLflow's UI (links.py)."""
+        from mlflow.tracking import MlflowClient
+
+        experiment_id = MlflowClient(self.tracking_uri).get_run(self.parent_run_id).info.experiment_id
+        return links.lines(self.tracking_uri, experiment_id, [self.registered.name] if self.registered else [])
 
     def log_files(self, paths, artifact_dir: str) -> None:
         """Files the search wrote (e.g. Optuna's plots) as artifacts of the parent run."""

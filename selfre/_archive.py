@@ -1,0 +1,3 @@
+"""Filled in by `git archive` (export-subst in .gitattributes); a git checkout keeps the placeholder."""
+
+COMMIT = "$Format:%H$"
