@@ -1,8 +1,12 @@
-"""The ablation's table (selfre.search.ablation.markdown) from a real paired bootstrap: what its p column says."""
+"""The ablation without Ray: its table (selfre.search.ablation.markdown) from a real paired bootstrap, and the
+base configuration `tune/ablate.py --from-search` takes from a search's best_config.json."""
 
 from __future__ import annotations
 
+import json
 import random
+
+from support import REPO
 
 from selfre.data.labels import SEMEVAL
 from selfre.metrics.significance import paired_bootstrap, t_interval
@@ -33,3 +37,25 @@ def test_a_bootstrap_p_of_zero_is_printed_as_below_one_over_the_resamples():
     assert cells["SELF (SPP+HR)"] == f"{close['p_value']:.3f}"
     assert cells["baseline"] == "-"
     assert ablation.p_value({"p_value": 0.0002, "resamples": 10000}) == "0.0002"
+
+
+def test_an_ablation_from_a_search_starts_from_its_best_config_file(tmp_path):
+    """best_config.json also records how its trial ran (`reproduce`: W, threads, device type); an ablation built
+    from it takes the configuration and its own seeds and resources, and leaves that record behind."""
+    from selfre.search.ablate_cli import build_parser, plan_from_args
+    from selfre.search.aggregate import COMPLETE
+    from selfre.search.plan import build_plan
+    from selfre.search.runner import write_summary
+    from selfre.search.summary import TrialRecord, summarize
+
+    config_dir = REPO / "tune" / "configs"
+    source = build_plan("demo", config_dir, name="src", storage_root=str(tmp_path))
+    source.save()
+    trial = TrialRecord("t1", "c001", 52, {"model.spp_lambda": 0.7}, COMPLETE, 2, {"dev_score": 0.5, "best_epoch": 2})
+    best = json.loads(open(write_summary(source, summarize([trial], [52], base=source.base))["best_config"]).read())
+    assert best["reproduce"]["world_size"] == 2 and best["model"]["spp_lambda"] == 0.7
+    args = build_parser().parse_args(["--from-search", "src", "--storage", str(tmp_path), "--seeds", "1,2",
+                                      "--workers-per-trial", "1", "--variants", "baseline,self"])  # fmt: skip
+    plan = plan_from_args(args, config_dir)
+    assert plan.base["model"]["spp_lambda"] == 0.7 and plan.search["seeds"] == [1, 2]
+    assert plan.search["workers_per_trial"] == 1 and "reproduce" not in plan.base
