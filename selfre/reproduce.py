@@ -1,7 +1,8 @@
 """How a search trial ran beyond its RunConfig: the `reproduce` section of a search's best_config.json.
 
-A trial's figures depend on more than its RunConfig. Its W data-parallel workers each draw their own dropout
-and sum gradients in their own order, and a CPU worker's torch threads change the order of float reductions:
+A trial's figures depend on more than its RunConfig. How its W data-parallel workers split each batch
+decides the dropout draws and the order gradients are summed in, and a CPU worker's torch threads change
+the order of float reductions:
 the same config and seed on another W, another device type or another thread count trains to other
 weights (figures close, not equal). The search records these facts next to the config, and `selfre train
 --config best_config.json` uses them:
@@ -10,8 +11,9 @@ weights (figures close, not equal). The search records these facts next to the c
                       (`torchrun --nproc-per-node W`); a different W is reported before training
   threads_per_worker  torch CPU threads each worker ran with: used when the config leaves
                       train.num_threads at 0 (as the search's worker did)
-  device              device type the trial trained on (cpu, cuda): used when train.device is auto;
-                      a different device type is reported before training
+  device              device type the trial trained on (cpu, cuda): a cpu trial re-trains on cpu when
+                      train.device is auto, even on a GPU machine; a different device type is reported
+                      before training
   command             the command line that re-trains it as the search did
 
 Flags always win (--num-threads, --device). Everything else a faithful re-train needs is in the RunConfig
@@ -73,8 +75,8 @@ def apply(cfg, trained: TrainedWith) -> None:
     """Fill in what `cfg` leaves to the machine (train.num_threads 0, train.device auto) as the trial had it."""
     if not cfg.train.num_threads:
         cfg.train.num_threads = trained.threads_per_worker
-    if cfg.train.device == "auto":
-        cfg.train.device = trained.device
+    if cfg.train.device == "auto" and trained.device == "cpu":
+        cfg.train.device = "cpu"  # (auto already picks cuda where there is one; without one, differences() says so)
 
 
 def differences(trained: TrainedWith, world_size: int, device_type: str) -> list[str]:
