@@ -12,6 +12,7 @@ import json
 import subprocess
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -249,3 +250,54 @@ def test_plan_keeps_a_remote_data_dir_and_the_driver_reads_a_local_copy(aws_env,
     check_data(plan)
     [copy] = [p.parent for p in (tmp_path / "cache").rglob("train.json")]
     assert all((copy / s).read_bytes() == (tmp_path / "demo" / s).read_bytes() for s in SPLITS)
+
+
+# -- re-training a search's best configuration: `selfre train` / `selfre evaluate` take the same s3:// folders ---
+@pytest.mark.slow
+def test_best_config_of_an_s3_search_re_trains_and_evaluates_from_s3(aws_env, tmp_path, monkeypatch, caplog, capsys):
+    """best_config.json keeps `data_dir: s3://…` and records how the trial ran (W, threads, device type): `selfre
+    train --config` fetches the data as the search did, takes the threads and device the config leaves open,
+    warns that W differs, and `selfre evaluate --data-dir s3://…` scores the checkpoint on the same data."""
+    import logging
+
+    from selfre.cli import main
+    from selfre.data.demo import generate_demo
+    from selfre.search.aggregate import COMPLETE
+    from selfre.search.plan import build_plan
+    from selfre.search.runner import write_summary
+    from selfre.search.summary import TrialRecord, summarize
+
+    monkeypatch.setenv("SELFRE_DATA_CACHE", str(tmp_path / "cache"))
+    generate_demo(tmp_path / "demo", seed=3, n_train=40, n_dev=16, n_test=16)
+    name = f"selfre-{uuid.uuid4().hex[:12]}"
+    s3 = s3data.client()
+    s3.create_bucket(Bucket=name)
+    for split in SPLITS:
+        s3.upload_file(str(tmp_path / "demo" / split), name, f"demo/{split}")
+    remote = f"s3://{name}/demo"
+
+    def small(cfg):
+        cfg.data.data_dir, cfg.data.max_train_examples, cfg.data.max_eval_examples = remote, 0, 0
+        cfg.train.epochs, cfg.train.batch_size, cfg.train.num_threads = 1, 8, 0  # threads: the search's choice
+        return cfg
+
+    plan = build_plan("demo", REPO / "tune" / "configs", apply_run_overrides=small, name="s3", storage_root=str(tmp_path / "runs"),
+                      search_overrides={"workers_per_trial": 2, "cpus_per_worker": 2.0})  # fmt: skip
+    trial = TrialRecord("t1", "c001", 52, {}, COMPLETE, 1, {"dev_score": 0.5, "best_epoch": 1})
+    best_file = Path(write_summary(plan, summarize([trial], [52], base=plan.base))["best_config"])
+    best = json.loads(best_file.read_text())
+    assert best["data"]["data_dir"] == remote and best["train"]["seed"] == 52 and best["train"]["num_threads"] == 0
+    assert best["reproduce"] == {"world_size": 2, "threads_per_worker": 2, "device": "cpu",
+                                 "command": "torchrun --nproc-per-node 2 -m selfre train --config best_config.json --out OUT"}  # fmt: skip
+
+    out = tmp_path / "again"
+    with caplog.at_level(logging.WARNING, logger="selfre.cli.train_cmd"):
+        assert main(["train", "--config", str(best_file), "--out", str(out)]) == 0
+    assert any("1 data-parallel worker(s), the trial 2" in r.getMessage() for r in caplog.records), caplog.text
+    saved = json.loads((out / "checkpoint" / "config.json").read_text())
+    assert saved["train"]["num_threads"] == 2 and saved["train"]["device"] == "cpu" and saved["train"]["seed"] == 52
+    assert [p.name for p in (tmp_path / "cache").rglob("train.json")] == ["train.json"]  # read from the fetched copy
+    test_f1 = json.loads((out / "metrics.json").read_text())["test"]["f1"]
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(out / "checkpoint"), "--data-dir", remote, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["f1"] == pytest.approx(test_f1, abs=1e-9)

@@ -457,13 +457,22 @@ def _invoke(port: int, body: dict) -> dict:
         return json.loads(r.read())
 
 
-def log_search(server, experiment, name, storage, configs, base, cfg):
-    """A finished search as the platform logs it: child runs for the seeds that finished, then its summary.
-    `configs`: {config_id: (λ, {seed: dev score, or None for a seed ASHA stopped})}; test = dev - 0.1."""
+def log_search(server, experiment, name, storage, configs, base, cfg, dev_digest="d" * 64, analysis=""):
+    """A finished search as the platform logs it: child runs for the seeds that finished (their dev data input
+    with `dev_digest`, none if ""), then its summary. `configs`: {config_id: (λ, {seed: dev score, or None for a
+    seed ASHA stopped})}; test = dev - 0.1. `analysis`: "ablation" for a tune/ablate.py run."""
+    import tempfile
+
     from selfre.search.aggregate import COMPLETE, STOPPED
     from selfre.search.summary import TrialRecord, summarize
 
-    run_id = parent.start_search(server, experiment, name, "demo", {"storage": storage, "base": base})
+    config = {"storage": storage, "base": base, "search": {"analysis": analysis}}
+    run_id = parent.start_search(server, experiment, name, "demo", config)
+    data_info = Path(tempfile.mkdtemp(prefix="data-info-")) / "data_info.json"
+    data_info.write_text(json.dumps({
+        "dataset": "demo", "data_dir": "/data/demo", "files": {k: f"/data/demo/{k}.json" for k in ("train", "dev", "test")},
+        "digests": {"train": "1" * 64, "dev": dev_digest, "test": "2" * 64}, "counts": {"train": 9, "dev": 3, "test": 3},
+    }))  # fmt: skip
     records, seeds = [], sorted({seed for _, by_seed in configs.values() for seed in by_seed})
     for config_id, (lam, by_seed) in configs.items():
         for seed, dev in by_seed.items():
@@ -471,7 +480,10 @@ def log_search(server, experiment, name, storage, configs, base, cfg):
                 records.append(TrialRecord(f"{config_id}-{seed}", config_id, seed, {"model.spp_lambda": lam}, STOPPED, 1, {}))
                 continue
             m = final_metrics(dev, dev - 0.1)
-            child.TrialRun(server, run_id, config_id, seed, cfg).log_final(child.reported_scores(m))
+            trial = child.TrialRun(server, run_id, config_id, seed, cfg)
+            if dev_digest:
+                trial.log_inputs(data_info)
+            trial.log_final(child.reported_scores(m))
             records.append(TrialRecord(f"{config_id}-{seed}", config_id, seed, {"model.spp_lambda": lam}, COMPLETE, 1, m))
     summary = summarize(records, seeds, objective="micro_f1", base=base)
     parent.finish_search(server, run_id, summary)
@@ -523,6 +535,39 @@ def test_selfre_report_shows_what_the_searches_decided(server, search, tmp_path,
     assert main(["report", "--experiment", "selfre-demo", "--search-run-id", search["run_id"], "--out", str(tmp_path / "u")]) == 0
     text = (tmp_path / "u" / "report.md").read_text()
     assert "| demo-search/c0 | - | 2 |" in text and "Fig. 11" not in text
+
+
+def test_report_tables_compare_only_comparable_searches(server, search, tmp_path):
+    """The registry's rule in the tables: a smoke search scored on other dev data (a --max-eval-examples slice)
+    never wins a row of the full search's Table 6 — it is a group of its own, headed by what differs; a search of
+    unknown dev data is compared with none; an ablation's variants are reported as an ablation (its own table),
+    never beside a search's best-of-N."""
+    from selfre.cli import main
+
+    manual = RunConfig.from_dict(search["cfg"].to_dict())
+    manual.model.weighting = "manual"
+    base, full_dev, smoke_dev = manual.to_dict(), "a" * 64, "b" * 64
+    log_search(server, "selfre-groups", "full", "/runs/g", {"c001": (0.4, {1: 0.60, 2: 0.62})}, base, manual, full_dev)
+    log_search(server, "selfre-groups", "smoke", "/runs/g", {"c001": (0.4, {1: 0.90, 2: 0.92})}, base, manual, smoke_dev)
+    log_search(server, "selfre-groups", "old", "/runs/g", {"c001": (0.4, {1: 0.95, 2: 0.95})}, base, manual, "")
+    abl, _ = log_search(server, "selfre-groups", "abl", "/runs/g", {"v001": (0.4, {1: 0.97, 2: 0.99})}, base, manual,
+                        full_dev, analysis="ablation")  # fmt: skip
+    ablation_table = "| variant | seeds | test micro F1 | PC F1 | Δ vs baseline [95% CI] | bootstrap p | verdict |"
+    MlflowClient(server).log_text(abl, ablation_table + "\n", "tables/ablation.md")
+    assert main(["report", "--tracking-uri", server, "--experiment", "selfre-groups", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert "3 group(s) of searches and 1 ablation(s), reported as ablations" in text
+    first, rest = text.split("## Group 2", 1)
+    second, rest = rest.split("## Group 3", 1)
+    third, ablation = rest.split("## Ablation: abl", 1)
+    assert "## Group 1: dataset demo, metric micro_f1, dev data aaaaaaaaaaaa" in first and "Searches: full." in first
+    assert "| SELF (SPP+HR) | full/c001 | 51.00 ± 1.41 |" in first  # not smoke/c001 (81.00) nor the ablation's v001
+    assert "smoke/" not in first and "old/" not in first and "abl/" not in first
+    assert second.startswith(": dataset demo, metric micro_f1, dev data bbbbbbbbbbbb")
+    assert "Not comparable with group 1: different dev data (bbbbbbbbbbbb vs aaaaaaaaaaaa)." in second
+    assert "| SELF (SPP+HR) | smoke/c001 | 81.00 ± 1.41 |" in second
+    assert "dev data unknown" in third and "different dev data (unknown vs aaaaaaaaaaaa)" in third
+    assert "comparable with group 1." in ablation and ablation_table in ablation and "abl/v001" not in ablation
 
 
 def test_experiments_are_filed_as_model_training(server):

@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 
 from selfre.config import DataConfig, ModelConfig, RunConfig, TrainConfig, load_yaml
+from selfre.reproduce import SECTION as REPRODUCE
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 # Short spellings users expect; the long dataclass name stays valid too.
@@ -48,6 +49,7 @@ def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) ->
     cfg = base.to_dict() if base else RunConfig().to_dict()
     if getattr(args, "config", None):
         loaded = load_yaml(args.config)
+        loaded.pop(REPRODUCE, None)  # how a search trial ran, not a config field (selfre.reproduce)
         for key, value in loaded.items():
             if isinstance(value, dict) and key in cfg:
                 cfg[key].update(value)

@@ -153,6 +153,15 @@ def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.2f}"
 
 
+def p_value(bootstrap: dict) -> str:
+    """The bootstrap p as text. No resample reversing the sign gives p = 0, which only says p < 1/R for R
+    resamples (more resamples would resolve it); a small non-zero p keeps its leading digits."""
+    p, resamples = bootstrap["p_value"], int(bootstrap["resamples"])
+    if p == 0:
+        return f"< 1/{resamples}"
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.2g}"
+
+
 def markdown(result: dict) -> str:
     name = {"official_macro_f1": "official macro-F1", "micro_f1": "micro F1", "pc_f1": "person-centric F1"}.get(
         result["objective"], result["objective"]
@@ -171,7 +180,7 @@ def markdown(result: dict) -> str:
         if "diff" in row:
             d = row["diff"]
             cells += [f"{100 * d['mean']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]",
-                      f"{row['bootstrap']['p_value']:.3f}", row["verdict"]]  # fmt: skip
+                      p_value(row["bootstrap"]), row["verdict"]]  # fmt: skip
         else:
             cells += ["-", "-", "reference" if row["variant"] == BASELINE else "no paired seeds"]
         lines.append("| " + " | ".join(cells) + " |")

@@ -20,6 +20,7 @@ from selfre.data.datasets import DEFAULT_DEMO_DIR
 from selfre.errors import ConfigError
 from selfre.metrics.objective import resolve as resolve_objective
 from selfre.redact import redact
+from selfre.reproduce import SECTION as REPRODUCE
 from selfre.search import storage
 from selfre.search.resources import TrialResources
 from selfre.search.space import Param, apply_params, max_epochs, parse_space
@@ -217,6 +218,7 @@ def build_plan(
     merged: dict[str, Any] = {}
     for layer in layers:
         _deep_merge(merged, layer)
+    merged.pop(REPRODUCE, None)  # a best_config.json's record of how its trial ran: this search's flags decide
     search = {**SEARCH_DEFAULTS, **merged.pop("search", {})}
     unknown = set(search) - set(SEARCH_DEFAULTS)
     if unknown:

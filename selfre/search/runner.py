@@ -166,13 +166,14 @@ def _final_phase(plan: SearchPlan, outcome: SearchOutcome, resume: bool, concurr
 
 def write_summary(plan: SearchPlan, summary: dict) -> dict[str, str]:
     """summary.json/csv and best_config.json (the configuration that is registered, with its seed)."""
+    from selfre.search.best_config import best_config_file
     from selfre.search.summary import write
 
     paths = write(summary, plan.experiment_uri)
     chosen = summary.get("final") or summary["best"]
     if chosen is not None:  # the best configuration as a file `selfre train --config` runs as is
         paths["best_config"] = storage.join(plan.experiment_uri, "best_config.json")
-        storage.write_json(paths["best_config"], chosen["run_config"])
+        storage.write_json(paths["best_config"], best_config_file(plan, chosen))
     return paths
 
 

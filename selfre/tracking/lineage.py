@@ -18,6 +18,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 SPLITS = ("train", "dev", "test")
 DIGEST_CHARS = 36  # mlflow.utils.validation.MAX_DATASET_DIGEST_SIZE
+SHA256_TAG = "selfre.sha256"  # the input's full content digest (the dataset's own digest is cut to DIGEST_CHARS)
 
 
 def dataset_inputs(data_info: dict, data_dir: str | None = None) -> list[DatasetInput]:
@@ -30,7 +31,7 @@ def dataset_inputs(data_info: dict, data_dir: str | None = None) -> list[Dataset
             continue
         source = resolve_dataset_source(_source(data_info["files"][split], data_info.get("data_dir"), data_dir))
         ds = MetaDataset(source, name=f"{data_info['dataset']}-{split}", digest=digests[split][:DIGEST_CHARS])
-        tags = [InputTag(MLFLOW_DATASET_CONTEXT, split), InputTag("selfre.sha256", digests[split]),
+        tags = [InputTag(MLFLOW_DATASET_CONTEXT, split), InputTag(SHA256_TAG, digests[split]),
                 InputTag("selfre.records", str((data_info.get("counts") or {}).get(split, "")))]  # fmt: skip
         out.append(DatasetInput(ds._to_mlflow_entity(), tags))
     return out

@@ -165,11 +165,20 @@ def promote(client: MlflowClient, name: str, version: str, tags: dict[str, str])
 
 def why_not_comparable(new: dict[str, str], champion: dict[str, str], champion_version: str) -> str | None:
     """None if the two versions' dev scores can be compared, else what differs (the tag a challenger gets)."""
+    differs = difference(new, champion)
+    if differs is None:
+        return None
+    return f"not compared with champion version {champion_version}: {differs}; promote it by hand if it should serve"
+
+
+def difference(ours: dict[str, str], theirs: dict[str, str]) -> str | None:
+    """None if two sets of COMPARABLE fields allow comparing dev scores, else the first that differs, as
+    'different dev data (3fa2… vs 91bc…)'. An unknown value (empty) is never comparable, not even with itself.
+    The one rule for the registry's promotion and `selfre report`'s tables."""
     for key, what in COMPARABLE:
-        ours, theirs = new.get(key) or "", champion.get(key) or ""
-        if not ours or ours != theirs:
-            return (f"not compared with champion version {champion_version}: different {what} "
-                    f"({_show(key, ours)} vs {_show(key, theirs)}); promote it by hand if it should serve")  # fmt: skip
+        a, b = ours.get(key) or "", theirs.get(key) or ""
+        if not a or a != b:
+            return f"different {what} ({_show(key, a)} vs {_show(key, b)})"
     return None
 
 

@@ -7,7 +7,8 @@ choose from; a pruned or failed configuration with one lucky finished seed is le
 search's objective (`summary["objective"]`, selfre.metrics.objective), and columns say which metric it is.
 
   Table 5  overall test P/R/F1 per configuration, mean ± std over seeds
-  Table 6  person-centric ablation: the best configuration per (use_spp, use_hr) variant
+  Table 6  person-centric ablation: the best configuration per (use_spp, use_hr) variant — given only
+           comparable searches (report.py groups them by the registry's rule)
   Table 8  a search's best configuration (its own `best`) per seed
   Fig. 11  dev/test objective against λ, where λ weighs the loss
 """
