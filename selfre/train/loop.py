@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
@@ -34,6 +32,7 @@ from selfre.metrics.objective import resolve, score
 from selfre.model.build import build_for_training
 from selfre.train import checkpoint as ckpt
 from selfre.train import distributed as ddp
+from selfre.train import rng
 from selfre.train.evaluate import labels_from_probs, score_records
 from selfre.train.inference import autocast_for, predict_probs
 from selfre.train.optim import build_optimizer, linear_warmup_decay
@@ -44,13 +43,6 @@ log = logging.getLogger(__name__)
 PREDICTIONS_FILE = "test_predictions.txt"  # one label per test record, in the split's order
 
 
-def set_seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.cuda.manual_seed_all(seed)
-
-
 def resolve_device(name: str) -> torch.device:
     if name != "auto":
         return torch.device(name)
@@ -58,23 +50,6 @@ def resolve_device(name: str) -> torch.device:
         # Under DDP the launcher (Ray, torchrun) has already set this process's current device.
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
-
-
-def _rng_state() -> dict:
-    return {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def _set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class _Trainer:
@@ -88,7 +63,7 @@ class _Trainer:
         self.objective = resolve(cfg.train.select_metric, cfg.data.dataset)
         if cfg.train.num_threads:
             torch.set_num_threads(cfg.train.num_threads)
-        set_seed(cfg.train.seed)
+        rng.seed_all(cfg.train.seed)  # the same on every rank until the model is built (selfre.train.rng)
         self.splits = splits if splits is not None else load_splits(cfg.data)
         self.label_set = self.splits.label_set
         self.device = resolve_device(cfg.train.device)
@@ -108,6 +83,7 @@ class _Trainer:
             self.ddp_model = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
+        rng.use_rank_stream(cfg.train.seed, self.rank)  # each rank its own dropout from here on
         self.steps_per_epoch = math.ceil(len(self.train_examples) / cfg.train.batch_size)
         self.total_steps = self.steps_per_epoch * cfg.train.epochs
         if cfg.train.max_steps:
@@ -139,7 +115,7 @@ class _Trainer:
         # No separate best file means the last epoch was the best one.
         self.best_weights = best if best is not None else (weights if self.best_epoch else None)
         self.history = [EpochResult(**h) for h in state["history"]]
-        _set_rng_state(state["rng"])
+        rng.restore_rank_state(state["rng"], self.rank, self.cfg.train.seed, self.step, self.device)
         log.info("resumed from %s at epoch %d (step %d)", path, self.start_epoch, self.step)
 
     # -- one epoch ----------------------------------------------------------------------------------
@@ -204,7 +180,16 @@ class _Trainer:
     def data_info(self) -> dict:
         return {**self.splits.info, "encode_stats": self.encode_stats}
 
-    def write_epoch_checkpoint(self, epoch: int) -> Path:
+    def rank_rng_states(self) -> list[dict]:
+        """Every rank's random state, in rank order (a collective: all ranks call it)."""
+        state = rng.rng_state(self.device)
+        if self.world == 1:
+            return [state]
+        gathered: list = [None] * self.world
+        dist.all_gather_object(gathered, state)
+        return gathered
+
+    def write_epoch_checkpoint(self, epoch: int, rng_states: list[dict]) -> Path:
         """Resumable state of this epoch as `<out_dir>/last`, swapped in whole once written."""
         out = Path(self.cfg.out_dir) / ".last.tmp"
         if out.exists():
@@ -216,7 +201,7 @@ class _Trainer:
         state = {
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(), "epoch": epoch, "step": self.step, "best_score": self.best_score,
-            "best_epoch": self.best_epoch, "best_dev": self.best_dev, "rng": _rng_state(),
+            "best_epoch": self.best_epoch, "best_dev": self.best_dev, "rng": {"ranks": rng_states},
             "history": [asdict(h) for h in self.history],
         }  # fmt: skip
         # The best weights are stored beside the current ones only when they differ.
@@ -255,7 +240,8 @@ class _Trainer:
                     "/".join(f"{dev[k]:.4f}" for k in ("precision", "recall", "f1")) if dev else "-",
                     self.objective, "-" if dev_score is None else f"{dev_score:.4f}",
                 )  # fmt: skip
-            hooks.on_epoch_end(result, self.write_epoch_checkpoint(epoch) if self.is_main else None)
+            rng_states = self.rank_rng_states()
+            hooks.on_epoch_end(result, self.write_epoch_checkpoint(epoch, rng_states) if self.is_main else None)
             if done:
                 break
         return self.finish(hooks)
