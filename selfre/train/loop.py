@@ -34,13 +34,14 @@ from selfre.train import checkpoint as ckpt
 from selfre.train import distributed as ddp
 from selfre.train import rng
 from selfre.train.evaluate import labels_from_probs, score_records
-from selfre.train.inference import autocast_for, predict_probs
+from selfre.train.inference import autocast_for, predict_probs, training_matmuls
 from selfre.train.optim import build_optimizer, linear_warmup_decay
 from selfre.train.results import EpochResult, TrainHooks, TrainResult  # noqa: F401 - TrainHooks: part of train()'s API
 
 log = logging.getLogger(__name__)
 
 PREDICTIONS_FILE = "test_predictions.txt"  # one label per test record, in the split's order
+PROGRESS_EVERY = 20  # steps between progress-bar loss updates (each reads the running sums off the GPU)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -92,7 +93,7 @@ class _Trainer:
         self.scheduler = linear_warmup_decay(self.optimizer, self.total_steps, cfg.train.warmup_ratio)
         self.autocast, amp_dtype = autocast_for(self.device, cfg.train.amp)
         # fp16 needs loss scaling against underflow; bf16 has fp32's range and does not.
-        self.scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp_dtype == torch.float16)
         self.step = 0
         self.start_epoch = 1
         self.best_score = -1.0
@@ -107,7 +108,8 @@ class _Trainer:
         self.model.load_state_dict(weights)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
+        if self.scaler.is_enabled() and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])  # a bf16 or CPU run saved none: fp16 starts a fresh scale
         self.step, self.start_epoch = state["step"], state["epoch"] + 1
         # best_f1: the key of checkpoints written before the selection metric was configurable
         self.best_score = state.get("best_score", state.get("best_f1"))
@@ -125,9 +127,12 @@ class _Trainer:
         cfg = self.cfg.train
         self.ddp_model.train()
         batches = ddp.global_batches(len(self.train_examples), cfg.batch_size, cfg.seed, epoch)
-        sums = [0.0, 0.0, 0.0, 0.0]  # loss, L_re, L_spp summed over this rank's examples; their count
+        # loss, L_re, L_spp summed over this rank's examples, and their count: kept on the device (a `.item()`
+        # per step would wait for the GPU every step) and read when the progress bar shows them.
+        sums = torch.zeros(4, dtype=torch.float64, device=self.device)
         total = sum(len(b) for b in batches)
-        bar = tqdm(total=total, desc=f"epoch {epoch}", disable=not (cfg.progress and self.is_main), leave=False)
+        show = cfg.progress and self.is_main
+        bar = tqdm(total=total, desc=f"epoch {epoch}", disable=not show, leave=False)
         for batch in batches:
             if cfg.max_steps and self.step >= cfg.max_steps:
                 break
@@ -139,10 +144,11 @@ class _Trainer:
             inputs = collate(examples, self.tokenizer.pad_token_id)
             inputs.pop("index")
             inputs = {k: v.to(self.device) for k, v in inputs.items()}
-            with self.autocast:
-                out = self.ddp_model(**inputs)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(out.loss * ddp.loss_scale(n, len(batch), self.world)).backward()
+            with training_matmuls(self.device):
+                with self.autocast:
+                    out = self.ddp_model(**inputs)
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scaler.scale(out.loss * ddp.loss_scale(n, len(batch), self.world)).backward()
             if cfg.max_grad_norm > 0:
                 self.scaler.unscale_(self.optimizer)
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
@@ -150,15 +156,13 @@ class _Trainer:
             self.scaler.update()
             self.scheduler.step()
             self.step += 1
-            sums[0] += out.loss.item() * n
-            sums[1] += out.loss_re.item() * n
-            if out.loss_spp is not None:
-                sums[2] += out.loss_spp.item() * n
-            sums[3] += n
+            spp = out.loss_spp.detach() if out.loss_spp is not None else out.loss.new_zeros(())
+            sums += torch.stack([out.loss.detach(), out.loss_re.detach(), spp, out.loss.new_ones(())]).double() * n
             bar.update(len(batch))
-            bar.set_postfix(loss=f"{sums[0] / max(1, sums[3]):.4f}")
+            if show and self.step % PROGRESS_EVERY == 0:
+                bar.set_postfix(loss=f"{sums[0].item() / max(1.0, sums[3].item()):.4f}")
         bar.close()
-        loss, re, spp, count = ddp.all_reduce_sums(sums, self.device)
+        loss, re, spp, count = ddp.all_reduce_sums(sums.tolist(), self.device)
         count = max(1.0, count)
         return loss / count, re / count, (spp / count if self.model.use_spp else None)
 
@@ -167,7 +171,8 @@ class _Trainer:
         cfg = self.cfg.train
         shard = examples[self.rank :: self.world]
         bar = tqdm(total=len(shard), desc=desc, disable=not (cfg.progress and self.is_main), leave=False)
-        probs = predict_probs(self.model, shard, cfg.eval_batch_size, self.tokenizer.pad_token_id, self.device, cfg.amp, bar)
+        # float32, as `selfre evaluate` and the Predictor score the checkpoint (selfre.train.inference)
+        probs = predict_probs(self.model, shard, cfg.eval_batch_size, self.tokenizer.pad_token_id, self.device, bar)
         bar.close()
         if self.world > 1:
             gathered: list = [None] * self.world
