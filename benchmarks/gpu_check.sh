@@ -77,7 +77,7 @@ elif [[ -z $DRY && ! -f $SEMEVAL_DIR/TEST_FILE_FULL.TXT ]]; then
 fi
 
 # -- 1. bench with AMP, and MFU ---------------------------------------------------------------------------
-step "1 bench (minilm, AMP, fused SPP kernel)"
+step "1 bench: ${BENCH_FLAGS[*]}"
 run "$PY" -m selfre bench "${BENCH_FLAGS[@]}" --json > "$OUT/bench.json"
 run "$PY" - "$OUT/bench.json" <<'EOF'
 import json, os, sys
