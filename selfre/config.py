@@ -119,7 +119,8 @@ class TrainConfig:
     warmup_ratio: float = _f(0.1, "Fraction of steps with linear warm-up, then linear decay to 0.")
     max_grad_norm: float = _f(1.0, "Gradient-norm clipping threshold (0 = off).")
     seed: int = _f(42, "Random seed (Python, NumPy, torch, data order).")
-    amp: bool = _f(True, "Mixed precision on GPU (bf16 where supported, else fp16). Ignored on CPU.")
+    amp: bool = _f(True, "Mixed precision for training on GPU (bf16 where the card has it natively, else fp16 with loss "
+                          "scaling); evaluation is float32. Ignored on CPU.")
     device: str = _f("auto", "Device: auto, cpu, cuda, cuda:N.")
     max_steps: int = _f(0, "Stop after this many optimizer steps (0 = run all epochs); for quick runs.")
     eval_every_epochs: int = _f(1, "Evaluate on dev every N epochs (the last epoch is always evaluated).")

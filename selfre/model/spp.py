@@ -1,7 +1,10 @@
 """SPP: sparse entity position prediction, the parameter-free auxiliary loss (SPEC §3, paper Eq. 1-5).
 
 Shapes: B batch, n sequence, H heads. `mask` is the attention mask (1 = real token, 0 = padding).
-Everything is computed in float32: the quantities are ~1/n and AMP's half precision would swamp them.
+Everything is computed in float32, with autocast switched off (`_float32`): the quantities are ~1/n and
+AMP's half precision would swamp them, and the column sums over layers, heads and query rows reach
+L·H·n (98,304 for 24 layers × 16 heads at n = 256), past fp16's largest value (65,504). Under autocast
+an explicit `.float()` is not enough: the matmuls inside `einsum`/`bmm` would be cast back down.
 """
 
 from __future__ import annotations
@@ -16,6 +19,11 @@ from torch import nn
 from selfre.errors import ConfigError
 
 NEG_INF = float("-inf")
+
+
+def _float32(mask: torch.Tensor):
+    """Autocast off on `mask`'s device for the block (see module doc)."""
+    return torch.autocast(mask.device.type, enabled=False)
 
 
 def iel_distribution(iel: torch.Tensor) -> torch.Tensor:
@@ -45,13 +53,14 @@ def column_mean_attention(attentions: Sequence[torch.Tensor], mask: torch.Tensor
     Summing each layer's columns as we go (instead of stacking L×B×H×n×n) keeps memory at one layer's
     attention; the result equals mean_l mean_h mean_{i valid} A_l[h, i, j].
     """
-    rows = mask.float()  # valid query rows i
-    col_sum = None
-    for a in attentions:  # a: B×H×n×n
-        s = torch.einsum("bhij,bi->bj", a.float(), rows)  # Σ_h Σ_{i valid} A_l[h,i,j]
-        col_sum = s if col_sum is None else col_sum + s
-    heads = attentions[0].shape[1]
-    return _mean_of_column_sums(col_sum, len(attentions), heads, rows)
+    with _float32(mask):
+        rows = mask.float()  # valid query rows i
+        col_sum = None
+        for a in attentions:  # a: B×H×n×n
+            s = torch.einsum("bhij,bi->bj", a.float(), rows)  # Σ_h Σ_{i valid} A_l[h,i,j]
+            col_sum = s if col_sum is None else col_sum + s
+        heads = attentions[0].shape[1]
+        return _mean_of_column_sums(col_sum, len(attentions), heads, rows)
 
 
 def _mean_of_column_sums(col_sum: torch.Tensor, layers: int, heads: int, rows: torch.Tensor) -> torch.Tensor:
@@ -113,14 +122,15 @@ def column_mean_from_queries_keys(
 ) -> torch.Tensor:
     """α' from (Q, K, scale) of each SPP layer, Q and K as B×H×n×d_head: equals `column_mean_attention` of
     the eager probabilities of those layers (padding keys get probability 0, padding query rows are skipped)."""
-    rows = mask.float()  # valid query rows i
-    key_bias = torch.zeros_like(rows).masked_fill(mask == 0, NEG_INF)  # padding keys: softmax weight 0
-    col_sum = None
-    for q, k, scale in queries_keys:
-        s = _ColumnSoftmaxSum.apply(q.float(), k.float(), key_bias, rows, scale)  # Σ_h Σ_{i valid} A_l[h,i,j]
-        col_sum = s if col_sum is None else col_sum + s
-    heads = queries_keys[0][0].shape[1]
-    return _mean_of_column_sums(col_sum, len(queries_keys), heads, rows)
+    with _float32(mask):
+        rows = mask.float()  # valid query rows i
+        key_bias = torch.zeros_like(rows).masked_fill(mask == 0, NEG_INF)  # padding keys: softmax weight 0
+        col_sum = None
+        for q, k, scale in queries_keys:
+            s = _ColumnSoftmaxSum.apply(q.float(), k.float(), key_bias, rows, scale)  # Σ_h Σ_{i valid} A_l[h,i,j]
+            col_sum = s if col_sum is None else col_sum + s
+        heads = queries_keys[0][0].shape[1]
+        return _mean_of_column_sums(col_sum, len(queries_keys), heads, rows)
 
 
 def self_attention_modules(encoder: nn.Module) -> list[nn.Module]:
@@ -218,10 +228,11 @@ class SPPLoss(nn.Module):
         self, alpha_prime: torch.Tensor, iel: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (L_spp, α). `alpha_prime` comes from `column_mean_attention` (or a fast path)."""
-        alpha = alpha_distribution(alpha_prime.float(), mask, self.alpha_mode)  # Eq. 3
-        q_t = spp_target(iel_distribution(iel), mask, self.target, self.epsilon)  # Eq. 1 + smoothing
-        if self.direction == "alpha_q":
-            kl = kl_divergence(alpha, q_t, mask)  # Eq. 5: KL(α || q~)
-        else:
-            kl = kl_divergence(q_t, alpha, mask)  # KL(q~ || α)
-        return kl.mean(), alpha
+        with _float32(mask):
+            alpha = alpha_distribution(alpha_prime.float(), mask, self.alpha_mode)  # Eq. 3
+            q_t = spp_target(iel_distribution(iel), mask, self.target, self.epsilon)  # Eq. 1 + smoothing
+            if self.direction == "alpha_q":
+                kl = kl_divergence(alpha, q_t, mask)  # Eq. 5: KL(α || q~)
+            else:
+                kl = kl_divergence(q_t, alpha, mask)  # KL(q~ || α)
+            return kl.mean(), alpha

@@ -18,11 +18,12 @@ from selfre.cli.args import add_config_args, config_from_args
 from selfre.errors import SelfreError
 from selfre.redact import redact
 from selfre.search.plan import BUNDLED_CONFIGS, DATASETS, SEARCH_DEFAULTS, SearchPlan, build_plan
+from selfre.search.resources import PLACEMENTS
 from selfre.tracking import targets
 
 # flag dest -> search key; None on the command line means "take the config file's value".
-RUN_FLAGS = ("max_concurrent", "workers_per_trial", "gpus_per_worker", "cpus_per_worker", "max_failures", "keep_checkpoints",
-             "experiment", "registered_model", "system_metrics")  # fmt: skip
+RUN_FLAGS = ("max_concurrent", "workers_per_trial", "gpus_per_worker", "cpus_per_worker", "placement", "max_failures",
+             "keep_checkpoints", "experiment", "registered_model", "system_metrics")  # fmt: skip
 SEARCH_FLAGS = ("num_samples", "seeds", "scheduler", "sampler_seed", "final_seeds", *RUN_FLAGS)
 
 
@@ -101,6 +102,9 @@ def add_run_flags(p: argparse.ArgumentParser, what: str) -> None:
     g.add_argument("--gpus-per-worker", type=float, metavar="X",
                    help="GPUs per worker; fractions share a GPU between workers (0 = train on CPU with gloo; AMP is used "
                    f"on GPU per --amp) {_default('gpus_per_worker')}.")  # fmt: skip
+    g.add_argument("--placement", choices=PLACEMENTS, help="Ray placement strategy of a trial's workers (auto = STRICT_PACK "
+                   "for a multi-worker GPU trial: all its GPUs on one node; PACK otherwise) "
+                   f"{_default('placement')}.")  # fmt: skip
     g.add_argument("--cpus-per-worker", type=float, metavar="X", help=f"CPUs per worker; also its torch threads unless --num-threads is set {_default('cpus_per_worker')}.")
     g.add_argument("--max-failures", type=int, metavar="N", help="Worker-group restarts per trial, each resuming from the "
                    f"trial's last epoch checkpoint {_default('max_failures')}.")  # fmt: skip

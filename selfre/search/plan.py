@@ -49,6 +49,7 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "workers_per_trial": 2,
     "cpus_per_worker": 1.0,
     "gpus_per_worker": 0.0,
+    "placement": "auto",  # Ray placement strategy of a trial's workers (selfre.search.resources.placement_strategy)
     "max_concurrent": 0,  # 0 = as many trials as fit the cluster
     "max_failures": 3,  # Ray Train worker-group restarts per trial, each from the last checkpoint
     "keep_checkpoints": 1,  # per trial, newest first; the final model checkpoint counts as one
@@ -104,7 +105,9 @@ class SearchPlan:
 
     def resources(self) -> TrialResources:
         s = self.search
-        return TrialResources(int(s["workers_per_trial"]), float(s["cpus_per_worker"]), float(s["gpus_per_worker"]))
+        return TrialResources(
+            int(s["workers_per_trial"]), float(s["cpus_per_worker"]), float(s["gpus_per_worker"]), str(s["placement"])
+        )
 
     def max_epochs(self) -> int:
         return max_epochs(self.params(), self.run_config())

@@ -20,6 +20,8 @@ from selfre.errors import ConfigError
 log = logging.getLogger(__name__)
 
 DRIVER_CPUS = 0.01
+# Ray placement-group strategies (--placement); "auto" picks per trial (TrialResources.placement_strategy).
+PLACEMENTS = ("auto", "PACK", "STRICT_PACK", "SPREAD", "STRICT_SPREAD")
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class TrialResources:
     workers: int
     cpus_per_worker: float
     gpus_per_worker: float
+    placement: str = "auto"
 
     def validate(self) -> TrialResources:
         if self.workers < 1:
@@ -35,8 +38,15 @@ class TrialResources:
             raise ConfigError(f"--cpus-per-worker must be > 0, got {self.cpus_per_worker}")
         if self.gpus_per_worker < 0:
             raise ConfigError(f"--gpus-per-worker must be >= 0, got {self.gpus_per_worker}")
-        if self.gpus_per_worker > 1 and not float(self.gpus_per_worker).is_integer():
-            raise ConfigError(f"--gpus-per-worker above 1 must be a whole number, got {self.gpus_per_worker}")
+        if self.gpus_per_worker > 1:
+            # A worker trains on one device (Ray Train's get_device): a second GPU would be reserved and idle.
+            raise ConfigError(
+                f"--gpus-per-worker {self.gpus_per_worker:g}: a worker trains on one GPU, so the rest would be reserved "
+                f"and idle; use --workers-per-trial {self.workers * math.ceil(self.gpus_per_worker)} --gpus-per-worker 1 "
+                "to train on that many GPUs"
+            )
+        if self.placement not in PLACEMENTS:
+            raise ConfigError(f"--placement must be one of {', '.join(PLACEMENTS)}, got {self.placement!r}")
         return self
 
     @property
@@ -47,6 +57,15 @@ class TrialResources:
     def backend(self) -> str:
         # NCCL refuses two ranks on one GPU, which fractional GPUs allow; gloo handles CUDA tensors too.
         return "nccl" if self.use_gpu and (self.gpus_per_worker >= 1 or self.workers == 1) else "gloo"
+
+    @property
+    def placement_strategy(self) -> str:
+        """Ray's placement strategy for the trial's workers. auto: STRICT_PACK for a multi-worker GPU trial
+        (its DDP all-reduce moves every gradient each step: over NVLink on one node, not a network between
+        two); Ray's default PACK otherwise. A STRICT_PACK trial waits for one node with all its GPUs."""
+        if self.placement != "auto":
+            return self.placement
+        return "STRICT_PACK" if self.use_gpu and self.workers > 1 else "PACK"
 
     def per_worker(self) -> dict[str, float]:
         out = {"CPU": float(self.cpus_per_worker)}

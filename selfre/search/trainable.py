@@ -24,7 +24,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from selfre.config import RunConfig
 from selfre.search.plan import SearchPlan
-from selfre.search.resources import DRIVER_CPUS
+from selfre.search.resources import DRIVER_CPUS, TrialResources
 from selfre.search.space import apply_params
 from selfre.search.worker import train_loop_per_worker
 
@@ -64,6 +64,14 @@ def warm_preset_cache(cfg: RunConfig, splits=None) -> None:
     resolve_encoder("tiny", lambda: marked_corpus(splits.train, cfg.data.marker))
 
 
+def scaling_config(resources: TrialResources) -> ScalingConfig:
+    """The trial's Ray Train workers: count, per-worker resources and their placement (resources.py)."""
+    return ScalingConfig(
+        num_workers=resources.workers, use_gpu=resources.use_gpu, resources_per_worker=resources.per_worker(),
+        placement_strategy=resources.placement_strategy,
+    )
+
+
 def run_trial(config: dict, plan: SearchPlan) -> None:
     """Tune function trainable: one (configuration, seed) trained with Ray Train."""
     cfg = apply_params(plan.base, config["params"], seed=config["seed"])
@@ -81,9 +89,7 @@ def run_trial(config: dict, plan: SearchPlan) -> None:
             "tracking": plan.tracking, "config_id": config["config_id"], "seed": config["seed"],
         },
         torch_config=TorchConfig(backend=resources.backend),
-        scaling_config=ScalingConfig(
-            num_workers=resources.workers, use_gpu=resources.use_gpu, resources_per_worker=resources.per_worker()
-        ),
+        scaling_config=scaling_config(resources),
         run_config=TrainRunConfig(
             name=run_name(config),
             storage_path=plan.train_storage,

@@ -130,8 +130,7 @@ def train_loop_per_worker(config: dict) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="selfre-worker-"))
     cfg.out_dir = str(workdir / "out")  # the core's files; rank 0's are uploaded as checkpoints
     cfg.train.progress = False  # bars from several workers interleave into noise in Ray's logs
-    if not config["use_gpu"] and cfg.train.device == "auto":
-        cfg.train.device = "cpu"  # a CPU trial on a GPU node must not grab a GPU Ray did not assign
+    cfg.train.device = worker_device(cfg.train.device, config["use_gpu"])
     if not cfg.train.num_threads:
         cfg.train.num_threads = config["threads_per_worker"]  # else every worker takes every core
     # --data-dir s3://…: this node's verified copy (the first worker on a node downloads, others re-use it).
@@ -161,6 +160,21 @@ def train_loop_per_worker(config: dict) -> None:
         train(cfg, hooks=hooks, resume_from=resume_from)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def worker_device(configured: str, use_gpu: bool) -> str:
+    """The device a worker trains on: Ray Train's choice, whatever `train.device` says. With GPUs, the one
+    Ray assigned to this worker (a config's `cuda:N` would put every rank on GPU N: NCCL refuses duplicate
+    GPUs); without, the CPU (a CPU trial on a GPU node must not take a GPU Ray did not assign)."""
+    if use_gpu:
+        from ray.train.torch import get_device
+
+        device = str(get_device())
+    else:
+        device = "cpu"
+    if configured not in ("auto", device):
+        log.warning("train.device=%s ignored inside Ray: this worker trains on %s (Ray Train's device)", configured, device)
+    return device
 
 
 def _quiet_logs() -> None:

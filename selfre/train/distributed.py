@@ -65,11 +65,24 @@ def init_from_env() -> bool:
     if "RANK" not in os.environ or "MASTER_ADDR" not in os.environ:
         raise ConfigError("WORLD_SIZE > 1 but RANK/MASTER_ADDR are unset: launch with torchrun --nproc-per-node N")
     if torch.cuda.is_available():
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(local_cuda_ordinal(int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()))
         dist.init_process_group("nccl")
     else:
         dist.init_process_group("gloo")
     return True
+
+
+def local_cuda_ordinal(local_rank: int, visible: int) -> int:
+    """This process's GPU among the `visible` ones: LOCAL_RANK where every process sees the node's GPUs
+    (plain torchrun), 0 where each sees only its own (a per-process CUDA_VISIBLE_DEVICES, as SLURM sets)."""
+    if visible == 1:
+        return 0
+    if 0 <= local_rank < visible:
+        return local_rank
+    raise ConfigError(
+        f"LOCAL_RANK={local_rank} but this process sees {visible} GPUs (CUDA_VISIBLE_DEVICES="
+        f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}): let each process see all of the node's GPUs, or only its own"
+    )
 
 
 def close() -> None:

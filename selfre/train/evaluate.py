@@ -35,8 +35,8 @@ def score_records(
 
 def evaluate_examples(
     model, records: Sequence[RelationRecord], examples: Sequence[EncodedExample], label_set: LabelSet,
-    batch_size: int, pad_token_id: int, device: torch.device, amp: bool = False, progress=None,
+    batch_size: int, pad_token_id: int, device: torch.device, progress=None,
 ) -> tuple[dict, list[str]]:  # fmt: skip
-    probs = predict_probs(model, examples, batch_size, pad_token_id, device, amp, progress)
+    probs = predict_probs(model, examples, batch_size, pad_token_id, device, progress)
     predicted = labels_from_probs(probs, len(records), label_set)
     return score_records(records, predicted, label_set, dropped=len(records) - len(examples)), predicted

@@ -1,7 +1,14 @@
-"""Running a model over encoded examples: shared by dev/test evaluation, `evaluate` and `Predictor`."""
+"""Running a model over encoded examples: shared by dev/test evaluation, `evaluate` and `Predictor`.
+
+Precision rules (docs/method.md, "Precision"): training runs under AMP on GPU — bf16 on cards with native
+bf16 (Ampere and later), fp16 with loss scaling on older ones; master weights are float32 always.
+Evaluation and prediction run in float32 with full-precision matmuls, wherever they are called from, so a
+checkpoint's recorded dev/test figures are what `selfre evaluate` and the Predictor reproduce.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from contextlib import nullcontext
 
@@ -12,11 +19,29 @@ from selfre.encoding.encode import EncodedExample
 
 
 def autocast_for(device: torch.device, enabled: bool):
-    """bf16 where the GPU supports it (no loss scaling needed), fp16 otherwise; nothing on CPU."""
+    """bf16 where the GPU supports it natively (no loss scaling needed), fp16 otherwise; nothing on CPU.
+    Emulated bf16 (T4, V100) is not native: no tensor cores, and SDPA falls back to its math kernel."""
     if not enabled or device.type != "cuda":
         return nullcontext(), None
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
     return torch.autocast("cuda", dtype=dtype), dtype
+
+
+@contextlib.contextmanager
+def float32_matmul_precision(precision: str):
+    """`torch.set_float32_matmul_precision` within the block only (it is process-wide)."""
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(precision)
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
+def training_matmuls(device: torch.device):
+    """TF32 for the float32 matmuls of a training step on GPU (the fused SPP kernel's; AMP covers the
+    encoder's); CPU keeps full precision, so CPU runs stay bit-identical."""
+    return float32_matmul_precision("high") if device.type == "cuda" else nullcontext()
 
 
 def batches(examples: Sequence[EncodedExample], batch_size: int, pad_token_id: int):
@@ -28,18 +53,16 @@ def batches(examples: Sequence[EncodedExample], batch_size: int, pad_token_id: i
 
 @torch.no_grad()
 def predict_probs(
-    model, examples: Sequence[EncodedExample], batch_size: int, pad_token_id: int, device: torch.device,
-    amp: bool = False, progress=None,
+    model, examples: Sequence[EncodedExample], batch_size: int, pad_token_id: int, device: torch.device, progress=None,
 ) -> dict[int, torch.Tensor]:  # fmt: skip
-    """-> {example.index: probability vector (float32, CPU)}."""
+    """-> {example.index: probability vector (float32, CPU)}, computed in float32 (module doc)."""
     model.eval()
-    ctx, _ = autocast_for(device, amp)
     out: dict[int, torch.Tensor] = {}
     for batch in batches(examples, batch_size, pad_token_id):
         index = batch.pop("index")
         batch.pop("labels")  # unknown at prediction time; evaluation compares outside the model
         batch = {k: v.to(device) for k, v in batch.items()}
-        with ctx:
+        with float32_matmul_precision("highest"):
             logits = model(**batch, with_spp=False).logits
         for i, p in zip(index.tolist(), torch.softmax(logits.float(), dim=-1).cpu(), strict=True):
             out[i] = p

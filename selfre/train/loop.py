@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
@@ -34,21 +32,16 @@ from selfre.metrics.objective import resolve, score
 from selfre.model.build import build_for_training
 from selfre.train import checkpoint as ckpt
 from selfre.train import distributed as ddp
+from selfre.train import rng
 from selfre.train.evaluate import labels_from_probs, score_records
-from selfre.train.inference import autocast_for, predict_probs
+from selfre.train.inference import autocast_for, predict_probs, training_matmuls
 from selfre.train.optim import build_optimizer, linear_warmup_decay
 from selfre.train.results import EpochResult, TrainHooks, TrainResult  # noqa: F401 - TrainHooks: part of train()'s API
 
 log = logging.getLogger(__name__)
 
 PREDICTIONS_FILE = "test_predictions.txt"  # one label per test record, in the split's order
-
-
-def set_seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.cuda.manual_seed_all(seed)
+PROGRESS_EVERY = 20  # steps between progress-bar loss updates (each reads the running sums off the GPU)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -58,23 +51,6 @@ def resolve_device(name: str) -> torch.device:
         # Under DDP the launcher (Ray, torchrun) has already set this process's current device.
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
-
-
-def _rng_state() -> dict:
-    return {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def _set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class _Trainer:
@@ -88,7 +64,7 @@ class _Trainer:
         self.objective = resolve(cfg.train.select_metric, cfg.data.dataset)
         if cfg.train.num_threads:
             torch.set_num_threads(cfg.train.num_threads)
-        set_seed(cfg.train.seed)
+        rng.seed_all(cfg.train.seed)  # the same on every rank until the model is built (selfre.train.rng)
         self.splits = splits if splits is not None else load_splits(cfg.data)
         self.label_set = self.splits.label_set
         self.device = resolve_device(cfg.train.device)
@@ -108,6 +84,7 @@ class _Trainer:
             self.ddp_model = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
+        rng.use_rank_stream(cfg.train.seed, self.rank)  # each rank its own dropout from here on
         self.steps_per_epoch = math.ceil(len(self.train_examples) / cfg.train.batch_size)
         self.total_steps = self.steps_per_epoch * cfg.train.epochs
         if cfg.train.max_steps:
@@ -116,7 +93,7 @@ class _Trainer:
         self.scheduler = linear_warmup_decay(self.optimizer, self.total_steps, cfg.train.warmup_ratio)
         self.autocast, amp_dtype = autocast_for(self.device, cfg.train.amp)
         # fp16 needs loss scaling against underflow; bf16 has fp32's range and does not.
-        self.scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp_dtype == torch.float16)
         self.step = 0
         self.start_epoch = 1
         self.best_score = -1.0
@@ -131,7 +108,8 @@ class _Trainer:
         self.model.load_state_dict(weights)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
+        if self.scaler.is_enabled() and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])  # a bf16 or CPU run saved none: fp16 starts a fresh scale
         self.step, self.start_epoch = state["step"], state["epoch"] + 1
         # best_f1: the key of checkpoints written before the selection metric was configurable
         self.best_score = state.get("best_score", state.get("best_f1"))
@@ -139,7 +117,7 @@ class _Trainer:
         # No separate best file means the last epoch was the best one.
         self.best_weights = best if best is not None else (weights if self.best_epoch else None)
         self.history = [EpochResult(**h) for h in state["history"]]
-        _set_rng_state(state["rng"])
+        rng.restore_rank_state(state["rng"], self.rank, self.cfg.train.seed, self.step, self.device)
         log.info("resumed from %s at epoch %d (step %d)", path, self.start_epoch, self.step)
 
     # -- one epoch ----------------------------------------------------------------------------------
@@ -149,9 +127,12 @@ class _Trainer:
         cfg = self.cfg.train
         self.ddp_model.train()
         batches = ddp.global_batches(len(self.train_examples), cfg.batch_size, cfg.seed, epoch)
-        sums = [0.0, 0.0, 0.0, 0.0]  # loss, L_re, L_spp summed over this rank's examples; their count
+        # loss, L_re, L_spp summed over this rank's examples, and their count: kept on the device (a `.item()`
+        # per step would wait for the GPU every step) and read when the progress bar shows them.
+        sums = torch.zeros(4, dtype=torch.float64, device=self.device)
         total = sum(len(b) for b in batches)
-        bar = tqdm(total=total, desc=f"epoch {epoch}", disable=not (cfg.progress and self.is_main), leave=False)
+        show = cfg.progress and self.is_main
+        bar = tqdm(total=total, desc=f"epoch {epoch}", disable=not show, leave=False)
         for batch in batches:
             if cfg.max_steps and self.step >= cfg.max_steps:
                 break
@@ -163,10 +144,11 @@ class _Trainer:
             inputs = collate(examples, self.tokenizer.pad_token_id)
             inputs.pop("index")
             inputs = {k: v.to(self.device) for k, v in inputs.items()}
-            with self.autocast:
-                out = self.ddp_model(**inputs)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(out.loss * ddp.loss_scale(n, len(batch), self.world)).backward()
+            with training_matmuls(self.device):
+                with self.autocast:
+                    out = self.ddp_model(**inputs)
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scaler.scale(out.loss * ddp.loss_scale(n, len(batch), self.world)).backward()
             if cfg.max_grad_norm > 0:
                 self.scaler.unscale_(self.optimizer)
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
@@ -174,15 +156,13 @@ class _Trainer:
             self.scaler.update()
             self.scheduler.step()
             self.step += 1
-            sums[0] += out.loss.item() * n
-            sums[1] += out.loss_re.item() * n
-            if out.loss_spp is not None:
-                sums[2] += out.loss_spp.item() * n
-            sums[3] += n
+            spp = out.loss_spp.detach() if out.loss_spp is not None else out.loss.new_zeros(())
+            sums += torch.stack([out.loss.detach(), out.loss_re.detach(), spp, out.loss.new_ones(())]).double() * n
             bar.update(len(batch))
-            bar.set_postfix(loss=f"{sums[0] / max(1, sums[3]):.4f}")
+            if show and self.step % PROGRESS_EVERY == 0:
+                bar.set_postfix(loss=f"{sums[0].item() / max(1.0, sums[3].item()):.4f}")
         bar.close()
-        loss, re, spp, count = ddp.all_reduce_sums(sums, self.device)
+        loss, re, spp, count = ddp.all_reduce_sums(sums.tolist(), self.device)
         count = max(1.0, count)
         return loss / count, re / count, (spp / count if self.model.use_spp else None)
 
@@ -191,7 +171,8 @@ class _Trainer:
         cfg = self.cfg.train
         shard = examples[self.rank :: self.world]
         bar = tqdm(total=len(shard), desc=desc, disable=not (cfg.progress and self.is_main), leave=False)
-        probs = predict_probs(self.model, shard, cfg.eval_batch_size, self.tokenizer.pad_token_id, self.device, cfg.amp, bar)
+        # float32, as `selfre evaluate` and the Predictor score the checkpoint (selfre.train.inference)
+        probs = predict_probs(self.model, shard, cfg.eval_batch_size, self.tokenizer.pad_token_id, self.device, bar)
         bar.close()
         if self.world > 1:
             gathered: list = [None] * self.world
@@ -204,7 +185,16 @@ class _Trainer:
     def data_info(self) -> dict:
         return {**self.splits.info, "encode_stats": self.encode_stats}
 
-    def write_epoch_checkpoint(self, epoch: int) -> Path:
+    def rank_rng_states(self) -> list[dict]:
+        """Every rank's random state, in rank order (a collective: all ranks call it)."""
+        state = rng.rng_state(self.device)
+        if self.world == 1:
+            return [state]
+        gathered: list = [None] * self.world
+        dist.all_gather_object(gathered, state)
+        return gathered
+
+    def write_epoch_checkpoint(self, epoch: int, rng_states: list[dict]) -> Path:
         """Resumable state of this epoch as `<out_dir>/last`, swapped in whole once written."""
         out = Path(self.cfg.out_dir) / ".last.tmp"
         if out.exists():
@@ -216,7 +206,7 @@ class _Trainer:
         state = {
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(), "epoch": epoch, "step": self.step, "best_score": self.best_score,
-            "best_epoch": self.best_epoch, "best_dev": self.best_dev, "rng": _rng_state(),
+            "best_epoch": self.best_epoch, "best_dev": self.best_dev, "rng": {"ranks": rng_states},
             "history": [asdict(h) for h in self.history],
         }  # fmt: skip
         # The best weights are stored beside the current ones only when they differ.
@@ -255,7 +245,8 @@ class _Trainer:
                     "/".join(f"{dev[k]:.4f}" for k in ("precision", "recall", "f1")) if dev else "-",
                     self.objective, "-" if dev_score is None else f"{dev_score:.4f}",
                 )  # fmt: skip
-            hooks.on_epoch_end(result, self.write_epoch_checkpoint(epoch) if self.is_main else None)
+            rng_states = self.rank_rng_states()
+            hooks.on_epoch_end(result, self.write_epoch_checkpoint(epoch, rng_states) if self.is_main else None)
             if done:
                 break
         return self.finish(hooks)
