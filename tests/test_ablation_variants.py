@@ -64,6 +64,12 @@ def test_a_variant_equal_to_another_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="same configuration as self"):
         plan_from_args(build_parser().parse_args(["--dataset", "demo", "--storage", str(tmp_path), "--variant",
                                                   "again:model.use_spp=true"]), CONFIG_DIR)  # fmt: skip
+    with pytest.raises(ConfigError, match="same configuration as self"):  # written differently, trained the same
+        plan_from_args(build_parser().parse_args(["--dataset", "demo", "--storage", str(tmp_path), "--variant",
+                                                  "paper:model.spp_alpha=softmax"]), CONFIG_DIR)  # fmt: skip
+    with pytest.raises(ConfigError, match="--variant bad: .*model.spp_alpha"):
+        plan_from_args(build_parser().parse_args(["--dataset", "demo", "--storage", str(tmp_path), "--variant",
+                                                  "bad:model.spp_alpha=sideways"]), CONFIG_DIR)  # fmt: skip
     with pytest.raises(SystemExit):  # argparse: a bad --variant stops before anything is built
         build_parser().parse_args(["--dataset", "demo", "--variant", "x:model.nope=1"])
     with pytest.raises(ConfigError, match="its own NAME"):

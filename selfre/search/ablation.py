@@ -89,10 +89,16 @@ def make_ablation(plan: SearchPlan, variants: list[str], resamples: int = DEFAUL
                   extra: dict[str, dict] | None = None) -> SearchPlan:  # fmt: skip
     """Turn a plan (its base config, seeds, resources, storage, tracking) into the ablation of `variants` plus
     the `extra` named variants (parse_extra_variant)."""
+    from selfre.search.space import apply_params
+
     named = {**{v: VARIANTS[v] for v in variants}, **(extra or {})}
     seen: dict[str, str] = {}
     for name, params in named.items():
-        twin = seen.setdefault(json.dumps(params, sort_keys=True, default=str), name)
+        try:
+            resolved = apply_params(plan.base, params, seed=0).to_dict()  # what is trained, not how it is written
+        except ConfigError as exc:
+            raise ConfigError(f"--variant {name}: {exc}") from None
+        twin = seen.setdefault(json.dumps(resolved, sort_keys=True), name)
         if twin != name:
             raise ConfigError(f"--variant {name}: the same configuration as {twin}; it would be trained twice")
     plan.search.update(
