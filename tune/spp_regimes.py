@@ -45,8 +45,8 @@ def measure(cfg, sentences: int) -> list[dict]:
         model.train()
         out = model(**batch)
         ratio = spp_diagnostics.gradient_share(model, out.loss_re, out.loss_spp)["spp_grad_ratio_raw"]
-        rows.append({"spp_alpha": alpha, "spp_target": target, "spp_layers": layers, "loss_re": out.loss_re.item(),
-                     "loss_spp": out.loss_spp.item(), "grad_ratio": ratio})  # fmt: skip
+        rows.append({"spp_alpha": alpha, "spp_target": target, "spp_layers": layers, "loss_re": float(out.loss_re.detach()),
+                     "loss_spp": float(out.loss_spp.detach()), "grad_ratio": ratio})  # fmt: skip
     return rows
 
 
