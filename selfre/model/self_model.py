@@ -31,6 +31,7 @@ class SELFOutput:
     loss_spp: torch.Tensor | None = None
     gate: torch.Tensor | None = None  # HR retainer gate G, B×n×(L+2)
     alpha: torch.Tensor | None = None  # SPP attention distribution α, B×n
+    alpha_prime: torch.Tensor | None = None  # the attention summary α' SPP reads (Eq. 3, before the α regime), B×n
 
 
 class SELFModel(nn.Module):
@@ -90,6 +91,7 @@ class SELFModel(nn.Module):
         if probe is not None:
             alpha_prime = probe.column_mean(captured, mask)  # Eq. 2-3 from Q, K next to the fused kernel
             result.loss_spp, result.alpha = self.spp(alpha_prime, iel, mask)  # Eq. 2-5
+            result.alpha_prime = alpha_prime
         elif with_spp:
             if not out.attentions:
                 raise RuntimeError(
@@ -99,6 +101,7 @@ class SELFModel(nn.Module):
                 )
             alpha_prime = column_mean_attention([out.attentions[i] for i in self.spp_layer_index], mask)
             result.loss_spp, result.alpha = self.spp(alpha_prime, iel, mask)  # Eq. 2-5
+            result.alpha_prime = alpha_prime
         if labels is not None:
             result.loss_re = F.cross_entropy(logits.float(), labels)  # Eq. 13
             if result.loss_spp is not None:

@@ -14,6 +14,10 @@ class ManualWeighting(nn.Module):
     def forward(self, loss_re: torch.Tensor, loss_spp: torch.Tensor) -> torch.Tensor:
         return loss_re + self.spp_lambda * loss_spp  # Eq. 14: L = L_re + λ·L_spp
 
+    def term_weights(self) -> tuple[float, float]:
+        """(w_re, w_spp): what each loss is multiplied by in L (for diagnostics)."""
+        return 1.0, float(self.spp_lambda)
+
     def sigmas(self) -> dict[str, float]:
         return {}
 
@@ -34,6 +38,10 @@ class UncertaintyWeighting(nn.Module):
         return (
             0.5 * torch.exp(-s_re) * loss_re + 0.5 * torch.exp(-s_spp) * loss_spp + 0.5 * s_re + 0.5 * s_spp
         )  # Eq. 15
+
+    def term_weights(self) -> tuple[float, float]:
+        """(w_re, w_spp) = (½e^{-s_re}, ½e^{-s_spp}) now: the ½s_k terms carry no gradient to the model."""
+        return float(0.5 * torch.exp(-self.log_var_re.detach())), float(0.5 * torch.exp(-self.log_var_spp.detach()))
 
     def sigmas(self) -> dict[str, float]:
         """σ_k = exp(s_k / 2), for logging."""

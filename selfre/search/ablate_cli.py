@@ -15,7 +15,14 @@ from pathlib import Path
 from selfre.cli.args import add_config_args, config_from_args
 from selfre.errors import ConfigError, SelfreError
 from selfre.search import storage
-from selfre.search.ablation import DEFAULT_RESAMPLES, DEFAULT_SEEDS, VARIANTS, make_ablation, parse_variants
+from selfre.search.ablation import (
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEEDS,
+    VARIANTS,
+    make_ablation,
+    parse_extra_variant,
+    parse_variants,
+)
 from selfre.search.cli import _seeds, add_run_flags, run_from_args, run_overrides
 from selfre.search.plan import BUNDLED_CONFIGS, DATASETS, SearchPlan, build_plan
 from selfre.tracking import targets
@@ -42,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "`selfre train --config` file or a search config) over tune/configs/DATASET.yaml.")  # fmt: skip
     g.add_argument("--variants", default=",".join(VARIANTS), type=parse_variants_arg, metavar="V1,V2,...",
                    help=f"Variants to train, from {', '.join(VARIANTS)}; baseline is required (default: all four).")  # fmt: skip
+    g.add_argument("--variant", dest="extra_variants", action="append", default=[], type=parse_extra_variant_arg,
+                   metavar="NAME:KEY=VALUE,...", help="An extra named variant (repeatable): SELF (SPP and HR on) with "
+                   "these config fields changed, e.g. self-default:model.spp_alpha=softmax,model.spp_target=softmax,"
+                   "model.spp_lambda=0.2 — trained, compared with the baseline and reported like the others.")  # fmt: skip
     g.add_argument("--seeds", type=_seeds, default=DEFAULT_SEEDS, metavar="S1,S2,...",
                    help=f"Seeds every variant is trained with (default: {','.join(map(str, DEFAULT_SEEDS))}, the paper's).")  # fmt: skip
     g.add_argument("--bootstrap-resamples", type=int, default=DEFAULT_RESAMPLES, metavar="N",
@@ -54,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_variants_arg(text: str) -> list[str]:
     try:
         return parse_variants(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_extra_variant_arg(text: str) -> tuple[str, dict]:
+    try:
+        return parse_extra_variant(text)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -78,7 +96,10 @@ def plan_from_args(args: argparse.Namespace, config_dir: str | Path) -> SearchPl
     if not args.name:
         plan.name = plan.name.replace(dataset, f"{dataset}-ablation", 1)
     plan.address = args.address
-    return make_ablation(plan, args.variants, args.bootstrap_resamples)
+    extra = dict(args.extra_variants)
+    if len(extra) != len(args.extra_variants):
+        raise ConfigError("--variant: each extra variant needs its own NAME")
+    return make_ablation(plan, args.variants, args.bootstrap_resamples, extra)
 
 
 def _from_search(storage_root: str, name: str, dataset: str | None) -> tuple[str, str]:

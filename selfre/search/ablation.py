@@ -12,15 +12,23 @@ trial's test predictions from its final checkpoint and reports, per variant:
   * a paired bootstrap test over the test sentences between the variant and the baseline, pooled over seeds
     (selfre.metrics.significance, which states the method; `bootstrap_resamples` resamples).
 
+Extra named variants (`--variant NAME:key=value,...`) join the four: SELF (both components on) with the given
+fields changed — e.g. SELF in another SPP regime — trained, compared with the baseline and reported the same
+way. The plan keeps every variant's name and params (search.variants), so a resumed ablation reports them.
+
 The table (markdown, JSON) and a bar plot with error bars go to the ablation's folder and its MLflow run.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from pathlib import Path
 
+import yaml
+
+from selfre.config import RunConfig, flatten
 from selfre.errors import ConfigError
 from selfre.search import storage
 from selfre.search.aggregate import COMPLETE
@@ -49,19 +57,68 @@ def parse_variants(text: str) -> list[str]:
     return [v for v in VARIANTS if v in names]  # table order
 
 
-def make_ablation(plan: SearchPlan, variants: list[str], resamples: int = DEFAULT_RESAMPLES) -> SearchPlan:
-    """Turn a plan (its base config, seeds, resources, storage, tracking) into the ablation of `variants`."""
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+_UNSETTABLE = ("train.seed", "train.select_metric", "out_dir", "data.")  # the ablation's own, or every variant's
+
+
+def parse_extra_variant(text: str) -> tuple[str, dict]:
+    """`NAME:key=value,key=value` -> (NAME, params): SELF's switches plus the given fields. Values are YAML
+    scalars (0.2, true, softmax); a value may hold commas (`model.spp_layers=1,6`): a new pair starts only where
+    `,section.field=` follows."""
+    where = f"--variant {text!r}"
+    name, sep, rest = text.partition(":")
+    name = name.strip()
+    if not sep or not _NAME.fullmatch(name) or not rest.strip():
+        raise ConfigError(f"{where}: expected NAME:key=value,... (NAME of letters, digits, '_', '-', '.', '+')")
+    if name in VARIANTS or name in LABELS.values():
+        raise ConfigError(f"{where}: {name!r} is a built-in variant; name yours differently")
+    known = flatten(RunConfig())
+    params = dict(VARIANTS["self"])
+    for pair in re.split(r",(?=\s*[a-z_]+\.[a-z_]+\s*=)", rest):
+        key, eq, value = (x.strip() for x in pair.partition("="))
+        if not eq or key not in known:
+            raise ConfigError(f"{where}: {pair.strip()!r} is not key=value with a config field as key (e.g. model.spp_alpha=softmax)")
+        if key.startswith(_UNSETTABLE):
+            raise ConfigError(f"{where}: {key} cannot differ between variants (seeds come from --seeds; data, "
+                              "objective and output are the ablation's)")  # fmt: skip
+        params[key] = yaml.safe_load(value) if value else ""
+    return name, params
+
+
+def make_ablation(plan: SearchPlan, variants: list[str], resamples: int = DEFAULT_RESAMPLES,
+                  extra: dict[str, dict] | None = None) -> SearchPlan:  # fmt: skip
+    """Turn a plan (its base config, seeds, resources, storage, tracking) into the ablation of `variants` plus
+    the `extra` named variants (parse_extra_variant)."""
+    from selfre.search.space import apply_params
+
+    named = {**{v: VARIANTS[v] for v in variants}, **(extra or {})}
+    seen: dict[str, str] = {}
+    for name, params in named.items():
+        try:
+            resolved = apply_params(plan.base, params, seed=0).to_dict()  # what is trained, not how it is written
+        except ConfigError as exc:
+            raise ConfigError(f"--variant {name}: {exc}") from None
+        twin = seen.setdefault(json.dumps(resolved, sort_keys=True), name)
+        if twin != name:
+            raise ConfigError(f"--variant {name}: the same configuration as {twin}; it would be trained twice")
     plan.search.update(
-        grid=[VARIANTS[v] for v in variants], space=dict(SPACE), num_samples=len(variants), scheduler="fifo",
-        id_prefix="v", register=False, analysis="ablation", final_seeds=[], bootstrap_resamples=int(resamples),
+        grid=list(named.values()), space=dict(SPACE), num_samples=len(named), scheduler="fifo", id_prefix="v",
+        register=False, analysis="ablation", final_seeds=[], bootstrap_resamples=int(resamples), variants=named,
     )  # fmt: skip
     return plan.validate()
 
 
-def variant_of(params: dict) -> str:
-    for name, switches in VARIANTS.items():
-        if all(params.get(k) == v for k, v in switches.items()):
-            return name
+def variant_of(params: dict, variants: dict[str, dict] | None = None) -> str:
+    """The variant a configuration was trained as: its params equal the variant's (a plan saved before named
+    variants has only the four, matched by their switches)."""
+    if variants:
+        for name, expected in variants.items():
+            if params == expected:
+                return name
+    else:
+        for name, switches in VARIANTS.items():
+            if all(params.get(k) == v for k, v in switches.items()):
+                return name
     raise ValueError(f"not an ablation variant: {params}")
 
 
@@ -77,14 +134,15 @@ def analyse(plan: SearchPlan, summary: dict, out_dir: Path) -> tuple[str, list[t
     splits = load_splits(cfg.data)
     gold = [r.relation for r in splits.test]
     objective = summary["objective"]
-    by_variant = {variant_of(c["params"]): c for c in summary["configurations"]}
+    variants = plan.search.get("variants") or {}
+    by_variant = {variant_of(c["params"], variants): c for c in summary["configurations"]}
     rows = []
     base = by_variant.get(BASELINE)
     base_trials = _complete_trials(base) if base else {}
-    for name in [v for v in VARIANTS if v in by_variant]:
+    for name in [v for v in (variants or VARIANTS) if v in by_variant]:
         config = by_variant[name]
         trials = _complete_trials(config)
-        row = {"variant": name, "label": LABELS[name], "config_id": config["config_id"], "status": config["status"],
+        row = {"variant": name, "label": LABELS.get(name, name), "config_id": config["config_id"], "params": config["params"], "status": config["status"],
                "seeds": sorted(trials), "test": _stat(trials, "test_score"), "pc": _stat(trials, "test_pc_f1")}  # fmt: skip
         paired = sorted(set(trials) & set(base_trials))
         if name != BASELINE and paired:
@@ -184,6 +242,10 @@ def markdown(result: dict) -> str:
         else:
             cells += ["-", "-", "reference" if row["variant"] == BASELINE else "no paired seeds"]
         lines.append("| " + " | ".join(cells) + " |")
+    extra = [r for r in result["rows"] if r["variant"] not in VARIANTS]
+    if extra:
+        lines += [""] + [f"{r['label']}: SELF with " + ", ".join(f"{k}={v}" for k, v in r["params"].items()
+                         if VARIANTS["self"].get(k) != v) for r in extra]  # fmt: skip
     boot = next((r["bootstrap"] for r in result["rows"] if "bootstrap" in r), None)
     if boot:
         lines += ["", f"Bootstrap: {boot['method']}; seeds {', '.join(map(str, result['seeds']))}."]

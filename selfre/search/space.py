@@ -13,6 +13,17 @@ YAML form (one entry per `section.field` of `RunConfig`, sampled in the order wr
 the base config when that key is not searched) has one of the listed values. This is why the space is
 a define-by-run function rather than a fixed dict: with a fixed dict Optuna would sample λ under
 uncertainty weighting too and learn from a value that had no effect.
+
+A key may instead list alternatives, each with its own `when`, no two active together: one range per
+regime, for a parameter whose right scale depends on another (λ weighs an SPP loss whose gradient is 100×
+weaker under spp_alpha=softmax than under renormalize):
+
+        model.spp_lambda:
+          - {loguniform: [2.0, 50.0], when: {model.spp_alpha: softmax}}
+          - {loguniform: [0.03, 1.0], when: {model.spp_alpha: renormalize}}
+
+Optuna knows the N-th alternative as `KEY@N` (TPE models each range as its own dimension instead of mixing
+two scales in one); everything after Optuna — trials, MLflow params, summaries — sees the config key.
 """
 
 from __future__ import annotations
@@ -39,17 +50,23 @@ class Param:
     values: tuple  # the choices, or (low, high)
     step: float | None = None
     when: tuple[tuple[str, tuple], ...] = ()  # ((key, allowed values), ...)
+    name: str = ""  # Optuna's name: the key, or KEY@N for the N-th of a key's alternatives
+
+    @property
+    def optuna_name(self) -> str:
+        return self.name or self.key
 
     def active(self, sampled: dict[str, Any], base_flat: dict[str, Any]) -> bool:
         return all(sampled.get(k, base_flat.get(k)) in allowed for k, allowed in self.when)
 
     def suggest(self, trial) -> Any:
+        name = self.optuna_name
         if self.kind == "choice":
-            return trial.suggest_categorical(self.key, list(self.values))
+            return trial.suggest_categorical(name, list(self.values))
         low, high = self.values
         if self.kind == "int":
-            return trial.suggest_int(self.key, int(low), int(high), step=int(self.step or 1))
-        return trial.suggest_float(self.key, float(low), float(high), step=self.step, log=self.kind == "loguniform")
+            return trial.suggest_int(name, int(low), int(high), step=int(self.step or 1))
+        return trial.suggest_float(name, float(low), float(high), step=self.step, log=self.kind == "loguniform")
 
     def contains(self, value) -> bool:
         if self.kind == "choice":
@@ -67,7 +84,7 @@ class Param:
 
     def describe(self) -> str:
         cond = "".join(f" if {k} in {list(v)}" for k, v in self.when)
-        return f"{self.key}: {self.kind} {list(self.values)}{f' step {self.step}' if self.step else ''}{cond}"
+        return f"{self.optuna_name}: {self.kind} {list(self.values)}{f' step {self.step}' if self.step else ''}{cond}"
 
 
 def parse_space(spec: dict | None, base: RunConfig) -> list[Param]:
@@ -84,27 +101,51 @@ def parse_space(spec: dict | None, base: RunConfig) -> list[Param]:
             raise ConfigError(f"{where}: cannot be searched ({_RESERVED[key]})")
         if key not in known or key.split(".", 1)[0] not in _SECTIONS:
             raise ConfigError(f"{where}: not a config field (expected 'data.*', 'model.*' or 'train.*')")
-        if not isinstance(dist, dict):
-            raise ConfigError(f"{where}: expected a mapping like {{choice: [...]}} or {{uniform: [low, high]}}")
-        kinds = [k for k in dist if k in KINDS]
-        extra = set(dist) - set(KINDS) - {"step", "when"}
-        if len(kinds) != 1 or extra:
-            raise ConfigError(f"{where}: give exactly one of {', '.join(KINDS)} (plus optional step, when)")
-        kind = kinds[0]
-        values = dist[kind]
-        if not isinstance(values, list) or not values:
-            raise ConfigError(f"{where}.{kind}: expected a non-empty list")
-        if kind != "choice":
-            if len(values) != 2 or not all(isinstance(v, int | float) for v in values) or values[0] >= values[1]:
-                raise ConfigError(f"{where}.{kind}: expected [low, high] numbers with low < high")
-            if kind == "loguniform" and values[0] <= 0:
-                raise ConfigError(f"{where}.loguniform: bounds must be > 0")
-        step = dist.get("step")
-        if step is not None and (kind == "choice" or not isinstance(step, int | float) or step <= 0):
-            raise ConfigError(f"{where}.step: only for uniform/int, and must be > 0")
-        when = _parse_when(where, dist.get("when"), known, key)
-        params.append(Param(key, kind, tuple(values), step, when))
+        if isinstance(dist, list):
+            params.extend(_parse_alternatives(where, key, dist, known))
+            continue
+        params.append(_parse_one(where, key, dist, known))
     _probe(params, base)
+    return params
+
+
+def _parse_one(where: str, key: str, dist, known: set[str], name: str = "") -> Param:
+    if not isinstance(dist, dict):
+        raise ConfigError(f"{where}: expected a mapping like {{choice: [...]}} or {{uniform: [low, high]}}")
+    kinds = [k for k in dist if k in KINDS]
+    extra = set(dist) - set(KINDS) - {"step", "when"}
+    if len(kinds) != 1 or extra:
+        raise ConfigError(f"{where}: give exactly one of {', '.join(KINDS)} (plus optional step, when)")
+    kind = kinds[0]
+    values = dist[kind]
+    if not isinstance(values, list) or not values:
+        raise ConfigError(f"{where}.{kind}: expected a non-empty list")
+    if kind != "choice":
+        if len(values) != 2 or not all(isinstance(v, int | float) for v in values) or values[0] >= values[1]:
+            raise ConfigError(f"{where}.{kind}: expected [low, high] numbers with low < high")
+        if kind == "loguniform" and values[0] <= 0:
+            raise ConfigError(f"{where}.loguniform: bounds must be > 0")
+    step = dist.get("step")
+    if step is not None and (kind == "choice" or not isinstance(step, int | float) or step <= 0):
+        raise ConfigError(f"{where}.step: only for uniform/int, and must be > 0")
+    when = _parse_when(where, dist.get("when"), known, key)
+    return Param(key, kind, tuple(values), step, when, name)
+
+
+def _parse_alternatives(where: str, key: str, dists: list, known: set[str]) -> list[Param]:
+    """A key's per-regime ranges (module doc): each needs a `when`, and any two must differ in the allowed
+    values of a key they both condition on, so at most one is ever active."""
+    if len(dists) < 2:
+        raise ConfigError(f"{where}: a list gives alternatives, one per regime: give at least two, or a single mapping")
+    params = [_parse_one(f"{where}[{i}]", key, d, known, name=f"{key}@{i + 1}") for i, d in enumerate(dists)]
+    for i, a in enumerate(params):
+        if not a.when:
+            raise ConfigError(f"{where}[{i}]: an alternative needs a `when` saying in which regime it applies")
+        for j, b in enumerate(params[:i]):
+            mine, theirs = dict(a.when), dict(b.when)
+            if not any(set(mine[k]).isdisjoint(theirs[k]) for k in mine.keys() & theirs.keys()):
+                raise ConfigError(f"{where}[{j}] and [{i}]: their `when`s can hold together; alternatives must "
+                                  "exclude each other (differ in the values of a key both condition on)")  # fmt: skip
     return params
 
 
@@ -126,7 +167,7 @@ def _probe(params: list[Param], base: RunConfig) -> None:
     searched = [p.key for p in params]
     for i, p in enumerate(params):
         for other, _ in p.when:
-            if other in searched[i:]:
+            if other in searched[i:] and other != p.key:
                 raise ConfigError(
                     f"search.space.{p.key}.when: {other!r} is searched after {p.key}; list it first"
                 )
@@ -146,12 +187,15 @@ class DefineByRun:
         self.params = params
         self.base_flat = flatten(base)
 
-    def __call__(self, trial) -> None:
+    def __call__(self, trial) -> dict[str, Any]:
+        # Ray's OptunaSearch hands a wrapper that records every suggest_* call under its Optuna name; sampling
+        # on the Optuna trial it wraps and returning {config key: value} keeps `KEY@N` names inside Optuna.
+        ot_trial = getattr(trial, "ot_trial", trial)
         sampled: dict[str, Any] = {}
         for p in self.params:
-            if p.active(sampled, self.base_flat):
-                sampled[p.key] = p.suggest(trial)
-        return None  # OptunaSearch records every suggest_* call as the configuration
+            if p.key not in sampled and p.active(sampled, self.base_flat):
+                sampled[p.key] = p.suggest(ot_trial)
+        return sampled  # the configuration
 
 
 def apply_params(base: dict, params: dict[str, Any], seed: int) -> RunConfig:
@@ -171,16 +215,15 @@ def default_point(params: list[Param], base: RunConfig) -> dict[str, Any]:
     A base value outside the searched range is left to the sampler."""
     base_flat = flatten(base)
     point: dict[str, Any] = {}
+    keys: dict[str, Any] = {}  # by config key, for `when`
     for p in params:
         value = base_flat[p.key]
-        if p.active(point, base_flat) and p.contains(value):
-            point[p.key] = value
-    return point
+        if p.key not in keys and p.active(keys, base_flat) and p.contains(value):
+            keys[p.key] = point[p.optuna_name] = value
+    return point  # by Optuna name: Optuna enqueues it
 
 
 def max_epochs(params: list[Param], base: RunConfig) -> int:
     """The longest a trial can run: ASHA's max_t."""
-    for p in params:
-        if p.key == "train.epochs":
-            return int(max(p.values))
-    return base.train.epochs
+    epochs = [int(max(p.values)) for p in params if p.key == "train.epochs"]  # all its alternatives
+    return max(epochs) if epochs else base.train.epochs

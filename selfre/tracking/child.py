@@ -17,6 +17,9 @@ best_dev_score and test_score (the objective), best_dev_* and test_* (selfre.met
 of the best-dev epoch and of test), test_pc_precision/recall/f1, and per relation
 `test_rel_{precision,recall,f1}/<name>` with names from `names.py` (mapping: relation_metric_names.json).
 Inputs: the train/dev/test datasets with their content digests (lineage.py), logged once.
+SPP runs also log `spp_grad_ratio` (and `_raw`) per epoch and, at the end, `spp_entity_mass_{before,after}`
+and `spp_alpha_mass_{before,after}` (mean over the probe sentences), `spp_entity_uniform_share`, with
+tables/spp_attention.json and plots/spp_attention.png (selfre.train.spp_diagnostics).
 Artifacts: config.yaml, tables/per_relation.{csv,json}, tables/test_metrics.json, plots/*.png.
 """
 
@@ -28,6 +31,7 @@ import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from statistics import fmean
 
 import yaml
 from mlflow.entities import Metric, Param, RunStatus
@@ -119,7 +123,26 @@ class TrialRun:
         if self.final_done:
             return
         test = result.test or {}
+        if getattr(result, "spp_attention", None):
+            self.log_spp_attention(result.spp_attention)
         self.log_final(final_scores(result.best_epoch, result.best_dev, test, result.objective), test, result.checkpoint_dir)
+
+    def log_spp_attention(self, attention: dict) -> None:
+        """The entity-position mass of the attention SPP reads, before vs after training: means as metrics, the
+        per-sentence values as a table, and the plot. A diagnostic: a failure is logged, never fatal."""
+        try:
+            ts = _now_ms()
+            metrics = {"spp_entity_uniform_share": fmean(attention["before" if "before" in attention else "after"]["uniform_mass"])}
+            for stage, values in attention.items():
+                metrics[f"spp_entity_mass_{stage}"] = fmean(values["alpha_prime_mass"])
+                metrics[f"spp_alpha_mass_{stage}"] = fmean(values["alpha_mass"])
+            self.client.log_batch(self.run_id, metrics=[Metric(k, v, ts, 0) for k, v in metrics.items()])
+            self.client.log_dict(self.run_id, attention, "tables/spp_attention.json")
+            fig = plots.spp_entity_mass(attention)
+            self.client.log_figure(self.run_id, fig, "plots/spp_attention.png")
+            plots.close(fig)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("SPP attention diagnostics not logged: %s", exc)
 
     # -- the end of a trial ----------------------------------------------------------------------
     def log_final(self, scores: Mapping[str, float | None], test: dict | None = None, checkpoint_dir: str | None = None,

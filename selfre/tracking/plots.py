@@ -92,6 +92,34 @@ def lambda_curve(points: list[dict], title: str = "Objective against λ (mean ±
     return fig
 
 
+def spp_entity_mass(attention: dict, title: str = "Attention SPP reads: mass on the entity sub-words"):
+    """`TrainResult.spp_attention` ({"before", "after"}, selfre.train.spp_diagnostics.entity_mass): left, the
+    per-sentence entity mass of α' before and after training against the uniform share k/n; right, α' over the
+    first probe sentence's tokens before and after, entity sub-words shaded."""
+    stages = [s for s in ("before", "after") if s in attention]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1, 2]})
+    data = [100 * np.asarray(attention[s]["alpha_prime_mass"]) for s in stages]
+    left.boxplot(data, showmeans=True)
+    left.set_xticks(range(1, len(stages) + 1), stages)
+    left.axhline(100 * float(np.mean(attention[stages[0]]["uniform_mass"])), color="grey", ls="--", label="uniform k/n (mean)")
+    left.set_ylabel("α' mass on entities (%)")
+    left.legend(fontsize=7)
+    example = attention[stages[0]]["example"]
+    x = np.arange(len(example["iel"]))
+    for i, iel in enumerate(example["iel"]):
+        if iel:
+            right.axvspan(i - 0.5, i + 0.5, color="tab:blue", alpha=0.15, lw=0)
+    for s, color in zip(stages, ("tab:grey", "tab:orange"), strict=False):
+        right.plot(x, attention[s]["example"]["alpha_prime"], marker=".", color=color, label=f"α' {s}")
+    if example.get("tokens"):
+        right.set_xticks(x, example["tokens"], rotation=90, fontsize=6)
+    right.set_ylabel("α' (attention received)")
+    right.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def _nan(x) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 

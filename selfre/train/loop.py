@@ -32,7 +32,7 @@ from selfre.metrics.objective import resolve, score
 from selfre.model.build import build_for_training
 from selfre.train import checkpoint as ckpt
 from selfre.train import distributed as ddp
-from selfre.train import rng
+from selfre.train import rng, spp_diagnostics
 from selfre.train.evaluate import labels_from_probs, score_records
 from selfre.train.inference import autocast_for, predict_probs, training_matmuls
 from selfre.train.optim import build_optimizer, linear_warmup_decay
@@ -101,6 +101,8 @@ class _Trainer:
         self.best_dev: dict = {}
         self.best_weights: dict[str, torch.Tensor] | None = None
         self.history: list[EpochResult] = []
+        self.spp_attention: dict | None = None  # {"before", "after"}: spp_diagnostics.entity_mass, SPP runs only
+        self.epoch_diagnostics: dict[str, float] = {}
 
     # -- resume -------------------------------------------------------------------------------------
     def resume(self, path: Path) -> None:
@@ -117,6 +119,7 @@ class _Trainer:
         # No separate best file means the last epoch was the best one.
         self.best_weights = best if best is not None else (weights if self.best_epoch else None)
         self.history = [EpochResult(**h) for h in state["history"]]
+        self.spp_attention = state.get("spp_attention")
         rng.restore_rank_state(state["rng"], self.rank, self.cfg.train.seed, self.step, self.device)
         log.info("resumed from %s at epoch %d (step %d)", path, self.start_epoch, self.step)
 
@@ -132,6 +135,8 @@ class _Trainer:
         sums = torch.zeros(4, dtype=torch.float64, device=self.device)
         total = sum(len(b) for b in batches)
         show = cfg.progress and self.is_main
+        # SPP's gradient share at the epoch's first step only (two extra backward passes; not under DDP).
+        diagnose = self.model.use_spp and self.world == 1
         bar = tqdm(total=total, desc=f"epoch {epoch}", disable=not show, leave=False)
         for batch in batches:
             if cfg.max_steps and self.step >= cfg.max_steps:
@@ -147,6 +152,8 @@ class _Trainer:
             with training_matmuls(self.device):
                 with self.autocast:
                     out = self.ddp_model(**inputs)
+                if diagnose:
+                    self.epoch_diagnostics, diagnose = spp_diagnostics.gradient_share(self.model, out.loss_re, out.loss_spp), False
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.scale(out.loss * ddp.loss_scale(n, len(batch), self.world)).backward()
             if cfg.max_grad_norm > 0:
@@ -181,6 +188,11 @@ class _Trainer:
         predicted = labels_from_probs(probs, len(records), self.label_set)
         return score_records(records, predicted, self.label_set, dropped=len(records) - len(examples)), predicted
 
+    def entity_mass(self) -> dict:
+        """spp_diagnostics.entity_mass on the first dev sentences (the same set before and after training)."""
+        probe = spp_diagnostics.probe_examples(self.dev_examples or self.train_examples)
+        return spp_diagnostics.entity_mass(self.model, probe, self.tokenizer.pad_token_id, self.device, self.tokenizer)
+
     # -- checkpoints --------------------------------------------------------------------------------
     def data_info(self) -> dict:
         return {**self.splits.info, "encode_stats": self.encode_stats}
@@ -207,7 +219,7 @@ class _Trainer:
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(), "epoch": epoch, "step": self.step, "best_score": self.best_score,
             "best_epoch": self.best_epoch, "best_dev": self.best_dev, "rng": {"ranks": rng_states},
-            "history": [asdict(h) for h in self.history],
+            "history": [asdict(h) for h in self.history], "spp_attention": self.spp_attention,
         }  # fmt: skip
         # The best weights are stored beside the current ones only when they differ.
         ckpt.save_training_state(out, state, self.best_weights if self.best_epoch != epoch else None)
@@ -220,6 +232,8 @@ class _Trainer:
         out_dir = Path(self.cfg.out_dir)
         if self.is_main:
             out_dir.mkdir(parents=True, exist_ok=True)
+            if self.model.use_spp and self.start_epoch == 1:
+                self.spp_attention = {"before": self.entity_mass()}
         for epoch in range(self.start_epoch, cfg.epochs + 1):
             t0 = time.perf_counter()
             loss, loss_re, loss_spp = self.train_epoch(epoch)
@@ -235,8 +249,9 @@ class _Trainer:
                     self.best_weights = ckpt.state_dict_cpu(self.model)  # CPU copy: training goes on
             result = EpochResult(
                 epoch, self.step, loss, loss_re, loss_spp, self.model.loss_sigmas(), dev, is_best,
-                time.perf_counter() - t0, self.scheduler.get_last_lr()[0], dev_score,
+                time.perf_counter() - t0, self.scheduler.get_last_lr()[0], dev_score, self.epoch_diagnostics,
             )  # fmt: skip
+            self.epoch_diagnostics = {}
             self.history.append(result)
             if self.is_main:
                 log.info(
@@ -255,11 +270,16 @@ class _Trainer:
         if self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
         test, predicted = self.evaluate(self.splits.test, self.test_examples, "test")
-        result = TrainResult(self.best_epoch, self.best_dev, test, self.objective, self.history, None, self.encode_stats)
+        if self.is_main and self.spp_attention is not None:
+            self.spp_attention["after"] = self.entity_mass()  # the best-dev weights: the model the run delivers
+        result = TrainResult(self.best_epoch, self.best_dev, test, self.objective, self.history, None, self.encode_stats,
+                             self.spp_attention)  # fmt: skip
         if self.is_main:
             out_dir = Path(self.cfg.out_dir)
             metrics = {"best_epoch": self.best_epoch, "objective": self.objective, "dev": self.best_dev, "test": test,
                        "history": [asdict(h) for h in self.history], "encode_stats": self.encode_stats}  # fmt: skip
+            if self.spp_attention is not None:
+                metrics["spp_attention"] = self.spp_attention
             final = ckpt.save_model_checkpoint(
                 out_dir / ".checkpoint.tmp", self.model, self.tokenizer, self.label_set, self.cfg, metrics, self.data_info()
             )

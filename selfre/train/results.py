@@ -23,12 +23,14 @@ class EpochResult:
     seconds: float
     learning_rate: float
     score: float | None = None  # dev value of the selection metric (train.select_metric) when evaluated
+    diagnostics: dict[str, float] = field(default_factory=dict)  # SPP's gradient share (selfre.train.spp_diagnostics)
 
     def summary(self) -> dict[str, float]:
         """Flat scalar metrics, the form Ray/MLflow report: losses, σ's, and dev_precision/recall/f1 (micro),
         dev_pc_f1, dev_official_macro_f1 (SemEval) and dev_score (the selection metric's value)."""
         out = {"epoch": self.epoch, "step": self.step, "train_loss": self.train_loss, "loss_re": self.loss_re,
-               "learning_rate": self.learning_rate, "epoch_seconds": self.seconds, **self.sigmas}  # fmt: skip
+               "learning_rate": self.learning_rate, "epoch_seconds": self.seconds, **self.sigmas,
+               **self.diagnostics}  # fmt: skip
         if self.loss_spp is not None:
             out["loss_spp"] = self.loss_spp
         out.update(flat_scores(self.dev, "dev"))
@@ -46,6 +48,9 @@ class TrainResult:
     history: list[EpochResult] = field(default_factory=list)
     checkpoint_dir: str | None = None  # the best-dev model checkpoint (rank 0)
     encode_stats: dict = field(default_factory=dict)
+    # SPP runs: entity-position mass of the attention SPP reads, {"before": ..., "after": ...}
+    # (selfre.train.spp_diagnostics.entity_mass); None without SPP.
+    spp_attention: dict | None = None
 
 
 class TrainHooks:
