@@ -23,7 +23,7 @@ test: install
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --durations=15
 
 # A real hyper-parameter search on the synthetic demo corpus (generated if missing) with the offline `tiny`
-# encoder: 4 configurations x 2 seeds, 2 DDP workers per trial, in-process Ray; ~2-3 minutes on 2 cores.
+# encoder: 4 configurations x 2 seeds, 2 DDP workers per trial, in-process Ray (its measured time: README.md).
 demo: install
 	$(PY) tune/search.py --dataset demo
 

@@ -64,10 +64,12 @@ def _no_leaked_store_or_cluster():
 # other, sharing one Ray session and their session-scoped searches, while the other workers take every other test.
 # (xdist's own `--dist loadgroup` cannot do this with pytest 9: its group suffix on node ids is not applied.)
 EMBEDDED_RAY_MODULES = frozenset(
-    {"test_ablation_ray.py", "test_search_driver_ray.py", "test_search_ray.py", "test_tracking_resume.py"}
+    {"test_ablation_ray.py", "test_search_driver_ray.py", "test_search_ray.py", "test_tracking_resume.py",
+     "test_search_in_trial.py", "test_search_trainer.py"}
 )
 
 
+@pytest.hookimpl(optionalhook=True)  # `-p no:xdist` runs must still load this conftest
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
@@ -94,7 +96,7 @@ def ray_session():
     `pytest -p no:xdist`-style runs of several processes still never run two Ray clusters on 2 cores at once."""
     import ray
 
-    from selfre.search.session import ADDRESS_HOOK, apply_embedded_env
+    from selfre.search.session import ADDRESS_HOOK, EMBEDDED_SYSTEM_CONFIG, apply_embedded_env
 
     with open(RAY_LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -102,7 +104,7 @@ def ray_session():
         # Workers pin RAY_ADDRESS to this cluster, as the embedded default's do: a real search may be running
         # beside the tests, and Ray Train's cleaner refuses to pick between two clusters on one machine.
         ray.init(num_cpus=3, include_dashboard=True, logging_level=logging.WARNING,
-                 runtime_env={"worker_process_setup_hook": ADDRESS_HOOK})  # fmt: skip
+                 runtime_env={"worker_process_setup_hook": ADDRESS_HOOK}, _system_config=EMBEDDED_SYSTEM_CONFIG)  # fmt: skip
         try:
             yield ray.get_runtime_context().gcs_address
         finally:

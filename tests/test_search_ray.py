@@ -238,8 +238,9 @@ def test_a_killed_search_resumes_without_training_anything_twice(ray_session, de
 
 
 def _committed_finals(runs: Path) -> list[str]:
-    """Train runs whose final checkpoint Ray Train has committed (a `final` folder alone may still be
-    uploading, and its report may yet be lost with the driver)."""
+    """Runs whose final checkpoint is committed. Ray Train's (multi-worker trials): its snapshot names it (a `final`
+    folder alone may still be uploading, and its report may yet be lost with the driver). A one-worker trial's
+    (trained in its Tune trial, selfre.search.in_trial): the state file, copied last, is in `final`."""
     done = []
     for snapshot in runs.glob("*/checkpoint_manager_snapshot.json"):
         try:
@@ -248,6 +249,8 @@ def _committed_finals(runs: Path) -> list[str]:
             continue  # being written
         if latest.get("checkpoint_dir_name") == "final":
             done.append(snapshot.parent.name)
+    done += [state.parent.parent.name for state in runs.glob("*/final/search_state.json")
+             if not (state.parent.parent / "checkpoint_manager_snapshot.json").exists()]  # fmt: skip
     return done
 
 

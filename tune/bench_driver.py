@@ -33,6 +33,7 @@ import json
 import math
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +41,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "tune" / "configs"
-COUNTS_FILE = "mlflow_calls.jsonl"  # in the storage root: one line per trial, {"calls": n}
+COUNTS_FILE = "trials.jsonl"  # in the storage root: one line per trial, {"calls": MLflow calls, "pid": process}
+ROW_PREFIX = "BENCH-ROW "
 
 
 # -- the stand-in trial ---------------------------------------------------------------------------------------
@@ -135,9 +137,9 @@ def stand_in(config: dict, plan) -> None:
     f1 = best.score - 0.02
     test = {"precision": f1, "recall": f1, "f1": f1, "person_centric": {"precision": f1, "recall": f1, "f1": f1}}
     hooks.on_train_end(TrainResult(best.epoch, best.dev, test, plan.objective, history))
-    if calls is not None:
-        with open(Path(plan.storage) / COUNTS_FILE, "a") as fh:
-            fh.write(json.dumps({"calls": calls[0] - before}) + "\n")
+    # Which process ran the trial: distinct pids / trials = trial-actor starts per trial (1.0: no reuse at all).
+    with open(Path(plan.storage) / COUNTS_FILE, "a") as fh:
+        fh.write(json.dumps({"calls": calls[0] - before if calls is not None else 0, "pid": os.getpid()}) + "\n")
 
 
 def grid_points(space: list, base_flat: dict) -> list[dict]:
@@ -162,6 +164,49 @@ def grid_points(space: list, base_flat: dict) -> list[dict]:
 
 
 # -- one measurement ------------------------------------------------------------------------------------------
+class WorkerCounter:
+    """The Ray worker processes this process's embedded cluster starts (its raylet's children), sampled from /proc
+    every 0.5 s: a Python worker lives at least that long, so none is missed."""
+
+    def __init__(self):
+        import threading
+
+        self.pids: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        root = os.getpid()
+        while not self._stop.wait(0.5):
+            kids: dict[int, list[int]] = {}
+            for d in os.listdir("/proc"):
+                if d.isdigit():
+                    try:
+                        with open(f"/proc/{d}/stat") as f:
+                            kids.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(d))
+                    except OSError:
+                        pass
+            todo = list(kids.get(root, []))
+            while todo:
+                pid = todo.pop()
+                todo += kids.get(pid, [])
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        cmd = f.read()
+                except OSError:
+                    continue
+                if b"default_worker.py" in cmd or cmd.startswith(b"ray::"):
+                    self.pids.add(pid)
+
+
 def run_once(n_configs: int, seeds: list[int], scheduler: str, tracking: str, epochs: int, storage: Path,
              grid_of_space: bool = False, sampler_seed: int = 0) -> dict:  # fmt: skip
     import ray.tune
@@ -190,11 +235,13 @@ def run_once(n_configs: int, seeds: list[int], scheduler: str, tracking: str, ep
     cpu0, wall0 = time.process_time(), time.perf_counter()
     # As trainable.make_trainable: called once the plan carries the MLflow parent run (plan.tracking).
     make = lambda plan: ray.tune.with_resources(ray.tune.with_parameters(stand_in, plan=plan), {"CPU": DRIVER_CPUS})  # noqa: E731
-    outcome = run_search(plan, make_trainable=make)
+    with WorkerCounter() as workers:
+        outcome = run_search(plan, make_trainable=make)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     trials = outcome.summary["num_trials"]
     counts = storage / COUNTS_FILE
-    trial_calls = [json.loads(line)["calls"] for line in counts.read_text().splitlines()] if counts.exists() else []
+    per_trial = [json.loads(line) for line in counts.read_text().splitlines()] if counts.exists() else []
+    trial_calls = [t["calls"] for t in per_trial] if tracking != "none" else []
     configs = outcome.summary["configurations"]
     return {
         "configs": n_configs, "seeds": len(seeds), "scheduler": scheduler, "tracking": tracking, "trials": trials,
@@ -203,16 +250,20 @@ def run_once(n_configs: int, seeds: list[int], scheduler: str, tracking: str, ep
         "wall_s": wall, "driver_cpu_s": cpu, "wall_per_trial": wall / trials, "driver_cpu_per_trial": cpu / trials,
         "mlflow_driver_calls_per_trial": (driver_calls[0] - calls0) / trials,
         "mlflow_trial_calls_per_trial": sum(trial_calls) / len(trial_calls) if trial_calls else 0.0,
+        "actor_starts_per_trial": len({t["pid"] for t in per_trial}) / trials,
+        "worker_processes_per_trial": len(workers.pids) / trials,
     }  # fmt: skip
 
 
 def _table(rows: list[dict]) -> str:
     out = ["| configs x seeds | scheduler | MLflow | trials | wall s | wall s/trial | driver CPU s | driver CPU s/trial "
-           "| MLflow calls/trial (driver + trial) |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+           "| MLflow calls/trial (driver + trial) | trial-actor starts/trial | Ray worker processes/trial | load |",
+           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]  # fmt: skip
     for r in rows:
         out.append(f"| {r['configs']} x {r['seeds']} | {r['scheduler']} | {r['tracking']} | {r['trials']} | {r['wall_s']:.0f} "
                    f"| {r['wall_per_trial']:.3f} | {r['driver_cpu_s']:.0f} | {r['driver_cpu_per_trial']:.3f} "
-                   f"| {r['mlflow_driver_calls_per_trial']:.1f} + {r['mlflow_trial_calls_per_trial']:.1f} |")  # fmt: skip
+                   f"| {r['mlflow_driver_calls_per_trial']:.1f} + {r['mlflow_trial_calls_per_trial']:.1f} "
+                   f"| {r['actor_starts_per_trial']:.3f} | {r['worker_processes_per_trial']:.3f} | {r['load']} |")  # fmt: skip
     return "\n".join(out)
 
 
@@ -227,6 +278,7 @@ def main() -> int:
     p.add_argument("--asha-value", action="store_true", help="Run the space's grid with fifo and asha (ignores --configs "
                    "and --scheduler) and compare the best mean dev score with the trial-epochs spent.")
     p.add_argument("--json", metavar="FILE", help="Also write the rows as JSON.")
+    p.add_argument("--one", metavar="CONFIGS:SCHEDULER", help=argparse.SUPPRESS)  # one size, in this process
     args = p.parse_args()
     # The stand-in's trial actors import selfre from this checkout, wherever the script is started from.
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
@@ -238,12 +290,26 @@ def main() -> int:
     seeds = list(range(1, args.seeds + 1))
     sizes = [1] if args.asha_value else [int(x) for x in args.configs.split(",")]
     schedulers = ["fifo", "asha"] if args.asha_value else args.scheduler.split(",")
+    if args.one:  # a child of the loop below: one size, its row on the last line of stdout
+        n, scheduler = args.one.split(":")
+        with tempfile.TemporaryDirectory(prefix="selfre-bench-driver-") as tmp:
+            load0 = os.getloadavg()[0]
+            row = run_once(int(n), seeds, scheduler, args.tracking, args.epochs, Path(tmp), grid_of_space=args.asha_value)
+            row["load"] = f"{load0:.1f} -> {os.getloadavg()[0]:.1f}"
+        print(ROW_PREFIX + json.dumps(row), flush=True)
+        return 0
     for n in sizes:
         for scheduler in schedulers:
-            with tempfile.TemporaryDirectory(prefix="selfre-bench-driver-") as tmp:
-                load0 = os.getloadavg()[0]
-                row = run_once(n, seeds, scheduler, args.tracking, args.epochs, Path(tmp), grid_of_space=args.asha_value)
-                row["load"] = f"{load0:.1f} -> {os.getloadavg()[0]:.1f}"
+            # Each size in a fresh process: one ray.init per process, as a real search has, and no size pays for
+            # the previous one's Ray cluster, imports or garbage.
+            child = [sys.executable, __file__, "--one", f"{n}:{scheduler}", "--seeds", str(args.seeds),
+                     "--tracking", args.tracking, "--epochs", str(args.epochs)] + (["--asha-value"] if args.asha_value else [])  # fmt: skip
+            done = subprocess.run(child, stdout=subprocess.PIPE, text=True)
+            lines = [line for line in done.stdout.splitlines() if line.startswith(ROW_PREFIX)]
+            if done.returncode or not lines:
+                print(done.stdout[-4000:], file=sys.stderr)
+                raise SystemExit(f"bench_driver: {n} configurations ({scheduler}) failed with exit code {done.returncode}")
+            row = json.loads(lines[-1][len(ROW_PREFIX):])
             rows.append(row)
             print(json.dumps(row), flush=True)
     print(_table(rows))

@@ -28,7 +28,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 TICK = os.sysconf("SC_CLK_TCK")
-ROLES = (("ray::ImplicitFunc", "trial actor"), ("ray::TrainController", "train controller"),
+ROLES = (("ray::ImplicitFunc", "trial actor"), ("ray::_QueueActor", "Tune→Train result queue"),
+         ("ray::SynchronizationActor", "Train synchronisation actor"), ("ray::DatasetManager", "Ray Data dataset manager"), ("ray::TrainController", "train controller"),
          ("ray::RayTrainWorker", "train worker"), ("PlacementGroupCleaner", "placement-group cleaner"),
          ("AutoscalingCoordinator", "autoscaling coordinator"), ("raylet", "ray system"), ("gcs_server", "ray system"),
          ("dashboard", "ray system"), ("agent", "ray system"), ("log_monitor", "ray system"), ("monitor.py", "ray system"),
@@ -119,14 +120,21 @@ def _one_trial(pids, run, actor, ready) -> dict[str, tuple[float, float]] | None
             return any(e["name"] == name and e.get("tag") == tag for e in pids[pid])
         return bool(_in(pids, pid, name, lo, hi))
 
-    ctrl = next((p for p in pids if ours(p, "worker_group:WorkerGroup._start")), None)
-    workers = [p for p in pids if ours(p, "worker:train_loop_per_worker")]
-    if not (fit and ctrl and workers):
+    # One training loop, whichever process runs it (worker.train_trial; train_loop_per_worker in older event logs).
+    loop_name = "worker:train_trial" if any(e["name"] == "worker:train_trial" for e in pids[actor]) or any(
+        ours(p, "worker:train_trial") for p in pids) else "worker:train_loop_per_worker"  # fmt: skip
+    workers = [p for p in pids if ours(p, loop_name)]
+    if not workers:
         return None
-    fit, wg = fit[0], _in(pids, ctrl, "worker_group:WorkerGroup._start", lo, hi)[0]
-    created = _in(pids, ctrl, "worker_group:WorkerGroup._create_workers", lo, hi)[0]
     rank0 = max(workers, key=lambda p: len(_in(pids, p, "loop:_Trainer.write_epoch_checkpoint", lo, hi)))
-    loop = _in(pids, rank0, "worker:train_loop_per_worker", lo, hi)[0]
+    loop = _in(pids, rank0, loop_name, lo, hi)[0]
+    ctrl = next((p for p in pids if ours(p, "worker_group:WorkerGroup._start")), None)
+    if fit and ctrl:  # a Ray Train run
+        fit, wg = fit[0], _in(pids, ctrl, "worker_group:WorkerGroup._start", lo, hi)[0]
+        created = _in(pids, ctrl, "worker_group:WorkerGroup._create_workers", lo, hi)[0]
+    else:  # trained in the Tune trial itself (in_trial.py): no controller, no worker actors
+        fit = wg = {"t0": lo, "t1": lo}
+        created = {"t0": lo, "t1": loop["t0"]}
 
     def wcpu(lo_, hi_):
         return sum(imports(p, lo_, hi_) for p in workers)
@@ -153,14 +161,25 @@ def _one_trial(pids, run, actor, ready) -> dict[str, tuple[float, float]] | None
     s["test evaluation"] = stage(["loop:_Trainer.evaluate"], lambda es: es[-1:])
     s["checkpoint writes (local)"] = stage(["checkpoint:save_model_checkpoint", "checkpoint:save_training_state"])
     s["epoch reports (checkpoint upload, barrier)"] = stage(["worker:RayReportHooks._report"], lambda es: es[:-1])
+    s["  of which checkpoint upload (one-worker trials)"] = stage(["in_trial:TrialSession._upload"])
     s["MLflow: per-epoch metrics"] = stage(["child:TrialRun.on_epoch_end"])
     s["MLflow: final metrics, tables, plots, probes"] = stage(["child:TrialRun.log_final", "child:TrialRun.end"])
     s["final report (upload, barrier)"] = stage(["worker:RayReportHooks._report"], lambda es: es[-1:])
-    ends = max(e["t1"] for p in workers for e in _in(pids, p, "worker:train_loop_per_worker", lo, hi))
+    ends = max(e["t1"] for p in workers for e in _in(pids, p, loop_name, lo, hi))
     s["worker end -> trial end (polling, shutdown)"] = (hi - ends, 0.0)
-    known = sum(w for w, _ in list(s.values())[1:])
+    known = sum(w for k, (w, _) in list(s.items())[1:] if not k.startswith("  of which"))
     s["other (untimed)"] = (hi - lo - known, 0.0)
     return s
+
+
+# The training loop's own work: what a trial costs wherever it runs. Everything else a trial costs is the platform's.
+LOOP_WORK = ("loop:_Trainer.train_epoch", "loop:_Trainer.evaluate", "checkpoint:save_model_checkpoint",
+             "checkpoint:save_training_state")  # fmt: skip
+
+
+def training_loop_cpu(events: list[dict]) -> float:
+    """CPU seconds of LOOP_WORK over the whole search, every rank of every trial."""
+    return sum(e.get("cpu", 0.0) for e in events if e["name"] in LOOP_WORK)
 
 
 def driver_phases(events: list[dict]) -> dict[str, float]:
@@ -180,25 +199,29 @@ def report(events: list[dict], cpu: dict | None, load: str = "") -> str:
         stages = list(trials[0])
         walls = {k: statistics.median(t[k][0] for t in trials) for k in stages}
         cpus = {k: statistics.median(t[k][1] for t in trials) for k in stages}
-        total = sum(walls.values())
+        total = sum(v for k, v in walls.items() if not k.startswith("  of which"))
         lines.append(f"per trial, median of {len(trials)} trial(s):")
         lines.append("| stage | wall s | share | CPU s (rank 0 unless noted) |\n|---|---:|---:|---:|")
         for k in stages:
             lines.append(f"| {k} | {walls[k]:.2f} | {100 * walls[k] / total:.0f}% | {cpus[k]:.2f} |")
-        lines.append(f"| **trial total** | **{total:.1f}** | 100% | {sum(cpus.values()):.1f} |")
+        lines.append(f"| **trial total** | **{total:.1f}** | 100% | {sum(v for k, v in cpus.items() if not k.startswith('  of which')):.1f} |")
         lines.append("")
     if cpu:
         driver = cpu["driver"]
         by_role: dict[str, list[float]] = defaultdict(list)
         for pid, rec in cpu["processes"].items():
             by_role[role(int(pid), rec, driver)].append(rec["cpu"])
-        n = max(1, len(trials))
+        n = max(1, len(trials), sum(e["name"] == "trainable:run_trial" for e in events))
         lines.append(f"CPU seconds by process kind (whole search; per trial = / {n}):")
         lines.append("| process kind | processes | CPU s | CPU s per trial |\n|---|---:|---:|---:|")
         for r, v in sorted(by_role.items(), key=lambda kv: -sum(kv[1])):
             lines.append(f"| {r} | {len(v)} | {sum(v):.1f} | {sum(v) / n:.1f} |")
         all_cpu = sum(sum(v) for v in by_role.values())
         lines.append(f"| **all** | {sum(len(v) for v in by_role.values())} | **{all_cpu:.1f}** | {all_cpu / n:.1f} |")
+        loop = training_loop_cpu(events)
+        lines.append(f"\nper-trial platform cost: {all_cpu / n:.1f} CPU s of all processes per trial - {loop / n:.1f} CPU s "
+                     f"of the training loop's own work (training, evaluation, checkpoint writes; every rank) = "
+                     f"**{(all_cpu - loop) / n:.1f} CPU s**")
         lines.append(f"\nsearch wall: {cpu['wall']:.1f} s; load average {cpu.get('load', load)}")
     return "\n".join(lines)
 

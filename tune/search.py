@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Hyper-parameter search for SELF on Ray. `python tune/search.py --help` lists every flag.
 
-    python tune/search.py --dataset demo                     # embedded Ray, tiny encoder, < 5 min on 2 cores
+    python tune/search.py --dataset demo                     # embedded Ray, tiny encoder (time: README.md)
     python tune/search.py --dataset tacred --data-dir DIR --gpus-per-worker 1 --address auto
 
 Thin on purpose: parse, load the config (tune/configs/<dataset>.yaml, a link to the configs bundled in the

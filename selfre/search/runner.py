@@ -27,6 +27,7 @@ from selfre.errors import ConfigError
 from selfre.redact import redact
 from selfre.search import storage
 from selfre.search.aggregate import INCOMPLETE
+from selfre.search.in_trial import tune_max_failures
 from selfre.search.plan import PLAN_FILE, SearchPlan
 from selfre.search.resources import check_fits
 from selfre.search.session import ray_session
@@ -230,9 +231,9 @@ def _new_tuner(plan: SearchPlan, concurrency: int, make_trainable):
         ),
         run_config=tune.RunConfig(
             name=plan.name, storage_path=plan.storage,
-            # Worker crashes are retried inside the trial by Ray Train (trainable.py); a trial that still
-            # fails is a fact about its configuration, not something to rerun.
-            failure_config=tune.FailureConfig(max_failures=0),
+            # Worker crashes are retried inside the trial by Ray Train (trainable.py), or by Tune for a trial
+            # trained in its Tune trial (in_trial.py); a trial that still fails is a fact about its configuration.
+            failure_config=tune.FailureConfig(max_failures=tune_max_failures(plan.resources().workers, int(s["max_failures"]))),
         ),
     )  # fmt: skip
 

@@ -1,8 +1,9 @@
-"""The Tune trial: a function that launches one Ray Train run (Train V2's Tune integration).
+"""The Tune trial: a function that trains a one-worker trial itself (in_trial.py) or launches one Ray Train
+run (Train V2's Tune integration) for a multi-worker one — the same training loop (worker.train_trial) either way.
 
 Passing a Trainer to `Tuner` is gone in Ray Train V2; instead each Tune trial runs this small driver
 function, which builds the trial's RunConfig (base + the configuration's params + its seed), starts a
-`TorchTrainer` over `workers_per_trial` workers and waits. `TuneReportCallback` forwards rank 0's
+`TorchTrainer` (trainer.LeanTorchTrainer) over `workers_per_trial` workers and waits. `TuneReportCallback` forwards rank 0's
 `ray.train.report` metrics (and the checkpoint path) to Tune, where the searcher and scheduler see
 them.
 
@@ -19,14 +20,17 @@ import json
 import ray.tune
 from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, ScalingConfig
 from ray.train import RunConfig as TrainRunConfig
-from ray.train.torch import TorchConfig, TorchTrainer
+from ray.train.torch import TorchConfig
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from selfre.config import RunConfig
+from selfre.search import storage
+from selfre.search.in_trial import TrialSession, in_trial
 from selfre.search.plan import SearchPlan
 from selfre.search.resources import DRIVER_CPUS, TrialResources
 from selfre.search.space import apply_params
-from selfre.search.worker import train_loop_per_worker
+from selfre.search.trainer import LeanTorchTrainer
+from selfre.search.worker import train_loop_per_worker, train_trial
 
 # Params that change the `tiny` preset (its tokenizer is trained on the marked training split).
 _PRESET_INPUTS = ("data.", "model.model_name_or_path")
@@ -73,21 +77,27 @@ def scaling_config(resources: TrialResources) -> ScalingConfig:
 
 
 def run_trial(config: dict, plan: SearchPlan) -> None:
-    """Tune function trainable: one (configuration, seed) trained with Ray Train."""
+    """Tune function trainable: one (configuration, seed), trained here if it has one worker (in_trial.py),
+    else with Ray Train."""
     cfg = apply_params(plan.base, config["params"], seed=config["seed"])
     if any(k.startswith(_PRESET_INPUTS) for k in config["params"]):
         warm_preset_cache(cfg)  # the search driver warmed the base config's only
     resources = plan.resources()
-    trainer = TorchTrainer(
+    loop_config = {
+        "run": cfg.to_dict(),
+        "use_gpu": resources.use_gpu,
+        "threads_per_worker": resources.threads_per_worker(),
+        "fault_marker": plan.fault_marker,
+        # MLflow (rank 0 only): the parent run to nest under, and what names this trial's child run.
+        "tracking": plan.tracking, "config_id": config["config_id"], "seed": config["seed"],
+    }  # fmt: skip
+    if in_trial(resources.workers):
+        session = TrialSession(storage.join(plan.train_storage, run_name(config)), int(plan.search["keep_checkpoints"]))
+        train_trial(loop_config, session)
+        return
+    trainer = LeanTorchTrainer(  # TorchTrainer without Ray Data's per-run actor and imports (trainer.py)
         train_loop_per_worker,
-        train_loop_config={
-            "run": cfg.to_dict(),
-            "use_gpu": resources.use_gpu,
-            "threads_per_worker": resources.threads_per_worker(),
-            "fault_marker": plan.fault_marker,
-            # MLflow (rank 0 only): the parent run to nest under, and what names this trial's child run.
-            "tracking": plan.tracking, "config_id": config["config_id"], "seed": config["seed"],
-        },
+        train_loop_config=loop_config,
         torch_config=TorchConfig(backend=resources.backend),
         scaling_config=scaling_config(resources),
         run_config=TrainRunConfig(
@@ -105,5 +115,8 @@ def run_trial(config: dict, plan: SearchPlan) -> None:
 
 
 def make_trainable(plan: SearchPlan):
-    """The trainable Tune runs (and `Tuner.restore` needs again), with the driver's resources."""
-    return ray.tune.with_resources(ray.tune.with_parameters(run_trial, plan=plan), {"CPU": DRIVER_CPUS})
+    """The trainable Tune runs (and `Tuner.restore` needs again): with the driver's token CPU when Ray Train's
+    workers hold the trial's resources, with the whole trial's when it trains in its Tune trial itself."""
+    resources = plan.resources()
+    held = resources.per_trial() if in_trial(resources.workers) else {"CPU": DRIVER_CPUS}
+    return ray.tune.with_resources(ray.tune.with_parameters(run_trial, plan=plan), held)

@@ -32,31 +32,46 @@ from ray.train import Checkpoint
 from selfre.config import RunConfig
 from selfre.metrics.objective import flat_scores, score
 from selfre.search.aggregate import FINAL_KEY, METRIC
+from selfre.search.in_trial import FINAL_DIR_NAME, STATE_FILE  # the checkpoint layout both launchers share
 from selfre.storage.data_dir import local_data_dir
 
 log = logging.getLogger(__name__)
-
-STATE_FILE = "search_state.json"
-FINAL_DIR_NAME = "final"
 
 
 def epoch_dir_name(epoch: int) -> str:
     return f"checkpoint_epoch_{epoch:04d}"
 
 
+class TrainSession:
+    """What a trial's training needs from the process that runs it, here a Ray Train worker: its rank, the
+    newest checkpoint of its run, and a report (a barrier across the ranks) carrying rank 0's checkpoint folder.
+    (selfre.search.in_trial.TrialSession is the same for a one-worker trial trained in the Tune trial itself.)"""
+
+    def __init__(self):
+        ctx = ray.train.get_context()
+        self.rank, self.world = ctx.get_world_rank(), ctx.get_world_size()
+
+    def get_checkpoint(self) -> Checkpoint | None:
+        return ray.train.get_checkpoint()
+
+    def report(self, metrics: dict, folder: Path | None = None, dir_name: str | None = None) -> None:
+        checkpoint = Checkpoint.from_directory(str(folder)) if folder is not None else None
+        ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=dir_name if checkpoint else None)
+
+
 class RayReportHooks:
-    """Core `TrainHooks` -> `ray.train.report`, on every rank. (Duck-typed rather than subclassed so
+    """Core `TrainHooks` -> the session's report, on every rank. (Duck-typed rather than subclassed so
     that importing this module — which every trial driver does — does not import torch.)"""
 
-    def __init__(self, epochs_total: int, best_so_far: float, resumed_from: int, fault_marker: str | None):
+    def __init__(self, epochs_total: int, best_so_far: float, resumed_from: int, fault_marker: str | None, session=None):
         self.epochs_total = epochs_total
         self.best = best_so_far
         self.resumed_from = resumed_from
         self.fault_marker = fault_marker
-        self.ctx = ray.train.get_context()
+        self.session = session or TrainSession()
 
     def on_epoch_end(self, result, checkpoint_dir: Path | None) -> None:
-        maybe_crash(self.fault_marker, result.epoch, self.ctx.get_world_rank(), self.ctx.get_world_size())
+        maybe_crash(self.fault_marker, result.epoch, self.session.rank, self.session.world)
         if result.score is not None:
             self.best = max(self.best, result.score)
         metrics = epoch_metrics(result, self.best, self.epochs_total, self.resumed_from)
@@ -67,11 +82,9 @@ class RayReportHooks:
         self._report(metrics, Path(result.checkpoint_dir) if result.checkpoint_dir else None, FINAL_DIR_NAME)
 
     def _report(self, metrics: dict, folder: Path | None, dir_name: str) -> None:
-        checkpoint = None
         if folder is not None:  # rank 0 only
             (folder / STATE_FILE).write_text(json.dumps(metrics, sort_keys=True), encoding="utf-8")
-            checkpoint = Checkpoint.from_directory(str(folder))
-        ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=dir_name if checkpoint else None)
+        self.session.report(metrics, folder, dir_name)
 
 
 def epoch_metrics(result, best_so_far: float, epochs_total: int, resumed_from: int) -> dict:
@@ -123,6 +136,12 @@ def maybe_crash(marker: str | None, epoch: int, rank: int, world: int) -> None:
 
 def train_loop_per_worker(config: dict) -> None:
     """`TorchTrainer(train_loop_per_worker=...)`; `config` comes from trainable.run_trial."""
+    train_trial(config, TrainSession())
+
+
+def train_trial(config: dict, session) -> None:
+    """One trial's training on one rank, whichever process runs it (`session`: TrainSession in a Ray Train
+    worker, in_trial.TrialSession in a one-worker Tune trial): the same loop, checkpoints, reports and MLflow run."""
     from selfre.train.loop import train  # here, not at the top: see RayReportHooks
 
     _quiet_logs()
@@ -136,19 +155,18 @@ def train_loop_per_worker(config: dict) -> None:
     # --data-dir s3://…: this node's verified copy (the first worker on a node downloads, others re-use it).
     cfg.data.data_dir = local_data_dir(cfg.data.data_dir, cfg.data.dataset)
     try:
-        state, resume_from = _restore(workdir)
+        state, resume_from = _restore(workdir, session.get_checkpoint())
         tracking = config.get("tracking")  # MLflow (rank 0 only), imported only then: workers without it stay light
-        ctx = ray.train.get_context()
-        rank, world = ctx.get_world_rank(), ctx.get_world_size()
+        rank, world = session.rank, session.world
         if state.get(FINAL_KEY):
-            ray.train.report(state)  # finished before: report it again, train nothing
+            session.report(state)  # finished before: report it again, train nothing
             if tracking and rank == 0:
                 from selfre.tracking.child import end_reported
 
                 end_reported(tracking, rank, config["config_id"], config["seed"], cfg, state, run_config=config["run"])
             return
         hooks = RayReportHooks(
-            cfg.train.epochs, float(state.get(METRIC, 0.0)), int(state.get("epoch", 0)), config.get("fault_marker")
+            cfg.train.epochs, float(state.get(METRIC, 0.0)), int(state.get("epoch", 0)), config.get("fault_marker"), session
         )
         if tracking and rank == 0:  # only rank 0 logs: the others need not import MLflow and matplotlib (~1.5 s CPU)
             from selfre.tracking.child import hooks as tracked
@@ -195,10 +213,9 @@ def _quiet_logs() -> None:
     logging.getLogger(context.__file__).setLevel(logging.WARNING)
 
 
-def _restore(workdir: Path) -> tuple[dict, Path | None]:
+def _restore(workdir: Path, checkpoint: Checkpoint | None) -> tuple[dict, Path | None]:
     """(platform state of the newest checkpoint, local copy to resume from), or ({}, None) on a fresh
     start. A final checkpoint is not downloaded: only its state is needed to report it again."""
-    checkpoint = ray.train.get_checkpoint()
     if checkpoint is None:
         return {}, None
     state = _read_state(checkpoint)

@@ -23,7 +23,8 @@ PATCHES = {
     "ray._private.worker": ["init", "shutdown"],
     "selfre.search.trainable": ["run_trial", "warm_preset_cache"],
     "ray.train.v2.api.data_parallel_trainer": ["DataParallelTrainer.fit"],
-    "selfre.search.worker": ["train_loop_per_worker", "RayReportHooks._report", "_restore", "_quiet_logs"],
+    "selfre.search.worker": ["train_loop_per_worker", "train_trial", "RayReportHooks._report", "_restore", "_quiet_logs"],
+    "selfre.search.in_trial": ["TrialSession._upload"],
     "selfre.data.datasets": ["load_splits"],
     "selfre.model.build": ["build_for_training"],
     "selfre.encoders.presets": ["resolve_encoder"],
@@ -48,7 +49,7 @@ _TAG = None  # the trial ("c001-seed42") this process last worked for: every eve
 
 
 def _tag_of(args):
-    """The trial a call works for: a trial's config (run_trial, train_loop_per_worker) or a Train run's name."""
+    """The trial a call works for: a trial's config (run_trial, train_loop_per_worker, train_trial) or a Train run's name."""
     for a in args[:2]:
         if isinstance(a, dict):
             if "config_id" in a and "seed" in a:
