@@ -7,14 +7,19 @@ The final phase's fault paths need one: test_search_faults_ray.py.
 
 from __future__ import annotations
 
+import optuna
 import pytest
 
 pytest.importorskip("ray.tune")
 
 from ray.tune.experiment import Trial  # noqa: E402
 from ray.tune.schedulers import TrialScheduler  # noqa: E402
+from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 
+from selfre.config import RunConfig  # noqa: E402
 from selfre.search.scheduler import SeedGroupASHA  # noqa: E402
+from selfre.search.seeds import SeedRepeater  # noqa: E402
+from selfre.search.space import DefineByRun, parse_space  # noqa: E402
 
 
 def _trial(trial_id, config_id, seed, status=None, last=None):
@@ -73,3 +78,20 @@ def test_a_pruned_configurations_seed_at_its_last_epoch_is_not_stopped():
     assert sched.on_trial_result(None, weak42, _res(4, 0.2)) == TrialScheduler.CONTINUE
     assert sched.on_trial_result(None, weak42, _res(4, 0.2, final=True)) == TrialScheduler.CONTINUE
     assert sched.on_trial_result(None, weak52, _res(2, 0.2)) == TrialScheduler.STOP  # not at its end: stopped
+
+
+# -- a repeated TPE proposal adds no weight -------------------------------------------------------------
+def test_repeated_proposals_leave_the_studys_scored_trials_distinct_points():
+    """A proposal repeating a finished configuration is answered with a record TPE ignores (FAIL): a COMPLETE copy
+    would weigh that point once more in TPE per repeat and count towards its start-up trials."""
+    space = {"model.weighting": {"choice": ["manual", "uncertainty"]}, "train.epochs": {"int": [1, 2]}}
+    inner = OptunaSearch(space=DefineByRun(parse_space(space, RunConfig()), RunConfig()), metric="best_dev_score",
+                         mode="max", sampler=optuna.samplers.TPESampler(seed=0))  # fmt: skip
+    rep = SeedRepeater(inner, [42], 4, redraw_duplicates=True)
+    for i in range(4):
+        rep.suggest(f"t{i}")
+        rep.on_trial_complete(f"t{i}", {"best_dev_score": 0.1 * (i + 1), "is_final": True})
+    trials = rep.searcher._ot_study.trials
+    scored = [tuple(sorted(t.params.items())) for t in trials if t.state != optuna.trial.TrialState.FAIL]
+    assert len(trials) > 4  # TPE did repeat itself here ...
+    assert len(scored) == len(set(scored)) == 4  # ... and only the four trained configurations carry a score
