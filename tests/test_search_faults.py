@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import optuna
 import pytest
+from support import REPO
 
 pytest.importorskip("ray.tune")
 
@@ -17,9 +18,13 @@ from ray.tune.schedulers import TrialScheduler  # noqa: E402
 from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 
 from selfre.config import RunConfig  # noqa: E402
+from selfre.errors import ConfigError  # noqa: E402
+from selfre.search.plan import build_plan  # noqa: E402
 from selfre.search.scheduler import SeedGroupASHA  # noqa: E402
 from selfre.search.seeds import SeedRepeater  # noqa: E402
 from selfre.search.space import DefineByRun, parse_space  # noqa: E402
+
+CONFIG_DIR = REPO / "tune" / "configs"
 
 
 def _trial(trial_id, config_id, seed, status=None, last=None):
@@ -95,3 +100,20 @@ def test_repeated_proposals_leave_the_studys_scored_trials_distinct_points():
     scored = [tuple(sorted(t.params.items())) for t in trials if t.state != optuna.trial.TrialState.FAIL]
     assert len(trials) > 4  # TPE did repeat itself here ...
     assert len(scored) == len(set(scored)) == 4  # ... and only the four trained configurations carry a score
+
+
+# -- search-config checks --------------------------------------------------------------------------------
+def test_a_fractional_reduction_factor_is_accepted(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("search:\n  reduction_factor: 1.5\n")
+    plan = build_plan("demo", CONFIG_DIR, user_config=str(cfg), storage_root=str(tmp_path))
+    assert plan.search["reduction_factor"] == 1.5
+
+
+@pytest.mark.parametrize("kind", ["uniform", "loguniform"])
+def test_a_continuous_range_on_a_whole_number_field_is_refused_naming_the_key(tmp_path, kind):
+    """Optuna would hand every trial e.g. epochs=2.37, and every trial would fail; refused before Ray starts."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"search:\n  space:\n    train.epochs: {{{kind}: [1, 3]}}\n")
+    with pytest.raises(ConfigError, match=rf"search\.space\.train\.epochs\.{kind}: .*whole number.*int: \[1, 3\]"):
+        build_plan("demo", CONFIG_DIR, user_config=str(cfg), storage_root=str(tmp_path))

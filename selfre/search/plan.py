@@ -36,7 +36,7 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "seeds": [42, 52, 62],
     "scheduler": "asha",
     "grace_period": 1,  # ASHA: first rung, in epochs of the longest schedule (rungs are fractions: scheduler.py)
-    "reduction_factor": 2,  # ASHA: keep the top 1/reduction_factor at each rung
+    "reduction_factor": 2.0,  # ASHA: keep the top 1/reduction_factor at each rung
     "asha_min_seeds": 2,  # ASHA: seeds a configuration needs at a rung before it is judged (capped at len(seeds))
     "sampler_seed": 0,  # Optuna TPE seed: the same plan proposes the same configurations
     # The first configuration tried is the base config's values of the searched params (the paper's Table 3

@@ -18,6 +18,7 @@ uncertainty weighting too and learn from a value that had no effect.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -99,6 +100,8 @@ def parse_space(spec: dict | None, base: RunConfig) -> list[Param]:
                 raise ConfigError(f"{where}.{kind}: expected [low, high] numbers with low < high")
             if kind == "loguniform" and values[0] <= 0:
                 raise ConfigError(f"{where}.loguniform: bounds must be > 0")
+            if kind != "int" and _field_type(base, key) == "int":  # Optuna would hand every trial a fraction
+                raise ConfigError(f"{where}.{kind}: {key} is a whole number; use {{int: {list(values)}}}")
         step = dist.get("step")
         if step is not None and (kind == "choice" or not isinstance(step, int | float) or step <= 0):
             raise ConfigError(f"{where}.step: only for uniform/int, and must be > 0")
@@ -106,6 +109,12 @@ def parse_space(spec: dict | None, base: RunConfig) -> list[Param]:
         params.append(Param(key, kind, tuple(values), step, when))
     _probe(params, base)
     return params
+
+
+def _field_type(base: RunConfig, key: str) -> str:
+    """The declared type of config field 'section.field' ("int", "float", ...)."""
+    section, name = key.split(".", 1)
+    return next(str(f.type) for f in dataclasses.fields(getattr(base, section)) if f.name == name)
 
 
 def _parse_when(where: str, when, known: set[str], key: str) -> tuple:
