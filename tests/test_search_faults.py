@@ -117,3 +117,22 @@ def test_a_continuous_range_on_a_whole_number_field_is_refused_naming_the_key(tm
     cfg.write_text(f"search:\n  space:\n    train.epochs: {{{kind}: [1, 3]}}\n")
     with pytest.raises(ConfigError, match=rf"search\.space\.train\.epochs\.{kind}: .*whole number.*int: \[1, 3\]"):
         build_plan("demo", CONFIG_DIR, user_config=str(cfg), storage_root=str(tmp_path))
+
+
+# -- a search name is one study -------------------------------------------------------------------------
+def test_a_new_search_never_inherits_a_deleted_searchs_study(tmp_path):
+    """The run folder of search s1 was deleted, its Optuna study (in the storage root's shared optuna.db) was not:
+    a new s1 would condition TPE on the old trials and plot them as its own. It is refused before anything
+    else (here: before the missing TACRED data would be reported), with the fix; --resume is not."""
+    from selfre.search.runner import run_search
+    from selfre.search.study import storage_url
+
+    plan = build_plan("tacred", CONFIG_DIR, name="s1", storage_root=str(tmp_path), tracking_uri="none")
+    old = optuna.create_study(study_name="s1", storage=storage_url(plan))
+    old.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.9))
+    with pytest.raises(ConfigError, match=r"Optuna study named 's1' already exists.*--name.*optuna delete-study "
+                       r"--study-name s1 --storage sqlite:///"):  # fmt: skip
+        run_search(plan)
+    plan.save()  # the search's own run folder: --resume continues its study
+    with pytest.raises(ConfigError, match="--data-dir is required"):
+        run_search(plan, resume=True)

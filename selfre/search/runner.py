@@ -83,6 +83,10 @@ def run_search(plan: SearchPlan, resume: bool = False, make_trainable=None) -> S
             f"a search named {plan.name!r} already exists in {redact(plan.storage)}: "
             "pass --resume to continue it, or choose another --name"
         )
+    if not resume:
+        from selfre.search.study import check_new_study
+
+        check_new_study(plan)
     check_data(plan)
     tracking = open_tracking(plan)  # fails fast, before Ray starts, if the server or its bucket is unusable
     try:
