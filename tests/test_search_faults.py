@@ -136,3 +136,25 @@ def test_a_new_search_never_inherits_a_deleted_searchs_study(tmp_path):
     plan.save()  # the search's own run folder: --resume continues its study
     with pytest.raises(ConfigError, match="--data-dir is required"):
         run_search(plan, resume=True)
+
+
+# -- killed during registration ---------------------------------------------------------------------------------
+def test_a_version_registered_but_never_promoted_is_promoted_by_the_resume(tmp_path):
+    """The driver died between creating the model version and giving it its alias: `--resume` finds the version
+    (no second one) and promotes it, instead of calling it a challenger of no champion."""
+    from mlflow.tracking import MlflowClient
+
+    from selfre.tracking import registry
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("e", artifact_location=str(tmp_path / "a"))).info.run_id
+    client.create_registered_model("m")
+    tags = {"dataset": "demo", "metric": "micro_f1", "dev_digest": "d", "mean_dev_score": "0.5", "std_dev_score": "0.1",
+            "person_centric_f1": "", "search_run_id": run_id, "config_id": "f001"}  # fmt: skip
+    client.create_model_version("m", str(tmp_path), run_id=run_id, tags=tags)
+    got = registry.register_best(uri, run_id, str(tmp_path / "no-checkpoint"), "demo", "f001", "micro_f1", 0.5, 0.1,
+                                 None, name="m")  # fmt: skip
+    assert (got.version, got.alias) == ("1", "champion")
+    assert str(client.get_model_version_by_alias("m", "champion").version) == "1"
+    assert len(client.search_model_versions("name = 'm'")) == 1
