@@ -158,3 +158,35 @@ def test_a_version_registered_but_never_promoted_is_promoted_by_the_resume(tmp_p
     assert (got.version, got.alias) == ("1", "champion")
     assert str(client.get_model_version_by_alias("m", "champion").version) == "1"
     assert len(client.search_model_versions("name = 'm'")) == 1
+
+
+# -- a search is resumable from its first second -----------------------------------------------------------------
+def test_a_driver_killed_while_reading_its_data_leaves_a_search_that_resume_continues(tmp_path):
+    import os
+    import signal
+    import subprocess
+
+    from support import SEARCH
+
+    from selfre.search.plan import SearchPlan
+
+    driver = subprocess.Popen([*SEARCH, "--dataset", "demo", "--data-dir", str(tmp_path / "demo"), "--storage",
+                               str(tmp_path / "runs"), "--name", "s", "--tracking-uri", "none"], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    try:
+        for line in driver.stdout:
+            if "generating the demo corpus" in line:
+                break
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # before Ray starts, as if the machine went away
+        driver.wait()
+    assert SearchPlan.load(str(tmp_path / "runs"), "s").name == "s"  # what --resume reads first
+
+
+def test_a_start_refused_on_its_input_can_be_run_again_under_its_name(tmp_path):
+    from selfre.search.runner import run_search
+
+    plan = build_plan("tacred", CONFIG_DIR, name="t", storage_root=str(tmp_path), tracking_uri="none")
+    for _ in range(2):  # the second time too: the data error, not "a search named 't' already exists"
+        with pytest.raises(ConfigError, match="--data-dir is required"):
+            run_search(plan)

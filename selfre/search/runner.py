@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from selfre.data.datasets import describe_expected_layout, load_splits
-from selfre.errors import ConfigError
+from selfre.errors import ConfigError, SelfreError
 from selfre.redact import redact
 from selfre.results import chosen
 from selfre.search import storage
@@ -95,6 +95,18 @@ def run_search(plan: SearchPlan, resume: bool = False, make_trainable=None) -> S
         from selfre.search.study import check_new_study
 
         check_new_study(plan)
+        plan.save()  # first: a driver killed from here on (reading data, starting Ray) is continued with --resume
+    try:
+        return _run(plan, resume, make_trainable)
+    except SelfreError:
+        # Refused before its first trial (data, tracking, resources): nothing to resume, so the plan is taken
+        # back and the corrected command starts afresh under the same --name.
+        if not resume and not storage.exists(storage.join(plan.experiment_uri, "tuner.pkl")):
+            storage.delete(storage.join(plan.experiment_uri, PLAN_FILE))
+        raise
+
+
+def _run(plan: SearchPlan, resume: bool, make_trainable) -> SearchOutcome:
     check_data(plan)
     tracking = open_tracking(plan)  # fails fast, before Ray starts, if the server or its bucket is unusable
     try:
