@@ -222,8 +222,10 @@ def _diff(a, b, tolerance: float, where: str) -> list[str]:
 
 
 # -- the whole check --------------------------------------------------------------------------------------------
-def reference(search_args: list[str], storage: Path, limit: float) -> tuple[dict, int, float]:
-    """The uninterrupted run -> (its outcome, its trial count, its seconds)."""
+def reference(search_args: list[str], storage: Path, limit: float, reuse: bool = False) -> tuple[dict, int, float]:
+    """The uninterrupted run -> (its outcome, its trial count, its seconds; 0 when an earlier one is reused)."""
+    if reuse and (storage / NAME / "summary.json").exists():
+        return outcome(storage, _dataset(search_args)), committed_trials(storage), 0.0
     rc, seconds = run_to_end(search_args, storage, resume=False, limit=limit)
     if rc != 0:
         raise RuntimeError(f"the uninterrupted run failed (exit {rc}): see {storage / 'driver.log'}")
@@ -252,25 +254,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kills", default=DEFAULT_KILLS, help=f"Kill points N+D, comma-separated (default: {DEFAULT_KILLS}).")
     p.add_argument("--tolerance", type=float, default=0.0, help="Largest difference allowed in a figure (default: 0).")
     p.add_argument("--limit", type=float, default=3600, help="Seconds one driver may run (default: 3600).")
+    p.add_argument("--reuse-reference", action="store_true", help="Compare with WORK/reference if it finished before "
+                   "(the same search arguments!) instead of running it again.")  # fmt: skip
+    p.add_argument("--first", type=int, default=0, help="Number the kill points from here (WORK/killNN), so a "
+                   "second invocation beside an earlier one keeps its folders.")  # fmt: skip
     args = p.parse_args(argv)
     work = args.work.resolve()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     try:
-        ref, total, seconds = reference(search_args, work / "reference", args.limit)
+        ref, total, seconds = reference(search_args, work / "reference", args.limit, reuse=args.reuse_reference)
     except RuntimeError as exc:
         print(exc)
         return 2
     print(f"uninterrupted: {seconds} s, {total} trials, registered {ref['versions']}; search: {' '.join(search_args)}")
     records, failed = [], 0
-    for i, spec in enumerate(args.kills.split(",")):
+    for i, spec in enumerate(args.kills.split(","), start=args.first):
         record = kill_point(search_args, work / f"kill{i:02d}", spec, ref, total, args.tolerance, args.limit)
         failed += not record["ok"]
         records.append(record)
         failures = {k: v for k, v in record["checks"].items() if v}
         print(f"{spec:>8}  killed at {record['killed_after_s']:>6} s  {record['phase']:<70} resume exit "
               f"{record['resume_exit']}  " + ("OK" if record["ok"] else "FAIL " + json.dumps(failures)), flush=True)  # fmt: skip
-        (work / "kill_resume.json").write_text(json.dumps({"search": search_args, "reference_s": seconds,
+        (work / f"kill_resume{args.first or ''}.json").write_text(json.dumps({"search": search_args, "reference_s": seconds,
                                                            "kill_points": records}, indent=2))  # fmt: skip
     print(f"{len(records) - failed}/{len(records)} kill points give the uninterrupted run's answer")
     return 0 if failed == 0 else 1
