@@ -190,3 +190,16 @@ def test_a_start_refused_on_its_input_can_be_run_again_under_its_name(tmp_path):
     for _ in range(2):  # the second time too: the data error, not "a search named 't' already exists"
         with pytest.raises(ConfigError, match="--data-dir is required"):
             run_search(plan)
+
+
+def test_a_saved_plan_reads_back_its_conditional_space(tmp_path):
+    """The space is define-by-run: a condition's parameter comes first. The saved plan keeps the order as written
+    (sorted keys put model.spp_lambda before the model.weighting it depends on, and every --resume that built a
+    Tuner — a final phase, a search killed before its first trial — was refused)."""
+    from selfre.search.plan import SearchPlan
+
+    plan = build_plan("demo", CONFIG_DIR, name="p", storage_root=str(tmp_path))
+    plan.save()
+    loaded = SearchPlan.load(str(tmp_path), "p")
+    assert [p.key for p in loaded.params()] == [p.key for p in plan.params()]
+    assert loaded.final_phase({"model.weighting": "manual"}).max_epochs() == plan.max_epochs()

@@ -10,6 +10,7 @@ the same search.
 from __future__ import annotations
 
 import copy
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,7 +183,9 @@ class SearchPlan:
         return cls(d["name"], d["dataset"], d["storage"], d["base"], {**SEARCH_DEFAULTS, **d["search"]}, d.get("tracking_uri"))
 
     def save(self) -> None:
-        storage.write_json(storage.join(self.experiment_uri, PLAN_FILE), self.to_dict())
+        # Keys in their order, not sorted: the space is define-by-run, and a condition's parameter must stay
+        # ahead of the parameters that depend on it (space.parse_space) when --resume reads the plan back.
+        storage.write_text(storage.join(self.experiment_uri, PLAN_FILE), json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, storage_root: str, name: str) -> SearchPlan:
