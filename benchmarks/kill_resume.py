@@ -169,16 +169,25 @@ def outcome(storage: Path, dataset: str) -> dict:
         parent_config = artifact_json(client, search_runs[0].info.run_id, "best_config.json")
     return {
         "configurations": {c["config_id"]: _figures(c) for c in summary["configurations"]},
+        # each run has its own folder: a demo corpus generated there is the same corpus under another path
         "best": (summary.get("best") or {}).get("config_id"),
         "final": _figures(summary["final"]) if summary.get("final") else None,
-        "best_config": json.loads(best_config.read_text()) if best_config.exists() else None,
-        "parent_best_config": parent_config,
+        "best_config": _own_folder(json.loads(best_config.read_text()), storage) if best_config.exists() else None,
+        "parent_best_config": _own_folder(parent_config, storage),
         "versions": [{"version": v.version, "config_id": v.tags.get("config_id")} for v in versions],
         "running_runs": [r.info.run_id for r in runs if r.info.status == "RUNNING"],
         "parent_status": [r.info.status for r in search_runs],
         "trial_runs_per_pair": per_pair,
         "epochs_logged_twice": epochs_twice,
     }
+
+
+def _own_folder(run_config: dict | None, storage: Path) -> dict | None:
+    """`run_config` with this run's folder in data.data_dir written as {storage}."""
+    if run_config and (run_config.get("data") or {}).get("data_dir"):
+        data = {**run_config["data"], "data_dir": run_config["data"]["data_dir"].replace(str(storage), "{storage}")}
+        return {**run_config, "data": data}
+    return run_config
 
 
 def _figures(c: dict) -> dict:
