@@ -253,6 +253,20 @@ def kill_point(search_args: list[str], storage: Path, spec: str, ref: dict, tota
             "ok": not any(checks.values()), "wall_s": round(time.time() - t0, 1)}  # fmt: skip
 
 
+def recheck(work: Path, search_args: list[str], tolerance: float) -> int:
+    ref = outcome(work / "reference", _dataset(search_args))
+    failed = 0
+    for record_file in sorted(work.glob("kill_resume*.json")):  # kill_resume{first}.json: kill{first+j} ...
+        first = int(record_file.stem.removeprefix("kill_resume") or 0)
+        for j, landed in enumerate(json.loads(record_file.read_text())["kill_points"]):
+            storage = work / f"kill{first + j:02d}"
+            checks = compare(ref, outcome(storage, _dataset(search_args)), tolerance) if landed["resume_exit"] == 0 else landed["checks"]
+            failed += any(checks.values())
+            print(f"{storage.name}  {landed['kill']:>6}  {landed['phase']:<70} "
+                  + ("OK" if not any(checks.values()) else "FAIL " + json.dumps({k: v for k, v in checks.items() if v})))
+    return 0 if failed == 0 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     search_args = DEFAULT_SEARCH
@@ -267,8 +281,12 @@ def main(argv: list[str] | None = None) -> int:
                    "(the same search arguments!) instead of running it again.")  # fmt: skip
     p.add_argument("--first", type=int, default=0, help="Number the kill points from here (WORK/killNN), so a "
                    "second invocation beside an earlier one keeps its folders.")  # fmt: skip
+    p.add_argument("--recheck", action="store_true", help="Only compare the finished WORK/kill* folders with "
+                   "WORK/reference again (kill_resume*.json keeps where each kill landed).")  # fmt: skip
     args = p.parse_args(argv)
     work = args.work.resolve()
+    if args.recheck:
+        return recheck(work, search_args, args.tolerance)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     try:
