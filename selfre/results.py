@@ -13,6 +13,7 @@ layer must never import `selfre.search` back (tests/test_layering.py checks it).
                  metric contract (no "objective": micro F1, whose stats were named dev_f1/test_f1)
   best_checkpoint
                  the checkpoint a configuration stands for: its best-dev seed's final model
+  chosen         the configuration a search stands for (best_config.json, MLflow's best_*, the registry)
   tidy           a stepped float as written (0.7, not Optuna's 0.7000000000000001)
 """
 
@@ -78,6 +79,13 @@ def to_csv(summary: dict) -> str:
                     *[c["params"].get(k, "") for k in keys],
                     *[_cell((c.get(n) or {}).get(s)) for n in stats for s in ("mean", "std")]])  # fmt: skip
     return buf.getvalue()
+
+
+def chosen(summary: dict) -> dict | None:
+    """The configuration a search stands for — written as best_config.json, logged as the parent run's best_*,
+    registered: with --final-seeds the final re-training's best (`final`; None until that phase finished: nothing
+    is chosen then), else the search's best. One rule, so the disk, MLflow and the registry never disagree."""
+    return summary["final"] if "final" in summary else summary.get("best")
 
 
 def objective(summary: dict) -> str:

@@ -156,14 +156,15 @@ def test_a_configuration_is_never_trained_twice():
     assert states <= {optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.FAIL}
 
 
-def test_a_repeated_proposal_tells_optuna_the_earlier_score_and_a_spent_space_repeats():
+def test_a_repeated_proposal_is_answered_as_failed_and_a_spent_space_repeats():
     rep = _small_repeater({"model.weighting": {"choice": ["uncertainty"]}}, 2)
     first = rep.suggest("a")
     rep.on_trial_complete("a", _final(0.6))
     second = rep.suggest("b")  # the space has one point: after MAX_REDRAWS answers it is trained again
     assert second["config_id"] == "c002" and second["params"] == first["params"]
-    values = [t.value for t in rep.searcher._ot_study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert values == [pytest.approx(0.6)] * (1 + seeds_module.MAX_REDRAWS)
+    states = [t.state for t in rep.searcher._ot_study.trials]
+    assert states[0] == optuna.trial.TrialState.COMPLETE and rep.searcher._ot_study.trials[0].value == pytest.approx(0.6)
+    assert states[1:-1] == [optuna.trial.TrialState.FAIL] * seeds_module.MAX_REDRAWS
     rep.on_trial_complete("b", _final(0.4))  # c002's own result reaches its own Optuna trial
     assert rep.searcher._ot_study.trials[-1].value == pytest.approx(0.4)
 

@@ -97,3 +97,99 @@ def test_resume_registers_the_best_seed_of_a_re_reported_trial(ray_session, tmp_
     assert json.loads((registered / "config.json").read_text())["train"]["seed"] == best["seed"]
     assert _sha256(registered / "model.safetensors") == _sha256(final / "model.safetensors")
     assert mv.tags["dev_digest"] == json.loads((final / "data_info.json").read_text())["digests"]["dev"]
+
+
+# -- the final phase: registered only when it finished ----------------------------------------------------------
+def _final_seed_fails_once(seed: int):
+    """make_trainable for run_search: the real trainable, except that the final phase's trial of `seed` fails (as a
+    seed the OOM killer takes past Ray Train's retries would)."""
+
+    def make(plan):
+        from selfre.search import trainable
+        from selfre.search.resources import DRIVER_CPUS
+
+        if plan.search["id_prefix"] != "f":
+            return trainable.make_trainable(plan)
+
+        def run_trial(config, plan):  # the real one's name: `--resume` restores the Tuner with the real trainable
+            if config["seed"] == seed:
+                raise RuntimeError("killed (out of memory)")
+            trainable.run_trial(config, plan)
+
+        return ray.tune.with_resources(ray.tune.with_parameters(run_trial, plan=plan), {"CPU": DRIVER_CPUS})
+
+    return make
+
+
+def test_an_unfinished_final_phase_registers_nothing_and_resume_registers_it_once(ray_session, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from selfre.tracking.parent import artifact_json
+
+    data = tmp_path / "demo"
+    generate_demo(data, seed=13, n_train=120, n_dev=32, n_test=32)
+
+    def small(cfg):
+        cfg.data.data_dir, cfg.data.max_train_examples, cfg.data.max_eval_examples = str(data), 120, 32
+        cfg.train.epochs, cfg.train.batch_size = 1, 8
+        return cfg
+
+    storage = tmp_path / "runs"
+    search = {"num_samples": 1, "seeds": [42], "final_seeds": [62, 72], "scheduler": "fifo", "workers_per_trial": 1,
+              "cpus_per_worker": 0.5}  # fmt: skip
+    plan = build_plan("demo", REPO / "tune" / "configs", search_overrides=search, apply_run_overrides=small, name="fin",
+                      storage_root=str(storage), tracking_uri=f"sqlite:///{storage / 'mlflow.db'}")  # fmt: skip
+    plan.search["space"] = {"train.learning_rate": {"choice": [0.003]}}
+    storage.mkdir()
+    client = MlflowClient(plan.tracking_uri)
+
+    first = run_search(plan, make_trainable=_final_seed_fails_once(72))
+    assert not first.finished  # the final phase did not finish: not a result
+    assert first.summary["best"]["config_id"] == "c001" and first.summary["final"] is None
+    assert not (storage / "fin" / "best_config.json").exists()
+    [parent] = client.search_runs([client.get_experiment_by_name("selfre-demo").experiment_id], "tags.`selfre.kind` = 'search'")
+    assert parent.info.status == "KILLED" and "selfre.best_config_id" not in parent.data.tags
+    assert not any(k.startswith("best_") for k in parent.data.metrics)
+    assert client.search_model_versions("name = 'selfre-demo'") == []
+
+    outcome = run_search(SearchPlan.load(str(storage), "fin"), resume=True)  # the failed final seed is retried
+    assert outcome.finished
+    final = outcome.summary["final"]
+    assert final["config_id"] == "f001" and final["status"] == "complete" and final["seeds_complete"] == 2
+    on_disk = json.loads((storage / "fin" / "best_config.json").read_text())
+    assert on_disk == final["run_config"] and on_disk["train"]["seed"] in (62, 72)
+    parent = client.get_run(parent.info.run_id)
+    assert parent.info.status == "FINISHED" and parent.data.tags["selfre.best_config_id"] == "f001"
+    assert artifact_json(client, parent.info.run_id, "best_config.json") == on_disk
+    assert parent.data.metrics["best_dev_score_mean"] == pytest.approx(final["dev_score"]["mean"])
+    table8 = Path(client.download_artifacts(parent.info.run_id, "tables/seeds_table8.md", str(tmp_path)))
+    assert [line.split("|")[1].strip() for line in table8.read_text().splitlines()[2:4]] == ["62", "72"]
+    [mv] = client.search_model_versions("name = 'selfre-demo'")
+    assert mv.tags["config_id"] == "f001" and float(mv.tags["mean_dev_score"]) == pytest.approx(final["dev_score"]["mean"])
+
+
+# -- killed anywhere, the same answer (one kill point here; benchmarks/kill_resume.py runs many) ------------------
+def _kill_resume_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("kill_resume", REPO / "benchmarks" / "kill_resume.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_driver_killed_in_the_final_phase_resumes_to_the_uninterrupted_answer(ray_session, tmp_path):
+    """SIGKILL the driver's process group once the first final seed finished, `--resume`: the same summary figures,
+    the same registered configuration and seed, one model version, no MLflow run left RUNNING, nothing trained twice."""
+    kr = _kill_resume_script()
+    data = tmp_path / "demo"
+    generate_demo(data, seed=13, n_train=120, n_dev=32, n_test=32)
+    args = ["--dataset", "demo", "--data-dir", str(data), "--max-train-examples", "120", "--max-eval-examples", "32",
+            "--epochs", "1", "--batch-size", "8", "--num-samples", "1", "--seeds", "42", "--final-seeds", "62,72",
+            "--scheduler", "fifo", "--workers-per-trial", "1", "--cpus-per-worker", "0.5", "--max-concurrent", "1",
+            "--address", ray_session, "--tracking-uri", "sqlite:///{storage}/mlflow.db"]  # fmt: skip
+    ref, total, _ = kr.reference(args, tmp_path / "reference", limit=900)
+    assert total == 3 and [v["config_id"] for v in ref["versions"]] == ["f001"]
+    record = kr.kill_point(args, tmp_path / "killed", "2+0", ref, total, tolerance=0.0, limit=900)
+    assert record["exited_before_kill"] is None and record["phase"].startswith("final phase"), record
+    assert record["resume_exit"] == 0 and record["ok"], record["checks"]

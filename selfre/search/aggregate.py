@@ -3,7 +3,7 @@ final summary (what people read) both call these, so the two can never disagree.
 
 A seed trial ends in one of three ways:
   complete    its worker reported the final result (best-dev epoch scored on test; `is_final` set);
-  stopped     the scheduler stopped it before that (ASHA, or a sibling seed was pruned/failed);
+  stopped     the scheduler stopped it before that (ASHA pruned its configuration);
   error       Ray Train gave up on it (worker failures beyond FailureConfig.max_failures);
 or has not ended yet:
   unfinished  the search was interrupted while it ran or waited (`--resume` continues it).

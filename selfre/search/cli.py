@@ -60,8 +60,8 @@ def build_parser(prog: str = "tune/search.py") -> argparse.ArgumentParser:
         "2) reached it, against each other configuration on the seeds both reached there (at least that many); it is "
         "pruned when it beats fewer than 1/reduction_factor of them: its seeds stop, its unstarted seeds never start, "
         "Optuna records it as PRUNED, and it can never be chosen best (summary status 'pruned'). A trial is never "
-        "stopped at or after its last epoch. A seed that fails beyond --max-failures marks its configuration 'failed' "
-        "the same way. Optuna (TPE, multivariate, grouped, constant liar; the study in STORAGE/optuna.db) learns only "
+        "stopped at or after its last epoch. A seed that fails beyond --max-failures stops nothing: its configuration is "
+        "'failed' until --resume retries that seed to its end. Optuna (TPE, multivariate, grouped, constant liar; the study in STORAGE/optuna.db) learns only "
         "from configurations whose every seed completed, from the mean of their best-epoch dev score, and tries the "
         "config file's defaults (the paper's Table 3) first; the standard deviation is recorded beside the mean.",
     )

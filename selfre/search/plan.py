@@ -10,6 +10,7 @@ the same search.
 from __future__ import annotations
 
 import copy
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,7 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "seeds": [42, 52, 62],
     "scheduler": "asha",
     "grace_period": 1,  # ASHA: first rung, in epochs of the longest schedule (rungs are fractions: scheduler.py)
-    "reduction_factor": 2,  # ASHA: keep the top 1/reduction_factor at each rung
+    "reduction_factor": 2.0,  # ASHA: keep the top 1/reduction_factor at each rung
     "asha_min_seeds": 2,  # ASHA: seeds a configuration needs at a rung before it is judged (capped at len(seeds))
     "sampler_seed": 0,  # Optuna TPE seed: the same plan proposes the same configurations
     # The first configuration tried is the base config's values of the searched params (the paper's Table 3
@@ -186,7 +187,9 @@ class SearchPlan:
         return cls(d["name"], d["dataset"], d["storage"], d["base"], {**SEARCH_DEFAULTS, **d["search"]}, d.get("tracking_uri"))
 
     def save(self) -> None:
-        storage.write_json(storage.join(self.experiment_uri, PLAN_FILE), self.to_dict())
+        # Keys in their order, not sorted: the space is define-by-run, and a condition's parameter must stay
+        # ahead of the parameters that depend on it (space.parse_space) when --resume reads the plan back.
+        storage.write_text(storage.join(self.experiment_uri, PLAN_FILE), json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, storage_root: str, name: str) -> SearchPlan:

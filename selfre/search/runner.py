@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from selfre.data.datasets import describe_expected_layout, load_splits
-from selfre.errors import ConfigError
+from selfre.errors import ConfigError, SelfreError
 from selfre.redact import redact
+from selfre.results import chosen
 from selfre.search import storage
 from selfre.search.aggregate import INCOMPLETE
 from selfre.search.in_trial import tune_max_failures
@@ -51,11 +52,18 @@ class SearchOutcome:
     artifacts: list = field(default_factory=list)  # (local file, MLflow artifact folder): plots, analysis tables
 
     @property
-    def finished(self) -> bool:
-        """Every configuration was decided (complete, pruned or failed); else the search was interrupted
-        and its results are partial: never reported as success, never registered."""
+    def decided(self) -> bool:
+        """Every configuration of the search itself was decided (complete, pruned or failed)."""
         configs = self.summary["configurations"]
         return len(configs) >= int(self.plan.search["num_samples"]) and not any(c["status"] == INCOMPLETE for c in configs)
+
+    @property
+    def finished(self) -> bool:
+        """Decided, and with --final-seeds the final re-training of its best configuration finished too; else the
+        results are partial (interrupted, or a final seed failed: `--resume` retries it): never reported as
+        success, never registered."""
+        final_pending = self.summary.get("best") is not None and "final" in self.summary and self.summary["final"] is None
+        return self.decided and not final_pending
 
 
 def check_data(plan: SearchPlan) -> None:
@@ -84,6 +92,22 @@ def run_search(plan: SearchPlan, resume: bool = False, make_trainable=None) -> S
             f"a search named {plan.name!r} already exists in {redact(plan.storage)}: "
             "pass --resume to continue it, or choose another --name"
         )
+    if not resume:
+        from selfre.search.study import check_new_study
+
+        check_new_study(plan)
+        plan.save()  # first: a driver killed from here on (reading data, starting Ray) is continued with --resume
+    try:
+        return _run(plan, resume, make_trainable)
+    except SelfreError:
+        # Refused before its first trial (data, tracking, resources): nothing to resume, so the plan is taken
+        # back and the corrected command starts afresh under the same --name.
+        if not resume and not storage.exists(storage.join(plan.experiment_uri, "tuner.pkl")):
+            storage.delete(storage.join(plan.experiment_uri, PLAN_FILE))
+        raise
+
+
+def _run(plan: SearchPlan, resume: bool, make_trainable) -> SearchOutcome:
     check_data(plan)
     tracking = open_tracking(plan)  # fails fast, before Ray starts, if the server or its bucket is unusable
     try:
@@ -91,7 +115,7 @@ def run_search(plan: SearchPlan, resume: bool = False, make_trainable=None) -> S
             concurrency = check_fits(plan.resources(), cluster, int(plan.search["max_concurrent"]), joined=bool(plan.address))
             _fit(plan, resume, concurrency, make_trainable)
             outcome = finish(plan)
-            if plan.search["final_seeds"] and outcome.finished and outcome.summary["best"] is not None:
+            if plan.search["final_seeds"] and outcome.decided and outcome.summary["best"] is not None:
                 _final_phase(plan, outcome, resume, concurrency, make_trainable)
         if tracking is not None:
             for path, folder in outcome.artifacts:
@@ -133,8 +157,8 @@ def _predictor_note(outcome: SearchOutcome) -> list[str]:
     """The exact Python line that loads the chosen model (the registered one when tracking is on)."""
     from selfre.search.summary import best_checkpoint
 
-    chosen = outcome.summary.get("final") or outcome.summary.get("best")
-    path = best_checkpoint(chosen) if chosen and outcome.finished and outcome.plan.search["register"] else None
+    choice = chosen(outcome.summary)
+    path = best_checkpoint(choice) if choice and outcome.finished and outcome.plan.search["register"] else None
     if path is None or storage.is_uri(path):  # an s3:// checkpoint is served from the registry instead
         return []
     return [f'python: from selfre.predict import Predictor; p = Predictor("{redact(path)}")']
@@ -151,7 +175,8 @@ def _fit(plan: SearchPlan, resume: bool, concurrency: int, make_trainable=None) 
 
 def _final_phase(plan: SearchPlan, outcome: SearchOutcome, resume: bool, concurrency: int, make_trainable=None) -> None:
     """--final-seeds: re-train the best configuration on more seeds; the best of those is what gets registered
-    (summary["final"]), with mean ± std over the final seeds."""
+    (summary["final"]), with mean ± std over the final seeds. Until every final seed completed, `final` stays None:
+    the search is unfinished, nothing is chosen or registered, and `--resume` continues the phase."""
     final_plan = plan.final_phase(outcome.summary["best"]["params"])
     if not storage.exists(storage.join(final_plan.experiment_uri, PLAN_FILE)):
         final_plan.save()
@@ -159,22 +184,22 @@ def _final_phase(plan: SearchPlan, outcome: SearchOutcome, resume: bool, concurr
              final_plan.search["seeds"])  # fmt: skip
     _fit(final_plan, resume, concurrency, make_trainable)
     final = finish(final_plan)
-    outcome.summary["final"] = final.summary["best"]  # None if a final seed failed: nothing is registered then
+    outcome.summary["final"] = final.summary["best"]
     outcome.paths.update(write_summary(plan, outcome.summary))
     outcome.report += "\n\nfinal re-training of the best configuration:\n" + final.report
     outcome.artifacts += final.artifacts
 
 
 def write_summary(plan: SearchPlan, summary: dict) -> dict[str, str]:
-    """summary.json/csv and best_config.json (the configuration that is registered, with its seed)."""
+    """summary.json/csv and best_config.json (the configuration that is registered, with its seed: results.chosen)."""
     from selfre.search.best_config import best_config_file
     from selfre.search.summary import write
 
     paths = write(summary, plan.experiment_uri)
-    chosen = summary.get("final") or summary["best"]
-    if chosen is not None:  # the best configuration as a file `selfre train --config` runs as is
+    choice = chosen(summary)
+    if choice is not None:  # the chosen configuration as a file `selfre train --config` runs as is
         paths["best_config"] = storage.join(plan.experiment_uri, "best_config.json")
-        storage.write_json(paths["best_config"], best_config_file(plan, chosen))
+        storage.write_json(paths["best_config"], best_config_file(plan, choice))
     return paths
 
 
@@ -185,6 +210,8 @@ def finish(plan: SearchPlan) -> SearchOutcome:
 
     records = records_from_experiment(plan.experiment_uri, plan.train_storage)
     summary = summarize(records, plan.search["seeds"], objective=plan.objective, base=plan.base)
+    if plan.search["final_seeds"]:
+        summary["final"] = None  # what is chosen, once the final phase finished (_final_phase)
     summary["search"] = {"name": plan.name, "dataset": plan.dataset, "experiment": redact(plan.experiment_uri),
                          "num_samples": plan.search["num_samples"], "scheduler": plan.search["scheduler"]}  # fmt: skip
     local = None if storage.is_uri(plan.experiment_uri) else Path(plan.experiment_uri)

@@ -30,13 +30,17 @@ compare against, C goes on.
 
 What pruning means: the reporting seed stops now, C's other running seeds stop at their next report, its
 seeds not yet started are never launched (the searcher skips them), Optuna is told the configuration was
-PRUNED (no value), and the summary lists it as `pruned`: it is never chosen best. A seed that errors out
-(beyond --max-failures) does the same to its configuration (`failed`). A trial is never stopped at or after
-its own last epoch (its training is done; stopping it would only lose its test score); its value there still
-counts for the others.
+PRUNED (no value), and the summary lists it as `pruned`: it is never chosen best. A trial is never stopped at
+or after its own last epoch, in a pruned configuration neither (its training is done; stopping it would only
+lose its test score); its value there still counts for the others.
+
+A seed that errors out (beyond --max-failures) stops nothing: a failure is often the machine's (the OOM
+killer), not the configuration's; its siblings run on, the configuration is `failed` until `--resume` retries
+the failed trial to its end, and then it is complete like any other.
 
 Rung records are not part of Tune's experiment checkpoint: after `--resume` they start empty, but
-configurations already pruned stay pruned (rebuilt from the restored trials).
+configurations already pruned stay pruned (rebuilt from the restored trials that ended without their final
+report; an errored trial comes back to be retried and prunes nothing).
 """
 
 from __future__ import annotations
@@ -83,18 +87,20 @@ class SeedGroupASHA(FIFOScheduler):
 
     def on_trial_add(self, tune_controller, trial: Trial) -> None:
         super().on_trial_add(tune_controller, trial)
-        # On --resume, trials come back with their last status: rebuild which configurations are dead.
-        if trial.status == Trial.ERROR or (trial.status == Trial.TERMINATED and not _is_final(trial.last_result)):
+        # On --resume, trials come back with their last status: a trial that ended without its final report was
+        # stopped by this scheduler, so its configuration stays pruned. An errored one is not: failures prune
+        # nothing, and Tune hands it back to be retried (resume_errored).
+        if trial.status == Trial.TERMINATED and not _is_final(trial.last_result):
             self.dead_groups.add(trial.config.get(GROUP_KEY))
-
-    def on_trial_error(self, tune_controller, trial: Trial) -> None:
-        super().on_trial_error(tune_controller, trial)
-        self.dead_groups.add(trial.config.get(GROUP_KEY))
 
     def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
         group, seed = trial.config.get(GROUP_KEY), int(trial.config.get(SEED_KEY, 0))
-        if group in self.dead_groups:
+        if _is_final(result) or _at_last_epoch(result):
+            finished = True  # its training is done: never stopped, even in a pruned configuration
+        elif group in self.dead_groups:
             return TrialScheduler.STOP
+        else:
+            finished = False
         if TIME_ATTR not in result or METRIC not in result or "epochs_total" not in result:
             return TrialScheduler.CONTINUE
         epoch, total, value = int(result[TIME_ATTR]), int(result["epochs_total"]), float(result[METRIC])
@@ -106,7 +112,6 @@ class SeedGroupASHA(FIFOScheduler):
             if at is not None and epoch >= at and (group, seed, fraction) not in self.reached:
                 self.reached.add((group, seed, fraction))
                 below = below or self._below_cutoff(group, at)
-        finished = _is_final(result) or epoch >= total
         if below and not finished:
             self.dead_groups.add(group)
             return TrialScheduler.STOP
@@ -150,6 +155,10 @@ def _values_at(seeds: dict[int, dict[int, float]], epoch: int) -> dict[int, floa
 
 def _is_final(result: dict | None) -> bool:
     return bool(result and result.get(FINAL_KEY))
+
+
+def _at_last_epoch(result: dict) -> bool:
+    return TIME_ATTR in result and "epochs_total" in result and int(result[TIME_ATTR]) >= int(result["epochs_total"])
 
 
 def build_scheduler(kind: str, max_t: int, grace_period: int, reduction_factor: float, min_seeds: int = 2) -> TrialScheduler:

@@ -13,8 +13,8 @@ configuration was pruned, and forgets its groups on restore. This one:
     SemEval ablation lost a seed to the OOM killer under load), `--resume` retries failed trials, and a
     configuration closed on it would stay one seed short for good;
   * with `redraw_duplicates`, never trains one configuration twice: a proposal equal to one already
-    handed out is answered at once (the earlier one's mean if it has one, else pruned/failed like it, or
-    failed while it still runs, which TPE ignores) and the inner searcher is asked again, up to
+    handed out is answered at once as failed (a record TPE ignores: the earlier configuration's own record
+    carries its score, and a copy would count that point twice) and the inner searcher is asked again, up to
     `MAX_REDRAWS` times. TPE re-proposes the same point often in small discrete spaces (two real SemEval
     searches each spent 2 of 6 configurations on the same "uncertainty, 3 epochs");
   * returns FINISHED after `num_configs` configurations, so `--num-samples` counts configurations
@@ -119,10 +119,9 @@ class SeedRepeater(Searcher):
                 log.warning("%s: %d proposals in a row repeated earlier configurations; training %s's again",
                             config_id, attempt + 1, twin["config_id"])  # fmt: skip
                 return inner_id, params
-            if twin["reported"] and twin["status"] == COMPLETE:
-                self.searcher.on_trial_complete(inner_id, result={self.metric: twin["mean"]})
-            else:  # pruned like its twin, or failed (ignored by TPE) while the twin's seeds still run
-                self.searcher.on_trial_complete(inner_id, result=None, error=not twin["reported"] or twin["status"] == FAILED)
+            # FAIL, which TPE ignores: the twin's own record already says what the point is worth; a COMPLETE or
+            # PRUNED copy would weigh that point again in TPE and count towards its start-up trials.
+            self.searcher.on_trial_complete(inner_id, result=None, error=True)
             log.info("%s: the proposal %s repeats %s; asking again", config_id, params, twin["config_id"])
         raise AssertionError("unreachable")
 

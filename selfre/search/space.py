@@ -29,6 +29,7 @@ two scales in one); everything after Optuna — trials, MLflow params, summaries
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -102,14 +103,14 @@ def parse_space(spec: dict | None, base: RunConfig) -> list[Param]:
         if key not in known or key.split(".", 1)[0] not in _SECTIONS:
             raise ConfigError(f"{where}: not a config field (expected 'data.*', 'model.*' or 'train.*')")
         if isinstance(dist, list):
-            params.extend(_parse_alternatives(where, key, dist, known))
+            params.extend(_parse_alternatives(where, key, dist, known, base))
             continue
-        params.append(_parse_one(where, key, dist, known))
+        params.append(_parse_one(where, key, dist, known, base))
     _probe(params, base)
     return params
 
 
-def _parse_one(where: str, key: str, dist, known: set[str], name: str = "") -> Param:
+def _parse_one(where: str, key: str, dist, known: set[str], base: RunConfig, name: str = "") -> Param:
     if not isinstance(dist, dict):
         raise ConfigError(f"{where}: expected a mapping like {{choice: [...]}} or {{uniform: [low, high]}}")
     kinds = [k for k in dist if k in KINDS]
@@ -125,6 +126,8 @@ def _parse_one(where: str, key: str, dist, known: set[str], name: str = "") -> P
             raise ConfigError(f"{where}.{kind}: expected [low, high] numbers with low < high")
         if kind == "loguniform" and values[0] <= 0:
             raise ConfigError(f"{where}.loguniform: bounds must be > 0")
+        if kind != "int" and _field_type(base, key) == "int":  # Optuna would hand every trial a fraction
+            raise ConfigError(f"{where}.{kind}: {key} is a whole number; use {{int: {list(values)}}}")
     step = dist.get("step")
     if step is not None and (kind == "choice" or not isinstance(step, int | float) or step <= 0):
         raise ConfigError(f"{where}.step: only for uniform/int, and must be > 0")
@@ -132,12 +135,12 @@ def _parse_one(where: str, key: str, dist, known: set[str], name: str = "") -> P
     return Param(key, kind, tuple(values), step, when, name)
 
 
-def _parse_alternatives(where: str, key: str, dists: list, known: set[str]) -> list[Param]:
+def _parse_alternatives(where: str, key: str, dists: list, known: set[str], base: RunConfig) -> list[Param]:
     """A key's per-regime ranges (module doc): each needs a `when`, and any two must differ in the allowed
     values of a key they both condition on, so at most one is ever active."""
     if len(dists) < 2:
         raise ConfigError(f"{where}: a list gives alternatives, one per regime: give at least two, or a single mapping")
-    params = [_parse_one(f"{where}[{i}]", key, d, known, name=f"{key}@{i + 1}") for i, d in enumerate(dists)]
+    params = [_parse_one(f"{where}[{i}]", key, d, known, base, name=f"{key}@{i + 1}") for i, d in enumerate(dists)]
     for i, a in enumerate(params):
         if not a.when:
             raise ConfigError(f"{where}[{i}]: an alternative needs a `when` saying in which regime it applies")
@@ -147,6 +150,12 @@ def _parse_alternatives(where: str, key: str, dists: list, known: set[str]) -> l
                 raise ConfigError(f"{where}[{j}] and [{i}]: their `when`s can hold together; alternatives must "
                                   "exclude each other (differ in the values of a key both condition on)")  # fmt: skip
     return params
+
+
+def _field_type(base: RunConfig, key: str) -> str:
+    """The declared type of config field 'section.field' ("int", "float", ...)."""
+    section, name = key.split(".", 1)
+    return next(str(f.type) for f in dataclasses.fields(getattr(base, section)) if f.name == name)
 
 
 def _parse_when(where: str, when, known: set[str], key: str) -> tuple:

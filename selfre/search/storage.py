@@ -63,6 +63,11 @@ def write_text(uri: str, text: str) -> None:
         out.write(text.encode("utf-8"))
 
 
+def delete(uri: str) -> None:
+    fs, path = _fs(uri)
+    fs.delete_file(path)
+
+
 def read_text(uri: str) -> str:
     fs, path = _fs(uri)
     with fs.open_input_stream(path) as src:

@@ -5,7 +5,8 @@ under manual weighting), which independent per-parameter TPE models badly and `g
 sub-spaces that actually co-occur — and `constant_liar=True`, so trials running concurrently are not all
 proposed next to the same promising point. Seeded (search.sampler_seed).
 
-Storage: a search's study lives in `optuna.db` (SQLite) at a local storage root, named after the search, so
+Storage: a search's study lives in `optuna.db` (SQLite) at a local storage root, named after the search (a new
+search refuses a name whose study is already there: check_new_study), so
 `optuna-dashboard sqlite:///STORAGE/optuna.db` and Optuna's own analysis (importance, history) work on it;
 the two plots are written beside the summary and logged to the MLflow parent run.
 
@@ -44,6 +45,23 @@ def storage_url(plan: SearchPlan) -> str | None:
     root = Path(plan.storage.removeprefix("file://"))
     root.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{root / STUDY_FILE}"
+
+
+def check_new_study(plan: SearchPlan) -> None:
+    """A new search starts a new study. The study file is shared by every search of the storage root, so a study
+    of this name can outlive its run folder (deleted, with the name reused); loading it would condition TPE on
+    another search's trials and plot them as this one's. Refused, with the fix; `--resume` skips this check."""
+    url = None if plan.search["grid"] else storage_url(plan)
+    if url is None:
+        return
+    import optuna
+
+    if plan.name in {s.study_name for s in optuna.get_all_study_summaries(storage=url, include_best_trial=False)}:
+        raise ConfigError(
+            f"an Optuna study named {plan.name!r} already exists in {redact(url)}, but the search's run folder does "
+            f"not: a new search would learn from that study's trials. Choose another --name, or delete the old "
+            f"study: optuna delete-study --study-name {plan.name} --storage {redact(url)}"
+        )
 
 
 def sampler(seed: int):

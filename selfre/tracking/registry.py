@@ -136,6 +136,9 @@ def _registered_by(client: MlflowClient, name: str, search_run_id: str, config_i
                 champion = str(client.get_model_version_by_alias(name, CHAMPION).version)
             except MlflowException:
                 champion = None
+            if champion != str(mv.version) and REASON_TAG not in mv.tags:  # the driver died before promoting it
+                alias, previous = promote(client, name, str(mv.version), dict(mv.tags))
+                return Registered(name, str(mv.version), alias, previous, f"models:/{name}@{alias}")
             alias = CHAMPION if champion == str(mv.version) else CHALLENGER
             return Registered(name, str(mv.version), alias, None, f"models:/{name}@{alias}")
     return None

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selfre.redact import redact
-from selfre.results import best_checkpoint, objective, score_stat
+from selfre.results import best_checkpoint, chosen, objective, score_stat
 from selfre.tracking import links, parent, preflight, registry, targets
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,7 @@ class SearchTracking:
                                  "search interrupted before every configuration was decided; continue it with --resume")  # fmt: skip
             return where + self.ui_links()
         registered = None
-        # --final-seeds: the best configuration re-trained on more seeds is what gets registered
-        best = (summary.get("final") or summary.get("best")) if register else None
+        best = chosen(summary) if register else None  # with --final-seeds: the final re-training's best
         checkpoint = best_checkpoint(best) if best else None
         if checkpoint:
             dev = score_stat(best, "dev")
