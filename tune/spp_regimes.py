@@ -27,7 +27,7 @@ from selfre.encoding.collate import collate
 from selfre.encoding.encode import RelationEncoder
 from selfre.model.build import build_for_training
 from selfre.train import spp_diagnostics
-from selfre.train.loop import set_seed
+from selfre.train.rng import seed_all
 
 
 def measure(cfg, sentences: int) -> list[dict]:
@@ -36,7 +36,7 @@ def measure(cfg, sentences: int) -> list[dict]:
     for alpha, target, layers in itertools.product(("softmax", "renormalize"), ("softmax", "smooth"), ("all", "last")):
         cfg.model.spp_alpha, cfg.model.spp_target, cfg.model.spp_layers = alpha, target, layers
         cfg.model.use_spp, cfg.model.weighting, cfg.model.spp_lambda = True, "manual", 1.0
-        set_seed(cfg.train.seed)
+        seed_all(cfg.train.seed)
         model, tokenizer = build_for_training(cfg.model, cfg.data.marker, len(splits.label_set), splits.train)
         encoder = RelationEncoder(tokenizer, cfg.data.marker, cfg.data.max_seq_length, cfg.model.iel_include_markers)
         examples, _ = encoder.encode(splits.train[:sentences], splits.label_set)
