@@ -105,7 +105,8 @@ def test_search_trials_run_on_both_nodes(two_node_cluster, s3_demo, tmp_path):
     champion = client.get_model_version_by_alias("selfre-demo", "champion")  # registered from the S3 checkpoint
     assert champion.tags["config_id"] == summary["best"]["config_id"]
 
-    workers = list_actors(address=f"http://{cluster.webui_url}", filters=[("class_name", "=", "RayTrainWorker")],
+    # A one-worker trial trains in its Tune trial actor (selfre/search/in_trial.py): that actor is the worker.
+    workers = list_actors(address=f"http://{cluster.webui_url}", filters=[("class_name", "=", "ImplicitFunc")],
                           detail=True, limit=1000, raise_on_missing_output=False)  # fmt: skip
     used = {w.node_id for w in workers}
     assert len(workers) == 2 and used == nodes, f"trial workers ran on {used}, cluster nodes are {nodes}"

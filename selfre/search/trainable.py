@@ -116,7 +116,8 @@ def run_trial(config: dict, plan: SearchPlan) -> None:
 
 def make_trainable(plan: SearchPlan):
     """The trainable Tune runs (and `Tuner.restore` needs again): with the driver's token CPU when Ray Train's
-    workers hold the trial's resources, with the whole trial's when it trains in its Tune trial itself."""
+    workers hold the trial's resources; with exactly its one worker's when it trains in its Tune trial itself
+    (no driver beside it: a token CPU more would keep a `--cpus-per-worker N` trial off an N-CPU node)."""
     resources = plan.resources()
-    held = resources.per_trial() if in_trial(resources.workers) else {"CPU": DRIVER_CPUS}
+    held = resources.per_worker() if in_trial(resources.workers) else {"CPU": DRIVER_CPUS}
     return ray.tune.with_resources(ray.tune.with_parameters(run_trial, plan=plan), held)
