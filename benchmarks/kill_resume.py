@@ -41,6 +41,8 @@ import sys
 import time
 from pathlib import Path
 
+from selfre.search.in_trial import FINAL_DIR_NAME, STATE_FILE
+
 REPO = Path(__file__).resolve().parents[1]
 SEARCH = (sys.executable, str(REPO / "tune" / "search.py"))
 NAME = "kr"
@@ -74,14 +76,19 @@ def start(search_args: list[str], storage: Path, resume: bool = False) -> subpro
 
 
 def committed_trials(storage: Path) -> int:
-    """Trials (search and final phase) whose final checkpoint Ray Train has committed."""
+    """Trials (search and final phase) whose final checkpoint is committed: by Ray Train's checkpoint manager for
+    a multi-worker trial; for a one-worker trial trained in its Tune trial, by its state file, copied last."""
     done = 0
-    for snapshot in storage.glob(f"{NAME}*/train_runs/*/checkpoint_manager_snapshot.json"):
+    for run in storage.glob(f"{NAME}*/train_runs/*"):
+        snapshot = run / "checkpoint_manager_snapshot.json"
+        if not snapshot.exists():
+            done += (run / FINAL_DIR_NAME / STATE_FILE).exists()
+            continue
         try:
             latest = json.loads(snapshot.read_text()).get("latest_checkpoint_result") or {}
         except (OSError, json.JSONDecodeError):
             continue  # being written
-        done += latest.get("checkpoint_dir_name") == "final"
+        done += latest.get("checkpoint_dir_name") == FINAL_DIR_NAME
     return done
 
 

@@ -104,6 +104,7 @@ def run_search(plan: SearchPlan, resume: bool = False, make_trainable=None) -> S
         # back and the corrected command starts afresh under the same --name.
         if not resume and not storage.exists(storage.join(plan.experiment_uri, "tuner.pkl")):
             storage.delete(storage.join(plan.experiment_uri, PLAN_FILE))
+            storage.delete_dir_if_empty(plan.experiment_uri)  # a refused start leaves nothing half-started
         raise
 
 
@@ -120,7 +121,10 @@ def _run(plan: SearchPlan, resume: bool, make_trainable) -> SearchOutcome:
         if tracking is not None:
             for path, folder in outcome.artifacts:
                 tracking.log_files([path], folder)
-            outcome.notes += tracking.finish(outcome.summary, complete=outcome.finished, register=plan.search["register"])
+            # The parent run's best_config.json is the disk's file itself (with its `reproduce` section).
+            best_file = outcome.paths.get("best_config")
+            outcome.notes += tracking.finish(outcome.summary, complete=outcome.finished, register=plan.search["register"],
+                                             best_config=storage.read_json(best_file) if best_file else None)  # fmt: skip
         outcome.notes += _predictor_note(outcome)
     except BaseException as exc:  # Ctrl-C included: the parent run must not stay RUNNING
         if tracking is not None:

@@ -68,6 +68,12 @@ def delete(uri: str) -> None:
     fs.delete_file(path)
 
 
+def delete_dir_if_empty(uri: str) -> None:
+    fs, path = _fs(uri)
+    if not fs.get_file_info(_pafs().FileSelector(path, allow_not_found=True)):
+        fs.delete_dir(path)
+
+
 def read_text(uri: str) -> str:
     fs, path = _fs(uri)
     with fs.open_input_stream(path) as src:

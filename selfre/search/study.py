@@ -54,6 +54,8 @@ def check_new_study(plan: SearchPlan) -> None:
     url = None if plan.search["grid"] else storage_url(plan)
     if url is None:
         return
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return  # no study file yet, so no study of any name (opening it would create the file)
     import optuna
 
     if plan.name in {s.study_name for s in optuna.get_all_study_summaries(storage=url, include_best_trial=False)}:

@@ -78,7 +78,10 @@ def start_search(tracking_uri: str, experiment: str, search_name: str, dataset: 
     return run_id
 
 
-def finish_search(tracking_uri: str, run_id: str, summary: dict, status: str = "FINISHED", reason: str | None = None) -> None:
+def finish_search(tracking_uri: str, run_id: str, summary: dict, status: str = "FINISHED", reason: str | None = None,
+                  best_config: dict | None = None) -> None:
+    """End the search's parent run with its summary and chosen configuration. `best_config`: the file the search
+    wrote beside its summary (the chosen run_config + how it was trained), logged as is so both copies are one."""
     client = MlflowClient(tracking_uri)
     summary = json_safe(summary)  # exactly what summary.json holds, for the tables below as for the report
     client.log_dict(run_id, summary, SUMMARY)
@@ -89,8 +92,8 @@ def finish_search(tracking_uri: str, run_id: str, summary: dict, status: str = "
     best = chosen(summary)  # what best_config.json on disk and the registry hold (with --final-seeds: `final`)
     if best:
         client.set_tag(run_id, "selfre.best_config_id", best["config_id"])
-        if best.get("run_config"):
-            client.log_dict(run_id, best["run_config"], BEST_CONFIG)
+        if best_config or best.get("run_config"):
+            client.log_dict(run_id, best_config or best["run_config"], BEST_CONFIG)
         else:  # a summary from before the metric contract: no nested config to give
             log.warning("summary has no best run_config: %s not logged", BEST_CONFIG)
         metrics = [Metric(f"best_{k}_{s}", float(best[k][s]), 0, 0) for k in stat_names([best]) for s in ("mean", "std")

@@ -58,8 +58,9 @@ class SearchTracking:
         """Plain data for Ray's train_loop_config (no secrets: credentials stay in the environment)."""
         return {"tracking_uri": self.tracking_uri, "parent_run_id": self.parent_run_id, "system_metrics": self.system_metrics}
 
-    def finish(self, summary: dict, complete: bool = True, register: bool = True) -> list[str]:
+    def finish(self, summary: dict, complete: bool = True, register: bool = True, best_config: dict | None = None) -> list[str]:
         """Register the best model and end the parent run; -> lines telling the user where to look.
+        `best_config`: the search's best_config.json as written beside its summary (logged as is).
         An interrupted search (`complete` False) registers nothing and ends KILLED: its best so far is not a
         result, and `--resume` reopens the same parent run."""
         where = [f"MLflow: search run {self.parent_run_id} in {redact(self.tracking_uri)}"]
@@ -83,7 +84,7 @@ class SearchTracking:
                          f"champion with: MLFLOW_TRACKING_URI={shlex.quote(redact(self.tracking_uri))} mlflow models serve "
                          f"-m models:/{registered.name}@champion --env-manager local --host 127.0.0.1 --port 5001")  # fmt: skip
         self.registered = registered
-        parent.finish_search(self.tracking_uri, self.parent_run_id, summary)
+        parent.finish_search(self.tracking_uri, self.parent_run_id, summary, best_config=best_config)
         return where + self.ui_links()
 
     def ui_links(self) -> list[str]:
