@@ -13,6 +13,7 @@ from support import REPO
 
 pytest.importorskip("ray.tune")
 
+from asha_support import epoch_result, seed_group_asha, stub_trial  # noqa: E402
 from ray.tune.experiment import Trial  # noqa: E402
 from ray.tune.schedulers import TrialScheduler  # noqa: E402
 from ray.tune.search.optuna import OptunaSearch  # noqa: E402
@@ -20,69 +21,48 @@ from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 from selfre.config import RunConfig  # noqa: E402
 from selfre.errors import ConfigError  # noqa: E402
 from selfre.search.plan import build_plan  # noqa: E402
-from selfre.search.scheduler import SeedGroupASHA  # noqa: E402
 from selfre.search.seeds import SeedRepeater  # noqa: E402
 from selfre.search.space import DefineByRun, parse_space  # noqa: E402
 
 CONFIG_DIR = REPO / "tune" / "configs"
 
 
-def _trial(trial_id, config_id, seed, status=None, last=None):
-    trial = Trial("__fake", config={"config_id": config_id, "seed": seed, "params": {}}, trial_id=trial_id, stub=True)
-    if status:
-        trial.set_status(status)
-    if last:
-        trial.run_metadata.last_result = last
-    return trial
-
-
-def _res(epoch, score, total=4, final=False):
-    return {"epoch": epoch, "best_dev_score": score, "epochs_total": total, "is_final": final}
-
-
-def _asha(*trials, max_t=4, min_seeds=2):
-    sched = SeedGroupASHA(max_t=max_t, grace_period=1, reduction_factor=2, min_seeds=min_seeds)
-    for t in trials:
-        sched.on_trial_add(None, t)
-    return sched
-
-
 # -- a failure is a failure, not a pruning --------------------------------------------------------------
 def test_a_failed_seed_stops_no_sibling_under_asha():
-    failed, sibling = _trial("a", "c1", 42), _trial("b", "c1", 52)
-    sched = _asha(failed, sibling)
-    assert sched.on_trial_result(None, failed, _res(1, 0.5)) == TrialScheduler.CONTINUE
+    failed, sibling = stub_trial("a", "c1", 42), stub_trial("b", "c1", 52)
+    sched = seed_group_asha(failed, sibling)
+    assert sched.on_trial_result(None, failed, epoch_result(1, 0.5)) == TrialScheduler.CONTINUE
     sched.on_trial_error(None, failed)  # e.g. the OOM killer, past Ray Train's retries
-    assert sched.on_trial_result(None, sibling, _res(1, 0.5)) == TrialScheduler.CONTINUE
-    assert sched.on_trial_result(None, sibling, _res(2, 0.6)) == TrialScheduler.CONTINUE
+    assert sched.on_trial_result(None, sibling, epoch_result(1, 0.5)) == TrialScheduler.CONTINUE
+    assert sched.on_trial_result(None, sibling, epoch_result(2, 0.6)) == TrialScheduler.CONTINUE
     assert "c1" not in sched.dead_groups
 
 
 def test_a_failed_trial_restored_by_resume_is_retried_to_its_end():
     """--resume: Tune hands the errored trial back (resume_errored); its configuration is not dead, so the retry
     runs to the end instead of being stopped at its first report."""
-    errored = _trial("a", "c1", 42, status=Trial.ERROR, last=_res(1, 0.5))
-    done = _trial("b", "c1", 52, status=Trial.TERMINATED, last=_res(4, 0.7, final=True))
-    sched = _asha(errored, done)
+    errored = stub_trial("a", "c1", 42, status=Trial.ERROR, last=epoch_result(1, 0.5))
+    done = stub_trial("b", "c1", 52, status=Trial.TERMINATED, last=epoch_result(4, 0.7, final=True))
+    sched = seed_group_asha(errored, done)
     assert sched.dead_groups == set()
     errored.set_status(Trial.PENDING)
     for epoch in (2, 3, 4):
-        assert sched.on_trial_result(None, errored, _res(epoch, 0.6)) == TrialScheduler.CONTINUE
+        assert sched.on_trial_result(None, errored, epoch_result(epoch, 0.6)) == TrialScheduler.CONTINUE
 
 
 def test_a_pruned_configurations_seed_at_its_last_epoch_is_not_stopped():
-    good42, good52 = _trial("g1", "c1", 42), _trial("g2", "c1", 52)
-    weak42, weak52 = _trial("w1", "c2", 42), _trial("w2", "c2", 52)
-    sched = _asha(good42, good52, weak42, weak52)
-    sched.on_trial_result(None, good42, _res(1, 0.8))
-    sched.on_trial_result(None, good52, _res(1, 0.8))
-    sched.on_trial_result(None, weak42, _res(1, 0.1))
-    assert sched.on_trial_result(None, weak52, _res(1, 0.1)) == TrialScheduler.STOP
+    good42, good52 = stub_trial("g1", "c1", 42), stub_trial("g2", "c1", 52)
+    weak42, weak52 = stub_trial("w1", "c2", 42), stub_trial("w2", "c2", 52)
+    sched = seed_group_asha(good42, good52, weak42, weak52)
+    sched.on_trial_result(None, good42, epoch_result(1, 0.8))
+    sched.on_trial_result(None, good52, epoch_result(1, 0.8))
+    sched.on_trial_result(None, weak42, epoch_result(1, 0.1))
+    assert sched.on_trial_result(None, weak52, epoch_result(1, 0.1)) == TrialScheduler.STOP
     assert "c2" in sched.dead_groups
     # weak42 was between reports when c2 was pruned; its next report is its last epoch: training is done.
-    assert sched.on_trial_result(None, weak42, _res(4, 0.2)) == TrialScheduler.CONTINUE
-    assert sched.on_trial_result(None, weak42, _res(4, 0.2, final=True)) == TrialScheduler.CONTINUE
-    assert sched.on_trial_result(None, weak52, _res(2, 0.2)) == TrialScheduler.STOP  # not at its end: stopped
+    assert sched.on_trial_result(None, weak42, epoch_result(4, 0.2)) == TrialScheduler.CONTINUE
+    assert sched.on_trial_result(None, weak42, epoch_result(4, 0.2, final=True)) == TrialScheduler.CONTINUE
+    assert sched.on_trial_result(None, weak52, epoch_result(2, 0.2)) == TrialScheduler.STOP  # not at its end: stopped
 
 
 # -- a repeated TPE proposal adds no weight -------------------------------------------------------------

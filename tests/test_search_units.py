@@ -17,6 +17,7 @@ import pytest
 
 pytest.importorskip("ray.tune")
 
+from asha_support import epoch_result, seed_group_asha, stub_trial  # noqa: E402
 from ray.tune.experiment import Trial  # noqa: E402
 from ray.tune.schedulers import TrialScheduler  # noqa: E402
 from ray.tune.search import Searcher  # noqa: E402
@@ -29,7 +30,6 @@ from selfre.search import seeds as seeds_module  # noqa: E402
 from selfre.search.aggregate import COMPLETE, ERROR, FAILED, INCOMPLETE, PRUNED, STOPPED, config_status, mean_std  # noqa: E402
 from selfre.search.plan import build_plan  # noqa: E402
 from selfre.search.resources import TrialResources, check_fits  # noqa: E402
-from selfre.search.scheduler import SeedGroupASHA  # noqa: E402
 from selfre.search.seeds import SeedRepeater  # noqa: E402
 from selfre.search.space import DefineByRun, apply_params, parse_space  # noqa: E402
 from selfre.search.summary import TrialRecord, format_report, summarize, to_csv  # noqa: E402
@@ -235,41 +235,26 @@ def test_repeater_state_survives_save_and_restore(tmp_path):
 
 
 # -- ASHA x seeds ------------------------------------------------------------------------------------
-def _trial(trial_id, config_id, seed):
-    return Trial("__fake", config={"config_id": config_id, "seed": seed, "params": {}}, trial_id=trial_id, stub=True)
-
-
-def _res(epoch, score, total=4, final=False):
-    return {"epoch": epoch, "best_dev_score": score, "epochs_total": total, "is_final": final}
-
-
-def _asha(*trials, max_t=4, min_seeds=2):
-    sched = SeedGroupASHA(max_t=max_t, grace_period=1, reduction_factor=2, min_seeds=min_seeds)
-    for t in trials:
-        sched.on_trial_add(None, t)
-    return sched
-
-
 def test_asha_prunes_configurations_on_matched_seeds_and_never_a_finished_trial():
-    good42, good52 = _trial("g1", "c1", 42), _trial("g2", "c1", 52)
-    weak42, weak52 = _trial("w1", "c2", 42), _trial("w2", "c2", 52)
-    late42, late52 = _trial("l1", "c3", 42), _trial("l2", "c3", 52)
-    sched = _asha(good42, good52, weak42, weak52, late42, late52)
+    good42, good52 = stub_trial("g1", "c1", 42), stub_trial("g2", "c1", 52)
+    weak42, weak52 = stub_trial("w1", "c2", 42), stub_trial("w2", "c2", 52)
+    late42, late52 = stub_trial("l1", "c3", 42), stub_trial("l2", "c3", 52)
+    sched = seed_group_asha(good42, good52, weak42, weak52, late42, late52)
     assert sched.fractions == [0.25, 0.5, 1.0]  # epochs 1, 2, 4 of a 4-epoch schedule
-    assert sched.on_trial_result(None, good42, _res(1, 0.8)) == TrialScheduler.CONTINUE  # alone at the rung
+    assert sched.on_trial_result(None, good42, epoch_result(1, 0.8)) == TrialScheduler.CONTINUE  # alone at the rung
     # c1's own second seed is much worse, but seeds never judge each other: c1 has no competitor yet.
-    assert sched.on_trial_result(None, good52, _res(1, 0.3)) == TrialScheduler.CONTINUE
+    assert sched.on_trial_result(None, good52, epoch_result(1, 0.3)) == TrialScheduler.CONTINUE
     # c2's first seed alone is never judged, however weak (0.1 against c1's 0.8 on seed 42) ...
-    assert sched.on_trial_result(None, weak42, _res(1, 0.1)) == TrialScheduler.CONTINUE
+    assert sched.on_trial_result(None, weak42, epoch_result(1, 0.1)) == TrialScheduler.CONTINUE
     # ... its second seed completes the pair: mean 0.35 on seeds {42, 52} < c1's 0.55 there -> pruned whole.
-    assert sched.on_trial_result(None, weak52, _res(1, 0.6)) == TrialScheduler.STOP
+    assert sched.on_trial_result(None, weak52, epoch_result(1, 0.6)) == TrialScheduler.STOP
     assert "c2" in sched.dead_groups
-    assert sched.on_trial_result(None, weak42, _res(2, 0.99)) == TrialScheduler.STOP  # its sibling, however good
+    assert sched.on_trial_result(None, weak42, epoch_result(2, 0.99)) == TrialScheduler.STOP  # its sibling, however good
     # c1 keeps going at the next rung (no other configuration there yet).
-    assert sched.on_trial_result(None, good42, _res(2, 0.85)) == TrialScheduler.CONTINUE
+    assert sched.on_trial_result(None, good42, epoch_result(2, 0.85)) == TrialScheduler.CONTINUE
     # A trial at its last epoch (or its final test report) is never stopped, however weak.
-    assert sched.on_trial_result(None, late42, _res(1, 0.0, total=1)) == TrialScheduler.CONTINUE
-    assert sched.on_trial_result(None, late52, _res(1, 0.0, total=1, final=True)) == TrialScheduler.CONTINUE
+    assert sched.on_trial_result(None, late42, epoch_result(1, 0.0, total=1)) == TrialScheduler.CONTINUE
+    assert sched.on_trial_result(None, late52, epoch_result(1, 0.0, total=1, final=True)) == TrialScheduler.CONTINUE
     assert "c3" not in sched.dead_groups
     assert sched.history["c3"] == {42: {1: 0.0}, 52: {1: 0.0}}  # its values still count for the others
 
@@ -278,25 +263,25 @@ def test_one_unlucky_seed_cannot_prune_a_configuration():
     # c1 is good on both seeds. c2's seed 42 is unlucky at the first rung, its seed 52 strong: on the seeds both
     # configurations reached, c2's mean (0.40+0.90)/2 = 0.65 beats c1's (0.60+0.62)/2 = 0.61 — c2 goes on.
     # (Judging c2 by its first seed alone, against c1's two-seed mean, would have pruned it at 0.40 < 0.61.)
-    c1a, c1b, c2a, c2b = _trial("a", "c1", 42), _trial("b", "c1", 52), _trial("c", "c2", 42), _trial("d", "c2", 52)
-    sched = _asha(c1a, c1b, c2a, c2b)
+    c1a, c1b, c2a, c2b = stub_trial("a", "c1", 42), stub_trial("b", "c1", 52), stub_trial("c", "c2", 42), stub_trial("d", "c2", 52)
+    sched = seed_group_asha(c1a, c1b, c2a, c2b)
     for t, v in ((c1a, 0.60), (c1b, 0.62), (c2a, 0.40), (c2b, 0.90)):
-        assert sched.on_trial_result(None, t, _res(1, v)) == TrialScheduler.CONTINUE
+        assert sched.on_trial_result(None, t, epoch_result(1, v)) == TrialScheduler.CONTINUE
     assert not sched.dead_groups
 
 
 def test_configurations_are_compared_on_the_seeds_both_reached():
     # c1 has seeds 42 and 52 at the rung, c2 has 52 and 62: they share only seed 52, fewer than min_seeds=2,
     # so c2 is not judged against c1 (whose mean over other seeds would not be like with like).
-    c1a, c1b, c2a, c2b = _trial("a", "c1", 42), _trial("b", "c1", 52), _trial("c", "c2", 52), _trial("d", "c2", 62)
-    sched = _asha(c1a, c1b, c2a, c2b)
+    c1a, c1b, c2a, c2b = stub_trial("a", "c1", 42), stub_trial("b", "c1", 52), stub_trial("c", "c2", 52), stub_trial("d", "c2", 62)
+    sched = seed_group_asha(c1a, c1b, c2a, c2b)
     for t, v in ((c1a, 0.9), (c1b, 0.9), (c2a, 0.1), (c2b, 0.1)):
-        assert sched.on_trial_result(None, t, _res(1, v)) == TrialScheduler.CONTINUE
+        assert sched.on_trial_result(None, t, epoch_result(1, v)) == TrialScheduler.CONTINUE
     # With one seed per configuration (min_seeds=1, e.g. a one-seed search) the comparison is plain ASHA.
-    x, y = _trial("x", "c1", 42), _trial("y", "c2", 42)
-    single = _asha(x, y, min_seeds=1)
-    assert single.on_trial_result(None, x, _res(1, 0.9)) == TrialScheduler.CONTINUE
-    assert single.on_trial_result(None, y, _res(1, 0.1)) == TrialScheduler.STOP
+    x, y = stub_trial("x", "c1", 42), stub_trial("y", "c2", 42)
+    single = seed_group_asha(x, y, min_seeds=1)
+    assert single.on_trial_result(None, x, epoch_result(1, 0.9)) == TrialScheduler.CONTINUE
+    assert single.on_trial_result(None, y, epoch_result(1, 0.1)) == TrialScheduler.STOP
 
 
 def test_a_long_schedule_is_not_pruned_by_a_short_one_that_leads_early():
@@ -304,22 +289,22 @@ def test_a_long_schedule_is_not_pruned_by_a_short_one_that_leads_early():
     # epoch 1 (0.60 vs 0.40), but the long one (4 epochs) is better at the same point of its schedule (0.62 at
     # epoch 2 = 50% vs 0.60 at epoch 1 = 50%) and at its end (0.80 vs 0.70). Rungs in absolute epochs would
     # prune it at epoch 1; rungs as fractions of each schedule never compare it with the short one there.
-    s42, s52, l42, l52 = _trial("s1", "short", 42), _trial("s2", "short", 52), _trial("l1", "long", 42), _trial("l2", "long", 52)
-    sched = _asha(s42, s52, l42, l52)
+    s42, s52, l42, l52 = stub_trial("s1", "short", 42), stub_trial("s2", "short", 52), stub_trial("l1", "long", 42), stub_trial("l2", "long", 52)
+    sched = seed_group_asha(s42, s52, l42, l52)
     curves = {"short": [0.60, 0.70], "long": [0.40, 0.62, 0.75, 0.80]}
     for trial, name in ((s42, "short"), (s52, "short"), (l42, "long"), (l52, "long")):
         total = len(curves[name])
         for epoch, value in enumerate(curves[name], start=1):
-            decision = sched.on_trial_result(None, trial, _res(epoch, value, total=total, final=False))
+            decision = sched.on_trial_result(None, trial, epoch_result(epoch, value, total=total, final=False))
             assert decision == TrialScheduler.CONTINUE, (name, epoch)
     assert not sched.dead_groups
     assert {g for g, _, f in sched.reached if f == 0.25} == {"long"}  # a 2-epoch schedule has no epoch at 25%
     # and the comparison works the other way round: a long schedule that is worse at the same point is pruned.
-    w42, w52 = _trial("w1", "worse", 42), _trial("w2", "worse", 52)
+    w42, w52 = stub_trial("w1", "worse", 42), stub_trial("w2", "worse", 52)
     for t in (w42, w52):
         sched.on_trial_add(None, t)
-    assert sched.on_trial_result(None, w42, _res(2, 0.30, total=4)) == TrialScheduler.CONTINUE
-    assert sched.on_trial_result(None, w52, _res(2, 0.30, total=4)) == TrialScheduler.STOP
+    assert sched.on_trial_result(None, w42, epoch_result(2, 0.30, total=4)) == TrialScheduler.CONTINUE
+    assert sched.on_trial_result(None, w52, epoch_result(2, 0.30, total=4)) == TrialScheduler.STOP
 
 
 def test_rounding_never_puts_the_judged_configuration_later_in_its_schedule():
@@ -327,20 +312,20 @@ def test_rounding_never_puts_the_judged_configuration_later_in_its_schedule():
     # schedule); a 4-epoch one is there at epoch 2 (50%). Compared at their own rung epochs the 3-epoch one
     # (0.42 at 33%) lost to the 4-epoch one's 0.62 at 50% — later in its schedule. Now the 4-epoch one is taken
     # at its last epoch not beyond 33% of its schedule (epoch 1: 0.40), and the 3-epoch one goes on.
-    d42, d52, c42, c52 = _trial("a", "four", 42), _trial("b", "four", 52), _trial("c", "three", 42), _trial("d", "three", 52)
-    sched = _asha(d42, d52, c42, c52)
+    d42, d52, c42, c52 = stub_trial("a", "four", 42), stub_trial("b", "four", 52), stub_trial("c", "three", 42), stub_trial("d", "three", 52)
+    sched = seed_group_asha(d42, d52, c42, c52)
     for t in (d42, d52):
         for epoch, value in ((1, 0.40), (2, 0.62)):
-            assert sched.on_trial_result(None, t, _res(epoch, value, total=4)) == TrialScheduler.CONTINUE
-    assert sched.on_trial_result(None, c42, _res(1, 0.42, total=3)) == TrialScheduler.CONTINUE
-    assert sched.on_trial_result(None, c52, _res(1, 0.42, total=3)) == TrialScheduler.CONTINUE
+            assert sched.on_trial_result(None, t, epoch_result(epoch, value, total=4)) == TrialScheduler.CONTINUE
+    assert sched.on_trial_result(None, c42, epoch_result(1, 0.42, total=3)) == TrialScheduler.CONTINUE
+    assert sched.on_trial_result(None, c52, epoch_result(1, 0.42, total=3)) == TrialScheduler.CONTINUE
     assert not sched.dead_groups
     # at 0.39 it is worse than the 4-epoch configuration at the same point, and pruned
-    e42, e52 = _trial("e", "worse", 42), _trial("f", "worse", 52)
+    e42, e52 = stub_trial("e", "worse", 42), stub_trial("f", "worse", 52)
     for t in (e42, e52):
         sched.on_trial_add(None, t)
-    assert sched.on_trial_result(None, e42, _res(1, 0.39, total=3)) == TrialScheduler.CONTINUE
-    assert sched.on_trial_result(None, e52, _res(1, 0.39, total=3)) == TrialScheduler.STOP
+    assert sched.on_trial_result(None, e42, epoch_result(1, 0.39, total=3)) == TrialScheduler.CONTINUE
+    assert sched.on_trial_result(None, e52, epoch_result(1, 0.39, total=3)) == TrialScheduler.STOP
 
 
 def test_rung_fractions_match_the_configs():
@@ -354,13 +339,13 @@ def test_rung_fractions_match_the_configs():
 
 
 def test_restored_trials_rebuild_pruned_groups():
-    stopped = _trial("x", "c7", 42)
+    stopped = stub_trial("x", "c7", 42)
     stopped.set_status(Trial.TERMINATED)
-    stopped.run_metadata.last_result = _res(1, 0.1)
-    done = _trial("y", "c8", 42)
+    stopped.run_metadata.last_result = epoch_result(1, 0.1)
+    done = stub_trial("y", "c8", 42)
     done.set_status(Trial.TERMINATED)
-    done.run_metadata.last_result = _res(4, 0.9, final=True)
-    sched = _asha(stopped, done)
+    done.run_metadata.last_result = epoch_result(4, 0.9, final=True)
+    sched = seed_group_asha(stopped, done)
     assert sched.dead_groups == {"c7"}
 
 

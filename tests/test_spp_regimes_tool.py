@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
-from support import REPO
+from support import REPO, load_script
 
 from selfre.data.demo import generate_demo
 
 pytestmark = pytest.mark.slow
 
 
-def _tool():
-    spec = importlib.util.spec_from_file_location("spp_regimes", REPO / "tune" / "spp_regimes.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_every_regime_is_measured_and_the_faint_one_is_faint(tmp_path, capsys):
     generate_demo(tmp_path, seed=13, n_train=48, n_dev=8, n_test=8)
-    tool = _tool()
+    tool = load_script("tune/spp_regimes.py")
     assert tool.main(["--config", str(REPO / "tune" / "configs" / "demo.yaml"), "--dataset", "demo", "--data-dir",
                       str(tmp_path), "--model", "tiny", "--sentences", "16", "--max-seq-length", "64"]) == 0  # fmt: skip
     table = capsys.readouterr().out.strip().splitlines()

@@ -21,7 +21,7 @@ import pytest
 ray = pytest.importorskip("ray")
 mlflow = pytest.importorskip("mlflow")
 
-from support import REPO  # noqa: E402
+from support import REPO, load_script  # noqa: E402
 
 from selfre.data.demo import generate_demo  # noqa: E402
 from selfre.search.plan import SearchPlan, build_plan  # noqa: E402
@@ -171,19 +171,10 @@ def test_an_unfinished_final_phase_registers_nothing_and_resume_registers_it_onc
 
 
 # -- killed anywhere, the same answer (one kill point here; benchmarks/kill_resume.py runs many) ------------------
-def _kill_resume_script():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("kill_resume", REPO / "benchmarks" / "kill_resume.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_driver_killed_in_the_final_phase_resumes_to_the_uninterrupted_answer(ray_session, tmp_path):
     """SIGKILL the driver's process group once the first final seed finished, `--resume`: the same summary figures,
     the same registered configuration and seed, one model version, no MLflow run left RUNNING, nothing trained twice."""
-    kr = _kill_resume_script()
+    kr = load_script("benchmarks/kill_resume.py")
     data = tmp_path / "demo"
     generate_demo(data, seed=13, n_train=120, n_dev=32, n_test=32)
     args = ["--dataset", "demo", "--data-dir", str(data), "--max-train-examples", "120", "--max-eval-examples", "32",
