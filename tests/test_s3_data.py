@@ -227,26 +227,33 @@ def test_search_refuses_a_wrong_bucket_or_missing_split_before_starting_ray(buck
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # nothing half-started
 
 
-def test_plan_keeps_a_remote_data_dir_and_the_driver_reads_a_local_copy(aws_env, tmp_path, monkeypatch):
+def _demo_in_a_new_bucket(local: Path, n_eval: int) -> str:
+    """The demo corpus (40 training sentences) written to `local` and uploaded to a bucket of its own: its s3:// folder."""
     from selfre.data.demo import generate_demo
+
+    generate_demo(local, seed=3, n_train=40, n_dev=n_eval, n_test=n_eval)
+    name = f"selfre-{uuid.uuid4().hex[:12]}"
+    s3 = s3data.client()
+    s3.create_bucket(Bucket=name)
+    for split in SPLITS:
+        s3.upload_file(str(local / split), name, f"demo/{split}")
+    return f"s3://{name}/demo"
+
+
+def test_plan_keeps_a_remote_data_dir_and_the_driver_reads_a_local_copy(aws_env, tmp_path, monkeypatch):
     from selfre.search.plan import build_plan
     from selfre.search.runner import check_data
 
     monkeypatch.setenv("SELFRE_DATA_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("SELFRE_CACHE_DIR", str(tmp_path / "presets"))
-    generate_demo(tmp_path / "demo", seed=3, n_train=40, n_dev=10, n_test=10)
-    name = f"selfre-{uuid.uuid4().hex[:12]}"
-    s3 = s3data.client()
-    s3.create_bucket(Bucket=name)
-    for split in SPLITS:
-        s3.upload_file(str(tmp_path / "demo" / split), name, f"demo/{split}")
+    remote_dir = _demo_in_a_new_bucket(tmp_path / "demo", n_eval=10)
 
     def remote(cfg):
-        cfg.data.data_dir = f"s3://{name}/demo"
+        cfg.data.data_dir = remote_dir
         return cfg
 
     plan = build_plan("demo", REPO / "tune" / "configs", apply_run_overrides=remote, name="s3", storage_root=str(tmp_path / "runs"))
-    assert plan.run_config().data.data_dir == f"s3://{name}/demo"  # every node fetches it, not a driver path
+    assert plan.run_config().data.data_dir == remote_dir  # every node fetches it, not a driver path
     check_data(plan)
     [copy] = [p.parent for p in (tmp_path / "cache").rglob("train.json")]
     assert all((copy / s).read_bytes() == (tmp_path / "demo" / s).read_bytes() for s in SPLITS)
@@ -261,20 +268,13 @@ def test_best_config_of_an_s3_search_re_trains_and_evaluates_from_s3(aws_env, tm
     import logging
 
     from selfre.cli import main
-    from selfre.data.demo import generate_demo
     from selfre.search.aggregate import COMPLETE
     from selfre.search.plan import build_plan
     from selfre.search.runner import write_summary
     from selfre.search.summary import TrialRecord, summarize
 
     monkeypatch.setenv("SELFRE_DATA_CACHE", str(tmp_path / "cache"))
-    generate_demo(tmp_path / "demo", seed=3, n_train=40, n_dev=16, n_test=16)
-    name = f"selfre-{uuid.uuid4().hex[:12]}"
-    s3 = s3data.client()
-    s3.create_bucket(Bucket=name)
-    for split in SPLITS:
-        s3.upload_file(str(tmp_path / "demo" / split), name, f"demo/{split}")
-    remote = f"s3://{name}/demo"
+    remote = _demo_in_a_new_bucket(tmp_path / "demo", n_eval=16)
 
     def small(cfg):
         cfg.data.data_dir, cfg.data.max_train_examples, cfg.data.max_eval_examples = remote, 0, 0

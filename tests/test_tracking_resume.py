@@ -48,14 +48,22 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _small_run(data: Path, n_train: int, n_eval: int, epochs: int):
+    """A run override (build_plan's apply_run_overrides): the demo corpus in `data`, cut small, batch 8."""
+
+    def small(cfg):
+        cfg.data.data_dir, cfg.data.max_train_examples, cfg.data.max_eval_examples = str(data), n_train, n_eval
+        cfg.train.epochs, cfg.train.batch_size = epochs, 8
+        return cfg
+
+    return small
+
+
 def test_resume_registers_the_best_seed_of_a_re_reported_trial(ray_session, tmp_path):  # ray_session: conftest.py
     data = tmp_path / "demo"
     generate_demo(data, seed=13, n_train=200, n_dev=40, n_test=40)
 
-    def small(cfg):
-        cfg.data.data_dir, cfg.data.max_train_examples, cfg.data.max_eval_examples = str(data), 200, 40
-        cfg.train.epochs, cfg.train.batch_size = 2, 8
-        return cfg
+    small = _small_run(data, n_train=200, n_eval=40, epochs=2)
 
     search = {"num_samples": 1, "seeds": [42, 52], "scheduler": "fifo", "workers_per_trial": 1, "cpus_per_worker": 0.5,
               "keep_checkpoints": 3, "experiment": "team-selfre", "registered_model": "main.selfre.demo"}  # fmt: skip
@@ -129,10 +137,7 @@ def test_an_unfinished_final_phase_registers_nothing_and_resume_registers_it_onc
     data = tmp_path / "demo"
     generate_demo(data, seed=13, n_train=120, n_dev=32, n_test=32)
 
-    def small(cfg):
-        cfg.data.data_dir, cfg.data.max_train_examples, cfg.data.max_eval_examples = str(data), 120, 32
-        cfg.train.epochs, cfg.train.batch_size = 1, 8
-        return cfg
+    small = _small_run(data, n_train=120, n_eval=32, epochs=1)
 
     storage = tmp_path / "runs"
     search = {"num_samples": 1, "seeds": [42], "final_seeds": [62, 72], "scheduler": "fifo", "workers_per_trial": 1,
