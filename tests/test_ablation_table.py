@@ -42,7 +42,7 @@ def test_a_bootstrap_p_of_zero_is_printed_as_below_one_over_the_resamples():
 def test_an_ablation_from_a_search_starts_from_its_best_config_file(tmp_path):
     """best_config.json also records how its trial ran (`reproduce`: W, threads, device type); an ablation built
     from it takes the configuration and its own seeds and resources, and leaves that record behind."""
-    from selfre.search.ablate_cli import build_parser, plan_from_args
+    from selfre.cli.ablate_cmd import build_parser, plan_from_args
     from selfre.search.aggregate import COMPLETE
     from selfre.search.plan import build_plan
     from selfre.search.runner import write_summary
@@ -57,5 +57,5 @@ def test_an_ablation_from_a_search_starts_from_its_best_config_file(tmp_path):
     args = build_parser().parse_args(["--from-search", "src", "--storage", str(tmp_path), "--seeds", "1,2",
                                       "--workers-per-trial", "1", "--variants", "baseline,self"])  # fmt: skip
     plan = plan_from_args(args, config_dir)
-    assert plan.base["model"]["spp_lambda"] == 0.7 and plan.search["seeds"] == [1, 2]
-    assert plan.search["workers_per_trial"] == 1 and "reproduce" not in plan.base
+    assert plan.base["model"]["spp_lambda"] == 0.7 and plan.search.seeds == [1, 2]
+    assert plan.search.workers_per_trial == 1 and "reproduce" not in plan.base

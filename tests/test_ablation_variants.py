@@ -11,8 +11,8 @@ pytest.importorskip("ray.tune")
 
 from support import REPO  # noqa: E402
 
+from selfre.cli.ablate_cmd import build_parser, plan_from_args  # noqa: E402
 from selfre.errors import ConfigError  # noqa: E402
-from selfre.search.ablate_cli import build_parser, plan_from_args  # noqa: E402
 from selfre.search.ablation import VARIANTS, markdown, parse_extra_variant, variant_of  # noqa: E402
 from selfre.search.plan import SearchPlan  # noqa: E402
 from selfre.search.space import apply_params  # noqa: E402
@@ -52,12 +52,12 @@ def _plan(tmp_path, *extra: str) -> SearchPlan:
 
 def test_the_plan_trains_extra_variants_after_the_four_and_keeps_their_names(tmp_path):
     plan = _plan(tmp_path, DEFAULT_REGIME, "strong:model.spp_alpha=renormalize,model.spp_target=smooth,model.spp_lambda=0.1")
-    assert list(plan.search["variants"]) == ["baseline", "spp", "self-default", "strong"]
-    assert plan.search["grid"] == list(plan.search["variants"].values()) and plan.search["num_samples"] == 4
-    cfg = apply_params(plan.base, plan.search["grid"][3], seed=42)
+    assert list(plan.search.variants) == ["baseline", "spp", "self-default", "strong"]
+    assert plan.search.grid == list(plan.search.variants.values()) and plan.search.num_samples == 4
+    cfg = apply_params(plan.base, plan.search.grid[3], seed=42)
     assert (cfg.model.spp_alpha, cfg.model.spp_target, cfg.model.spp_lambda, cfg.model.use_hr) == ("renormalize", "smooth", 0.1, True)
     plan.save()
-    assert SearchPlan.load(str(tmp_path), "abl").search["variants"] == plan.search["variants"]  # --resume reports them too
+    assert SearchPlan.load(str(tmp_path), "abl").search.variants == plan.search.variants  # --resume reports them too
 
 
 def test_a_variant_equal_to_another_is_refused(tmp_path):
@@ -80,7 +80,7 @@ def test_a_variant_equal_to_another_is_refused(tmp_path):
 
 def test_configurations_are_matched_to_variants_exactly_and_old_plans_by_their_switches(tmp_path):
     plan = _plan(tmp_path, DEFAULT_REGIME)
-    variants = plan.search["variants"]
+    variants = plan.search.variants
     assert variant_of(dict(variants["self-default"]), variants) == "self-default"
     assert variant_of({"model.use_spp": True, "model.use_hr": False}, variants) == "spp"
     with pytest.raises(ValueError):

@@ -14,7 +14,7 @@ HEAVY = ("torch", "transformers", "ray", "mlflow", "optuna", "pyarrow")
 CODE = f"""
 import json, sys
 from selfre.cli import build_parser
-from selfre.search.cli import build_parser as build_search_parser
+from selfre.cli.search_cmd import build_parser as build_search_parser
 
 for parser in (build_parser(), build_search_parser()):
     parser.format_help()

@@ -7,8 +7,8 @@ import argparse
 import pytest
 
 from selfre.cli import build_parser, main
-from selfre.cli.args import add_config_args, config_from_args
 from selfre.config import RunConfig, flatten, parse_spp_layers
+from selfre.config_flags import add_config_args, config_from_args
 from selfre.errors import ConfigError
 
 

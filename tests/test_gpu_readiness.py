@@ -278,7 +278,7 @@ def test_two_gpus_per_worker_is_refused_naming_the_flag():
 
 
 def test_the_placement_flag_reaches_the_plan(tmp_path):
-    from selfre.search.cli import build_parser, plan_from_args
+    from selfre.cli.search_cmd import build_parser, plan_from_args
     from selfre.search.plan import BUNDLED_CONFIGS
 
     args = build_parser().parse_args(["--dataset", "demo", "--data-dir", str(tmp_path), "--storage", str(tmp_path / "runs"),

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from test_metrics import GOLD, OBJ, PRED, SE_GOLD, SE_PRED, SUBJ
 
+from selfre.config import headline, resolve
 from selfre.data.labels import DEMO, SEMEVAL
 from selfre.errors import ConfigError
 from selfre.metrics import compute_metrics
-from selfre.metrics.objective import flat_scores, headline, resolve, score
+from selfre.metrics.objective import flat_scores, score
 
 
 def test_auto_is_the_papers_headline_per_dataset():

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from support import REPO
 
-from selfre.search.plan import BUNDLED_CONFIGS, DATASETS
+from selfre.config import DATASETS
+from selfre.search.plan import BUNDLED_CONFIGS
 
 pytestmark = pytest.mark.slow
 

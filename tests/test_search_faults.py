@@ -87,7 +87,7 @@ def test_a_fractional_reduction_factor_is_accepted(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("search:\n  reduction_factor: 1.5\n")
     plan = build_plan("demo", CONFIG_DIR, user_config=str(cfg), storage_root=str(tmp_path))
-    assert plan.search["reduction_factor"] == 1.5
+    assert plan.search.reduction_factor == 1.5
 
 
 @pytest.mark.parametrize("kind", ["uniform", "loguniform"])

@@ -277,7 +277,7 @@ def test_asha_prunes_a_whole_configuration(ray_session, tmp_path):
                  grace_period=1, reduction_factor=2, workers_per_trial=1, max_concurrent=2, sampler_seed=7)  # fmt: skip
     plan.base["data"]["max_train_examples"] = 400
     plan.base["train"]["batch_size"] = 8
-    plan.search["space"] = {"train.learning_rate": {"choice": [0.003, 1e-6]}}
+    plan.search.space = {"train.learning_rate": {"choice": [0.003, 1e-6]}}
     outcome = run_search(plan)
 
     configs = {c["config_id"]: c for c in outcome.summary["configurations"]}

@@ -407,7 +407,7 @@ def test_dataset_configs_load_with_the_papers_defaults(tmp_path):
         plan = build_plan(dataset, CONFIG_DIR, storage_root=str(tmp_path))
         cfg = plan.run_config()
         assert (cfg.train.epochs, cfg.model.spp_lambda, cfg.train.batch_size, cfg.train.learning_rate) == (epochs, lam, 32, 3e-5)
-        assert plan.search["seeds"] == [42, 52, 62, 72, 82]
+        assert plan.search.seeds == [42, 52, 62, 72, 82]
         assert {p.key for p in plan.params()} >= {"model.spp_lambda", "model.weighting", "train.epochs"}
     demo = build_plan("demo", CONFIG_DIR, storage_root=str(tmp_path))
     assert Path(demo.run_config().data.data_dir).is_absolute()  # workers do not share the driver's cwd
@@ -424,7 +424,7 @@ def test_selfre_search_is_tune_search(capsys, tmp_path):
     """`selfre search` hands its arguments to the same parser: same flags, same errors, listed by `selfre --help`."""
     from selfre.cli import build_parser as selfre_parser
     from selfre.cli import main as selfre_main
-    from selfre.search.cli import build_parser
+    from selfre.cli.search_cmd import build_parser
 
     assert "search" in selfre_parser().format_help()
     with pytest.raises(SystemExit) as exit_:
@@ -582,8 +582,8 @@ def test_typed_yaml_reaches_no_worker_as_a_string(tmp_path):
 
 
 def test_metric_flag_sets_the_objective(tmp_path):
-    from selfre.cli.args import config_from_args
-    from selfre.search.cli import build_parser
+    from selfre.cli.search_cmd import build_parser
+    from selfre.config_flags import config_from_args
 
     args = build_parser().parse_args(["--dataset", "tacred", "--metric", "pc_f1"])
     plan = build_plan("tacred", CONFIG_DIR, apply_run_overrides=lambda c: config_from_args(args, base=c), storage_root=str(tmp_path))

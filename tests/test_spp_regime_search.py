@@ -87,7 +87,7 @@ def test_bad_alternatives_are_refused_naming_the_key(alternatives, fragment):
 def test_bundled_spp_regime_search_is_the_question_as_asked(tmp_path):
     plan = build_plan("semeval", CONFIG_DIR, user_config=str(CONFIG_DIR / "semeval-cpu-spp.yaml"), storage_root=str(tmp_path))
     s, base = plan.search, plan.run_config()
-    assert s["num_samples"] >= 8 and len(s["seeds"]) == 2 and s["scheduler"] == "asha"
+    assert s.num_samples >= 8 and len(s.seeds) == 2 and s.scheduler == "asha"
     assert plan.objective == "official_macro_f1" and base.model.model_name_or_path == "minilm"
     assert base.data.max_train_examples >= 1000 and base.data.dataset == "semeval"
     keys = [p.key for p in plan.params()]

@@ -174,7 +174,7 @@ def test_best_config_json_is_a_train_config(server, search, tmp_path):
 def _train_config(path) -> RunConfig:
     """What `selfre train --config PATH` would train with (its own parser and merge; stops before training)."""
     from selfre.cli import build_parser
-    from selfre.cli.args import config_from_args
+    from selfre.config_flags import config_from_args
 
     return config_from_args(build_parser().parse_args(["train", "--out", "unused", "--config", str(path)]))  # --out: out_dir
 

@@ -69,7 +69,7 @@ def test_resume_registers_the_best_seed_of_a_re_reported_trial(ray_session, tmp_
               "keep_checkpoints": 3, "experiment": "team-selfre", "registered_model": "main.selfre.demo"}  # fmt: skip
     plan = build_plan("demo", REPO / "tune" / "configs", search_overrides=search, apply_run_overrides=small, name="again",
                       storage_root=str(tmp_path / "runs"), tracking_uri="none")  # fmt: skip
-    plan.search["space"] = {"train.learning_rate": {"choice": [0.003]}}
+    plan.search.space = {"train.learning_rate": {"choice": [0.003]}}
     first = run_search(plan).summary
     trials = first["best"]["trials"]
     best = max(trials, key=lambda t: t["metrics"]["dev_f1"])  # the best-dev seed (the first of equals)
@@ -116,7 +116,7 @@ def _final_seed_fails_once(seed: int):
         from selfre.search import trainable
         from selfre.search.resources import DRIVER_CPUS
 
-        if plan.search["id_prefix"] != "f":
+        if plan.search.id_prefix != "f":
             return trainable.make_trainable(plan)
 
         def run_trial(config, plan):  # the real one's name: `--resume` restores the Tuner with the real trainable
@@ -144,7 +144,7 @@ def test_an_unfinished_final_phase_registers_nothing_and_resume_registers_it_onc
               "cpus_per_worker": 0.5}  # fmt: skip
     plan = build_plan("demo", REPO / "tune" / "configs", search_overrides=search, apply_run_overrides=small, name="fin",
                       storage_root=str(storage), tracking_uri=f"sqlite:///{storage / 'mlflow.db'}")  # fmt: skip
-    plan.search["space"] = {"train.learning_rate": {"choice": [0.003]}}
+    plan.search.space = {"train.learning_rate": {"choice": [0.003]}}
     storage.mkdir()
     client = MlflowClient(plan.tracking_uri)
 

@@ -211,19 +211,19 @@ def test_unity_catalog_names_are_three_part(monkeypatch):
 def test_search_command_line_takes_mlflow_environment_and_flags_win(monkeypatch, capsys):
     from support import REPO
 
-    from selfre.search.cli import build_parser, plan_from_args
+    from selfre.cli.search_cmd import build_parser, plan_from_args
 
     configs = REPO / "tune" / "configs"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://env:5000")
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "env-exp")
     plan = plan_from_args(build_parser().parse_args(["--dataset", "demo", "--name", "e"]), configs)
-    assert (plan.tracking_uri, plan.search["experiment"]) == ("http://env:5000", "env-exp")
-    assert plan.search["registered_model"] == "" and plan.search["system_metrics"] is True  # "": selfre-demo
+    assert (plan.tracking_uri, plan.search.experiment) == ("http://env:5000", "env-exp")
+    assert plan.search.registered_model == "" and plan.search.system_metrics is True  # "": selfre-demo
     args = ["--dataset", "demo", "--name", "f", "--tracking-uri", "none", "--experiment", "team/x",
             "--registered-model", "main.selfre.demo", "--no-system-metrics"]  # fmt: skip
     plan = plan_from_args(build_parser().parse_args(args), configs)
-    assert (plan.tracking_uri, plan.search["experiment"]) == ("none", "team/x")
-    assert plan.search["registered_model"] == "main.selfre.demo" and plan.search["system_metrics"] is False
+    assert (plan.tracking_uri, plan.search.experiment) == ("none", "team/x")
+    assert plan.search.registered_model == "main.selfre.demo" and plan.search.system_metrics is False
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--help"])
     text = " ".join(capsys.readouterr().out.split())
@@ -278,12 +278,12 @@ def test_ablation_command_line_takes_mlflow_environment_too(monkeypatch):
     """tune/ablate.py shares the search's run flags (and their help): the same defaults from the environment."""
     from support import REPO
 
-    from selfre.search.ablate_cli import build_parser, plan_from_args
+    from selfre.cli.ablate_cmd import build_parser, plan_from_args
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://env:5000")
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "env-exp")
     plan = plan_from_args(build_parser().parse_args(["--dataset", "demo", "--name", "a"]), REPO / "tune" / "configs")
-    assert (plan.tracking_uri, plan.search["experiment"]) == ("http://env:5000", "env-exp")
+    assert (plan.tracking_uri, plan.search.experiment) == ("http://env:5000", "env-exp")
     args = ["--dataset", "demo", "--name", "b", "--tracking-uri", "none", "--experiment", "x", "--no-system-metrics"]
     plan = plan_from_args(build_parser().parse_args(args), REPO / "tune" / "configs")
-    assert (plan.tracking_uri, plan.search["experiment"], plan.search["system_metrics"]) == ("none", "x", False)
+    assert (plan.tracking_uri, plan.search.experiment, plan.search.system_metrics) == ("none", "x", False)

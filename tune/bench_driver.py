@@ -228,8 +228,8 @@ def run_once(n_configs: int, seeds: list[int], scheduler: str, tracking: str, ep
     if grid_of_space:
         from selfre.config import flatten
 
-        plan.search["grid"] = grid_points(plan.params(), flatten(plan.run_config()))
-        plan.search["num_samples"] = n_configs = len(plan.search["grid"])
+        plan.search.grid = grid_points(plan.params(), flatten(plan.run_config()))
+        plan.search.num_samples = n_configs = len(plan.search.grid)
     driver_calls = count_mlflow_calls() if tracking != "none" else [0]
     calls0 = driver_calls[0]
     cpu0, wall0 = time.process_time(), time.perf_counter()

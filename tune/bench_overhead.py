@@ -64,7 +64,7 @@ def trial_seconds(data_dir: Path, size: str, workers: int, trials: int, storage:
         search_overrides={"num_samples": 1, "seeds": list(SEEDS[:trials]), "scheduler": "fifo", "workers_per_trial": workers,
                           "max_concurrent": 1},
     )  # fmt: skip
-    plan.search["space"] = {"model.weighting": {"choice": ["manual"]}}
+    plan.search.space = {"model.weighting": {"choice": ["manual"]}}
     start = time.perf_counter()
     outcome = run_search(plan)
     elapsed = time.perf_counter() - start

@@ -10,7 +10,7 @@ package), call the library (selfre.search). `selfre search` is the same command 
 
 import sys
 
-from selfre.search.cli import main
+from selfre.cli.search_cmd import main
 
 if __name__ == "__main__":
     sys.exit(main())

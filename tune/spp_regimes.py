@@ -20,8 +20,8 @@ import sys
 
 import torch
 
-from selfre.cli.args import SECTIONS, add_config_args, config_from_args
 from selfre.config import RunConfig, load_yaml
+from selfre.config_flags import SECTIONS, add_config_args, config_from_args
 from selfre.data.datasets import load_splits
 from selfre.encoding.collate import collate
 from selfre.encoding.encode import RelationEncoder

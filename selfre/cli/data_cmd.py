@@ -6,8 +6,8 @@ import argparse
 import textwrap
 from collections import Counter
 
-from selfre.cli.args import add_config_args, config_from_args
 from selfre.config import DATASETS
+from selfre.config_flags import add_config_args, config_from_args
 from selfre.data.datasets import SPLITS, describe_expected_layout, load_splits
 from selfre.data.demo import DEFAULT_SIZES, generate_demo
 from selfre.data.retacred import apply_patch

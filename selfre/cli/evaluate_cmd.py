@@ -21,7 +21,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from selfre.cli.tables import format_report
+    from selfre.cli.scorer_tables import format_report
     from selfre.data.datasets import load_splits
     from selfre.encoding.encode import RelationEncoder
     from selfre.storage.data_dir import local_data_dir

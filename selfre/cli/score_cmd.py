@@ -13,7 +13,7 @@ import json
 import re
 from pathlib import Path
 
-from selfre.cli.tables import format_report
+from selfre.cli.scorer_tables import format_report
 from selfre.data.labels import CANONICAL, SEMEVAL, SEMEVAL_RELATION_TYPES, LabelSet, label_set_from_training_labels
 from selfre.errors import ConfigError, DataError
 from selfre.metrics import compute_metrics

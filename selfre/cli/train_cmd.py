@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from selfre.cli.args import add_config_args, config_from_args
+from selfre.config_flags import add_config_args, config_from_args
 
 log = logging.getLogger(__name__)
 

@@ -33,6 +33,7 @@ from selfre.errors import ConfigError
 from selfre.search import storage
 from selfre.search.aggregate import COMPLETE
 from selfre.search.plan import SearchPlan
+from selfre.search.search_config import AblationConfig
 
 VARIANTS = {
     "baseline": {"model.use_spp": False, "model.use_hr": False},
@@ -43,8 +44,8 @@ VARIANTS = {
 LABELS = {"baseline": "baseline", "spp": "+SPP", "hr": "+HR", "self": "SELF (SPP+HR)"}
 SPACE = {"model.use_spp": {"choice": [False, True]}, "model.use_hr": {"choice": [False, True]}}
 BASELINE = "baseline"
-DEFAULT_SEEDS = [42, 52, 62, 72, 82]  # the paper's robustness seeds (SPEC §6)
-DEFAULT_RESAMPLES = 1000
+DEFAULT_SEEDS = [42, 52, 62, 72, 82]  # the paper's robustness seeds (docs/method.md §6)
+DEFAULT_RESAMPLES = AblationConfig().bootstrap_resamples
 
 
 def parse_variants(text: str) -> list[str]:
@@ -101,9 +102,9 @@ def make_ablation(plan: SearchPlan, variants: list[str], resamples: int = DEFAUL
         twin = seen.setdefault(json.dumps(resolved, sort_keys=True), name)
         if twin != name:
             raise ConfigError(f"--variant {name}: the same configuration as {twin}; it would be trained twice")
-    plan.search.update(
+    plan.search = plan.search.replace(
         grid=list(named.values()), space=dict(SPACE), num_samples=len(named), scheduler="fifo", id_prefix="v",
-        register=False, analysis="ablation", final_seeds=[], bootstrap_resamples=int(resamples), variants=named,
+        register=False, analysis="ablation", final_seeds=[], bootstrap_resamples=resamples, variants=named,
     )  # fmt: skip
     return plan.validate()
 
@@ -134,7 +135,7 @@ def analyse(plan: SearchPlan, summary: dict, out_dir: Path) -> tuple[str, list[t
     splits = load_splits(cfg.data)
     gold = [r.relation for r in splits.test]
     objective = summary["objective"]
-    variants = plan.search.get("variants") or {}
+    variants = plan.search.variants
     by_variant = {variant_of(c["params"], variants): c for c in summary["configurations"]}
     rows = []
     base = by_variant.get(BASELINE)
@@ -152,7 +153,7 @@ def analyse(plan: SearchPlan, summary: dict, out_dir: Path) -> tuple[str, list[t
             row["bootstrap"] = paired_bootstrap(
                 gold, _predictions(trials, paired, len(gold)), _predictions(base_trials, paired, len(gold)),
                 splits.label_set, objective,
-                resamples=int(plan.search["bootstrap_resamples"]), seed=int(plan.search["sampler_seed"]),
+                resamples=plan.search.bootstrap_resamples, seed=plan.search.sampler_seed,
             )  # fmt: skip
         rows.append(row)
     result = {"objective": objective, "seeds": summary["seeds"], "test_examples": len(gold), "rows": rows}

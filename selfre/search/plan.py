@@ -2,7 +2,7 @@
 
 Precedence, lowest first: `RunConfig` defaults < the bundled `configs/<dataset>.yaml` < `--config FILE` <
 command-line flags. A config file has the `data:`/`model:`/`train:` sections of a `selfre train`
-config plus a `search:` section (keys in SEARCH_DEFAULTS; `space` is described in space.py).
+config plus a `search:` section (the fields of `SearchConfig`, search_config.py; `space` is described in space.py).
 `--resume` ignores all of that and reloads the plan saved in the run folder, so a resumed search is
 the same search.
 """
@@ -16,62 +16,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from selfre.config import RunConfig, coerce_field, load_yaml, per_rank_batch
+from selfre.config import DATASETS, RunConfig, load_yaml, per_rank_batch, resolve
 from selfre.data.datasets import DEFAULT_DEMO_DIR
 from selfre.errors import ConfigError
-from selfre.metrics.objective import resolve as resolve_objective
 from selfre.redact import redact
 from selfre.reproduce import SECTION as REPRODUCE
 from selfre.search import storage
 from selfre.search.resources import TrialResources
+from selfre.search.search_config import SearchConfig
 from selfre.search.space import Param, apply_params, max_epochs, parse_space
 from selfre.storage.uri import is_remote
 
-DATASETS = ("tacred", "retacred", "semeval", "jsonl", "demo")
 PLAN_FILE = "search_plan.json"
 # The paper's settings and search spaces, one <dataset>.yaml each. Package data, so an installed wheel
 # finds them; in a clone `tune/configs` is a symlink to this folder, the path the docs name.
 BUNDLED_CONFIGS = Path(__file__).resolve().parent / "configs"
-
-SEARCH_DEFAULTS: dict[str, Any] = {
-    "num_samples": 8,  # configurations (each trained once per seed)
-    "seeds": [42, 52, 62],
-    "scheduler": "asha",
-    "grace_period": 1,  # ASHA: first rung, in epochs of the longest schedule (rungs are fractions: scheduler.py)
-    "reduction_factor": 2.0,  # ASHA: keep the top 1/reduction_factor at each rung
-    "asha_min_seeds": 2,  # ASHA: seeds a configuration needs at a rung before it is judged (capped at len(seeds))
-    "sampler_seed": 0,  # Optuna TPE seed: the same plan proposes the same configurations
-    # The first configuration tried is the base config's values of the searched params (the paper's Table 3
-    # defaults in tune/configs/*.yaml), so every search measures the published setting too.
-    "start_from_defaults": True,
-    # Optuna study storage: "auto" = optuna.db (SQLite) at a local storage root (optuna-dashboard and Optuna's
-    # plots read it), in memory for s3:// storage; "none" = in memory; or an Optuna RDB URL (postgresql://...).
-    "optuna_storage": "auto",
-    "workers_per_trial": 2,
-    "cpus_per_worker": 1.0,
-    "gpus_per_worker": 0.0,
-    "placement": "auto",  # Ray placement strategy of a trial's workers (selfre.search.resources.placement_strategy)
-    "max_concurrent": 0,  # 0 = as many trials as fit the cluster
-    "max_failures": 3,  # Ray Train worker-group restarts per trial, each from the last checkpoint
-    "keep_checkpoints": 1,  # per trial, newest first; the final model checkpoint counts as one
-    # MLflow (selfre.tracking.targets): experiment and registered model ("": selfre-<dataset>), and
-    # whether trial runs log system metrics.
-    "experiment": "",
-    "registered_model": "",
-    "system_metrics": True,
-    "space": {},
-    # Re-train the best configuration on these seeds after the search and register the best of them
-    # (--final-seeds): the registered model's figures are then not the luck of the selection.
-    "final_seeds": [],
-    # A fixed list of configurations (params dicts) instead of Optuna: ablations (tune/ablate.py) and the
-    # final re-training phase. `space` still validates them and gives max_epochs.
-    "grid": [],
-    "id_prefix": "c",  # configuration ids <prefix>001, ...
-    "register": True,  # register the best checkpoint in MLflow's model registry (an ablation does not)
-    "analysis": "",  # extra report of the finished search: "ablation" (selfre.search.ablation)
-    "bootstrap_resamples": 1000,  # ablation: resamples of the paired bootstrap test
-}
-
 
 @dataclass
 class SearchPlan:
@@ -79,7 +38,7 @@ class SearchPlan:
     dataset: str
     storage: str  # absolute local path or URI
     base: dict  # RunConfig.to_dict() every trial starts from
-    search: dict  # SEARCH_DEFAULTS keys, resolved
+    search: SearchConfig
     # MLflow: None = the embedded SQLite store in the run folder; "none" = no tracking (module doc of
     # selfre.tracking.session). Saved, so a resumed search logs to the same place.
     tracking_uri: str | None = None
@@ -102,13 +61,10 @@ class SearchPlan:
         return RunConfig.from_dict(self.base)
 
     def params(self) -> list[Param]:
-        return parse_space(self.search["space"], self.run_config())
+        return parse_space(self.search.space, self.run_config())
 
     def resources(self) -> TrialResources:
-        s = self.search
-        return TrialResources(
-            int(s["workers_per_trial"]), float(s["cpus_per_worker"]), float(s["gpus_per_worker"]), str(s["placement"])
-        )
+        return self.search.resources()
 
     def max_epochs(self) -> int:
         return max_epochs(self.params(), self.run_config())
@@ -116,34 +72,15 @@ class SearchPlan:
     @property
     def objective(self) -> str:
         """The resolved selection metric every trial ranks its epochs by and the search ranks configurations by."""
-        return resolve_objective(self.run_config().train.select_metric, self.dataset)
+        return resolve(self.run_config().train.select_metric, self.dataset)
 
     def validate(self) -> SearchPlan:
-        s = self.search
-        if int(s["num_samples"]) < 1:
-            raise ConfigError(f"--num-samples must be >= 1, got {s['num_samples']}")
-        if not s["seeds"] or len(set(s["seeds"])) != len(s["seeds"]):
-            raise ConfigError(f"--seeds must be a non-empty list of distinct integers, got {s['seeds']}")
-        if len(set(s["final_seeds"])) != len(s["final_seeds"]):
-            raise ConfigError(f"--final-seeds must be distinct integers, got {s['final_seeds']}")
-        if s["scheduler"] not in ("asha", "fifo"):
-            raise ConfigError(f"--scheduler must be asha or fifo, got {s['scheduler']!r}")
-        if int(s["grace_period"]) < 1 or float(s["reduction_factor"]) <= 1:
-            raise ConfigError("search.grace_period must be >= 1 and search.reduction_factor > 1")
-        for key in ("max_concurrent", "max_failures"):
-            if int(s[key]) < 0:
-                raise ConfigError(f"--{key.replace('_', '-')} must be >= 0, got {s[key]}")
-        if int(s["keep_checkpoints"]) < 1:
-            raise ConfigError(f"--keep-checkpoints must be >= 1, got {s['keep_checkpoints']}")
-        if int(s["asha_min_seeds"]) < 1:
-            raise ConfigError(f"search.asha_min_seeds must be >= 1, got {s['asha_min_seeds']}")
-        resources = self.resources()
-        resources.validate()
+        resources = self.search.validate().resources()
         params = self.params()  # parses and probes the space against the base config
         self._check_batch_divides(params, resources.workers)
-        for i, point in enumerate(s["grid"]):
+        for i, point in enumerate(self.search.grid):
             try:
-                apply_params(self.base, point, seed=s["seeds"][0])
+                apply_params(self.base, point, seed=self.search.seeds[0])
             except ConfigError as exc:
                 raise ConfigError(f"search.grid[{i}] {point}: {exc}") from None
         if self.tracking_uri and redact(self.tracking_uri) != self.tracking_uri:
@@ -170,8 +107,8 @@ class SearchPlan:
         """The re-training of the best configuration `params` on search.final_seeds: a fixed one-configuration
         grid, run and stored as the search NAME-final beside this one (its own Tune experiment, resumable),
         logging under this search's MLflow run."""
-        search = {**self.search, "seeds": list(self.search["final_seeds"]), "final_seeds": [], "grid": [dict(params)],
-                  "num_samples": 1, "scheduler": "fifo", "id_prefix": "f", "register": False, "analysis": ""}  # fmt: skip
+        search = self.search.replace(seeds=list(self.search.final_seeds), final_seeds=[], grid=[dict(params)],
+                                     num_samples=1, scheduler="fifo", id_prefix="f", register=False, analysis="")
         plan = SearchPlan(f"{self.name}-final", self.dataset, self.storage, self.base, search, self.tracking_uri)
         plan.address, plan.tracking, plan.fault_marker = self.address, self.tracking, self.fault_marker
         return plan
@@ -180,11 +117,12 @@ class SearchPlan:
     def to_dict(self) -> dict:
         # Redacted: the file is stored with the run, and `load` takes the storage from --storage anyway.
         return {"name": self.name, "dataset": self.dataset, "storage": redact(self.storage), "base": self.base,
-                "search": self.search, "tracking_uri": self.tracking_uri}  # fmt: skip
+                "search": self.search.to_dict(), "tracking_uri": self.tracking_uri}  # fmt: skip
 
     @classmethod
     def from_dict(cls, d: dict) -> SearchPlan:
-        return cls(d["name"], d["dataset"], d["storage"], d["base"], {**SEARCH_DEFAULTS, **d["search"]}, d.get("tracking_uri"))
+        search = SearchConfig.from_dict(d["search"])
+        return cls(d["name"], d["dataset"], d["storage"], d["base"], search, d.get("tracking_uri"))
 
     def save(self) -> None:
         # Keys in their order, not sorted: the space is define-by-run, and a condition's parameter must stay
@@ -215,7 +153,7 @@ def build_plan(
     tracking_uri: str | None = None,
 ) -> SearchPlan:
     """Merge the layers into a validated plan. `apply_run_overrides(RunConfig) -> RunConfig` applies
-    the command line's config-field flags (the CLI passes `selfre.cli.args.config_from_args`)."""
+    the command line's config-field flags (the CLI passes `selfre.config_flags.config_from_args`)."""
     if dataset not in DATASETS:
         raise ConfigError(f"--dataset must be one of {', '.join(DATASETS)}, got {dataset!r}")
     layers = [load_yaml(Path(config_dir) / f"{dataset}.yaml")]
@@ -225,12 +163,9 @@ def build_plan(
     for layer in layers:
         _deep_merge(merged, layer)
     merged.pop(REPRODUCE, None)  # a best_config.json's record of how its trial ran: this search's flags decide
-    search = {**SEARCH_DEFAULTS, **merged.pop("search", {})}
-    unknown = set(search) - set(SEARCH_DEFAULTS)
-    if unknown:
-        raise ConfigError(f"unknown search key(s): {', '.join('search.' + k for k in sorted(unknown))}")
-    search.update({k: v for k, v in (search_overrides or {}).items() if v is not None})
-    search = _typed_search(search)
+    search = SearchConfig.from_dict(merged.pop("search", None))  # the files' layer, checked on its own
+    overrides = {k: v for k, v in (search_overrides or {}).items() if v is not None}
+    search = SearchConfig.from_dict({**search.to_dict(), **overrides})
 
     cfg = RunConfig.from_dict(merged)
     if apply_run_overrides is not None:
@@ -247,24 +182,6 @@ def build_plan(
         raise ConfigError(f"--name {name!r}: use letters, digits, '-', '_' and '.' only")
     plan = SearchPlan(name, dataset, storage.resolve(storage_root), cfg.validate().to_dict(), search, tracking_uri)
     return plan.validate()
-
-
-def _typed_search(search: dict[str, Any]) -> dict[str, Any]:
-    """search.* values in the types of SEARCH_DEFAULTS, or a ConfigError naming the key (as RunConfig does for
-    data/model/train): a string where a number belongs never reaches Ray."""
-    out = dict(search)
-    for key, default in SEARCH_DEFAULTS.items():
-        where = f"search.{key}"
-        if key in ("seeds", "final_seeds"):
-            if not isinstance(out[key], list):
-                raise ConfigError(f"{where}: expected a list of integers, got {out[key]!r}")
-            out[key] = [coerce_field(f"{where}[{i}]", "int", s) for i, s in enumerate(out[key])]
-        elif key in ("space", "grid"):
-            if not isinstance(out[key], type(default)):
-                raise ConfigError(f"{where}: expected a {type(default).__name__}, got {type(out[key]).__name__}")
-        else:
-            out[key] = coerce_field(where, type(default).__name__, out[key])
-    return out
 
 
 def _deep_merge(into: dict, layer: dict) -> None:

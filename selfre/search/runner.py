@@ -55,7 +55,7 @@ class SearchOutcome:
     def decided(self) -> bool:
         """Every configuration of the search itself was decided (complete, pruned or failed)."""
         configs = self.summary["configurations"]
-        return len(configs) >= int(self.plan.search["num_samples"]) and not any(c["status"] == INCOMPLETE for c in configs)
+        return len(configs) >= self.plan.search.num_samples and not any(c["status"] == INCOMPLETE for c in configs)
 
     @property
     def finished(self) -> bool:
@@ -113,17 +113,17 @@ def _run(plan: SearchPlan, resume: bool, make_trainable) -> SearchOutcome:
     tracking = open_tracking(plan)  # fails fast, before Ray starts, if the server or its bucket is unusable
     try:
         with ray_session(plan.address) as cluster:
-            concurrency = check_fits(plan.resources(), cluster, int(plan.search["max_concurrent"]), joined=bool(plan.address))
+            concurrency = check_fits(plan.resources(), cluster, plan.search.max_concurrent, joined=bool(plan.address))
             _fit(plan, resume, concurrency, make_trainable)
             outcome = finish(plan)
-            if plan.search["final_seeds"] and outcome.decided and outcome.summary["best"] is not None:
+            if plan.search.final_seeds and outcome.decided and outcome.summary["best"] is not None:
                 _final_phase(plan, outcome, resume, concurrency, make_trainable)
         if tracking is not None:
             for path, folder in outcome.artifacts:
                 tracking.log_files([path], folder)
             # The parent run's best_config.json is the disk's file itself (with its `reproduce` section).
             best_file = outcome.paths.get("best_config")
-            outcome.notes += tracking.finish(outcome.summary, complete=outcome.finished, register=plan.search["register"],
+            outcome.notes += tracking.finish(outcome.summary, complete=outcome.finished, register=plan.search.register,
                                              best_config=storage.read_json(best_file) if best_file else None)  # fmt: skip
         outcome.notes += _predictor_note(outcome)
     except BaseException as exc:  # Ctrl-C included: the parent run must not stay RUNNING
@@ -162,7 +162,7 @@ def _predictor_note(outcome: SearchOutcome) -> list[str]:
     from selfre.search.summary import best_checkpoint
 
     choice = chosen(outcome.summary)
-    path = best_checkpoint(choice) if choice and outcome.finished and outcome.plan.search["register"] else None
+    path = best_checkpoint(choice) if choice and outcome.finished and outcome.plan.search.register else None
     if path is None or storage.is_uri(path):  # an s3:// checkpoint is served from the registry instead
         return []
     return [f'python: from selfre.predict import Predictor; p = Predictor("{redact(path)}")']
@@ -185,7 +185,7 @@ def _final_phase(plan: SearchPlan, outcome: SearchOutcome, resume: bool, concurr
     if not storage.exists(storage.join(final_plan.experiment_uri, PLAN_FILE)):
         final_plan.save()
     log.info("final phase: the best configuration %s on seeds %s", outcome.summary["best"]["config_id"],
-             final_plan.search["seeds"])  # fmt: skip
+             final_plan.search.seeds)  # fmt: skip
     _fit(final_plan, resume, concurrency, make_trainable)
     final = finish(final_plan)
     outcome.summary["final"] = final.summary["best"]
@@ -213,16 +213,16 @@ def finish(plan: SearchPlan) -> SearchOutcome:
     from selfre.search.summary import format_report, records_from_experiment, summarize
 
     records = records_from_experiment(plan.experiment_uri, plan.train_storage)
-    summary = summarize(records, plan.search["seeds"], objective=plan.objective, base=plan.base)
-    if plan.search["final_seeds"]:
+    summary = summarize(records, plan.search.seeds, objective=plan.objective, base=plan.base)
+    if plan.search.final_seeds:
         summary["final"] = None  # what is chosen, once the final phase finished (_final_phase)
     summary["search"] = {"name": plan.name, "dataset": plan.dataset, "experiment": redact(plan.experiment_uri),
-                         "num_samples": plan.search["num_samples"], "scheduler": plan.search["scheduler"]}  # fmt: skip
+                         "num_samples": plan.search.num_samples, "scheduler": plan.search.scheduler}  # fmt: skip
     local = None if storage.is_uri(plan.experiment_uri) else Path(plan.experiment_uri)
     out_dir = local or Path(tempfile.mkdtemp(prefix="selfre-search-"))
     artifacts = [(p, "plots") for p in write_plots(plan, out_dir / "plots")]
     report = format_report(summary)
-    if plan.search["analysis"] == "ablation":
+    if plan.search.analysis == "ablation":
         from selfre.search.ablation import analyse
 
         text, files = analyse(plan, summary, out_dir)
@@ -241,30 +241,30 @@ def _new_tuner(plan: SearchPlan, concurrency: int, make_trainable):
     from selfre.search.study import build_searcher
 
     s = plan.search
-    inner = FixedConfigurations(s["grid"]) if s["grid"] else build_searcher(plan)
-    searcher = SeedRepeater(inner, s["seeds"], int(s["num_samples"]), id_prefix=s["id_prefix"],
-                            redraw_duplicates=not s["grid"])  # a grid's configurations are given, not sampled
-    scheduler = build_scheduler(s["scheduler"], plan.max_epochs(), int(s["grace_period"]), float(s["reduction_factor"]),
-                                min_seeds=min(int(s["asha_min_seeds"]), len(s["seeds"])))  # fmt: skip
+    inner = FixedConfigurations(s.grid) if s.grid else build_searcher(plan)
+    searcher = SeedRepeater(inner, s.seeds, s.num_samples, id_prefix=s.id_prefix,
+                            redraw_duplicates=not s.grid)  # a grid's configurations are given, not sampled
+    scheduler = build_scheduler(s.scheduler, plan.max_epochs(), s.grace_period, s.reduction_factor,
+                                min_seeds=min(s.asha_min_seeds, len(s.seeds)))  # fmt: skip
     plan.save()
     log.info("search %s: %d configuration(s) x %d seed(s), %s, %d trial(s) at a time -> %s", plan.name,
-             s["num_samples"], len(s["seeds"]), s["scheduler"], concurrency, redact(plan.experiment_uri))  # fmt: skip
+             s.num_samples, len(s.seeds), s.scheduler, concurrency, redact(plan.experiment_uri))  # fmt: skip
     return tune.Tuner(
         make_trainable(plan),
         tune_config=tune.TuneConfig(
-            search_alg=searcher, scheduler=scheduler, num_samples=int(s["num_samples"]) * len(s["seeds"]),
+            search_alg=searcher, scheduler=scheduler, num_samples=s.num_samples * len(s.seeds),
             max_concurrent_trials=concurrency,
             # FIFO: a trial's function returns once its training is done, so Tune can hand its actor (a process
             # that has imported Ray Train and torch: seconds of a short trial) to the next trial. Not under ASHA:
             # a stopped trial's function is still inside TorchTrainer.fit, cannot be reset, and Tune would fail
             # the next trial on that actor; killing it (no reuse) is what stops its Train run.
-            reuse_actors=s["scheduler"] == "fifo",
+            reuse_actors=s.scheduler == "fifo",
         ),
         run_config=tune.RunConfig(
             name=plan.name, storage_path=plan.storage,
             # Worker crashes are retried inside the trial by Ray Train (trainable.py), or by Tune for a trial
             # trained in its Tune trial (in_trial.py); a trial that still fails is a fact about its configuration.
-            failure_config=tune.FailureConfig(max_failures=tune_max_failures(plan.resources().workers, int(s["max_failures"]))),
+            failure_config=tune.FailureConfig(max_failures=tune_max_failures(plan.resources().workers, s.max_failures)),
         ),
     )  # fmt: skip
 

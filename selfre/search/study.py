@@ -33,7 +33,7 @@ STUDY_FILE = "optuna.db"
 
 def storage_url(plan: SearchPlan) -> str | None:
     """The Optuna RDB URL for this search, or None for an in-memory study."""
-    setting = str(plan.search["optuna_storage"])
+    setting = plan.search.optuna_storage
     if setting == "none":
         return None
     if setting != "auto":
@@ -51,7 +51,7 @@ def check_new_study(plan: SearchPlan) -> None:
     """A new search starts a new study. The study file is shared by every search of the storage root, so a study
     of this name can outlive its run folder (deleted, with the name reused); loading it would condition TPE on
     another search's trials and plot them as this one's. Refused, with the fix; `--resume` skips this check."""
-    url = None if plan.search["grid"] else storage_url(plan)
+    url = None if plan.search.grid else storage_url(plan)
     if url is None:
         return
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
@@ -81,14 +81,14 @@ def build_searcher(plan: SearchPlan):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per study and trial buries Tune's table
     params, base = plan.params(), plan.run_config()
-    points = [default_point(params, base)] if plan.search["start_from_defaults"] else []
+    points = [default_point(params, base)] if plan.search.start_from_defaults else []
     url = storage_url(plan)
     try:
         rdb = optuna.storages.RDBStorage(url) if url else None
     except Exception as exc:  # noqa: BLE001 - a bad URL or an unreachable database: say which setting
         raise ConfigError(f"search.optuna_storage={url!r}: cannot open the Optuna storage: {exc}") from None
     return OptunaSearch(
-        space=DefineByRun(params, base), metric=METRIC, mode="max", sampler=sampler(int(plan.search["sampler_seed"])),
+        space=DefineByRun(params, base), metric=METRIC, mode="max", sampler=sampler(plan.search.sampler_seed),
         points_to_evaluate=[p for p in points if p] or None, study_name=plan.name, storage=rdb,
     )  # fmt: skip
 

@@ -92,7 +92,7 @@ def run_trial(config: dict, plan: SearchPlan) -> None:
         "tracking": plan.tracking, "config_id": config["config_id"], "seed": config["seed"],
     }  # fmt: skip
     if in_trial(resources.workers):
-        session = TrialSession(storage.join(plan.train_storage, run_name(config)), int(plan.search["keep_checkpoints"]))
+        session = TrialSession(storage.join(plan.train_storage, run_name(config)), plan.search.keep_checkpoints)
         train_trial(loop_config, session)
         return
     trainer = LeanTorchTrainer(  # TorchTrainer without Ray Data's per-run actor and imports (trainer.py)
@@ -104,8 +104,8 @@ def run_trial(config: dict, plan: SearchPlan) -> None:
             name=run_name(config),
             storage_path=plan.train_storage,
             # A crashed worker group restarts from the newest checkpoint instead of failing the trial.
-            failure_config=FailureConfig(max_failures=int(plan.search["max_failures"])),
-            checkpoint_config=CheckpointConfig(num_to_keep=int(plan.search["keep_checkpoints"])),
+            failure_config=FailureConfig(max_failures=plan.search.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=plan.search.keep_checkpoints),
             callbacks=[TuneReportCallback()],
             # Ray Train logs every report and checkpoint at INFO: with many trials that buries Tune's table.
             logging_config=LoggingConfig(log_level="WARNING"),

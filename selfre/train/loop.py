@@ -24,11 +24,11 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from selfre.config import RunConfig
+from selfre.config import RunConfig, resolve
 from selfre.data.datasets import DatasetSplits, load_splits
 from selfre.encoding.collate import collate
 from selfre.encoding.encode import RelationEncoder
-from selfre.metrics.objective import resolve, score
+from selfre.metrics.objective import score
 from selfre.model.build import build_for_training
 from selfre.train import checkpoint as ckpt
 from selfre.train import distributed as ddp

@@ -1,4 +1,5 @@
-"""Command line of `tune/ablate.py`: the paper's Table 6 with statistics (selfre.search.ablation).
+"""`selfre ablate` and `python tune/ablate.py` (the same parser and flags): the paper's Table 6 with statistics
+(selfre.search.ablation).
 
 The base configuration comes from one of: a finished search's best configuration (`--from-search NAME`, found
 under `--storage`), a config file (`--config`, over tune/configs/DATASET.yaml), or the dataset's defaults alone
@@ -12,7 +13,9 @@ import json
 import tempfile
 from pathlib import Path
 
-from selfre.cli.args import add_config_args, config_from_args
+from selfre.cli.search_cmd import add_run_flags, register_whole, run_from_args, run_overrides
+from selfre.config import DATASETS
+from selfre.config_flags import add_config_args, config_from_args, parse_int_list
 from selfre.errors import ConfigError, SelfreError
 from selfre.search import storage
 from selfre.search.ablation import (
@@ -23,19 +26,24 @@ from selfre.search.ablation import (
     parse_extra_variant,
     parse_variants,
 )
-from selfre.search.cli import _seeds, add_run_flags, run_from_args, run_overrides
-from selfre.search.plan import BUNDLED_CONFIGS, DATASETS, SearchPlan, build_plan
+from selfre.search.plan import BUNDLED_CONFIGS, SearchPlan, build_plan
+from selfre.search.search_config import SEEDS_METAVAR
 from selfre.tracking import targets
 
 
-def build_parser() -> argparse.ArgumentParser:
+def register(sub) -> None:
+    register_whole(sub, "ablate", "Ablation of SPP and HR with statistics (paper Table 6; the same flags as "
+                   "tune/ablate.py; `selfre ablate --help` lists them). Needs the search extra.", main)  # fmt: skip
+
+
+def build_parser(prog: str = "tune/ablate.py") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="tune/ablate.py",
+        prog=prog,
         description="Ablation of SELF's components (paper Table 6) with statistics: the base configuration trained "
         "once per seed as baseline (no SPP, no HR), +SPP, +HR and SELF, everything else equal, each (variant, seed) a "
         "Ray Tune trial running Ray Train (checkpoints, fault tolerance, MLflow child runs under one ablation run). "
         "Reports per variant the dataset's headline test figure and person-centric F1 (mean ± std over seeds), the "
-        "paired difference to the baseline over seeds with a 95%% t-interval and a verdict ('within seed noise' when "
+        "paired difference to the baseline over seeds with a 95% t-interval and a verdict ('within seed noise' when "
         "the interval contains 0), and a paired bootstrap test over the test sentences pooled over seeds. Results: "
         "STORAGE/NAME/ablation.{md,json,png} and the MLflow run.",
     )
@@ -53,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="NAME:KEY=VALUE,...", help="An extra named variant (repeatable): SELF (SPP and HR on) with "
                    "these config fields changed, e.g. self-default:model.spp_alpha=softmax,model.spp_target=softmax,"
                    "model.spp_lambda=0.2 — trained, compared with the baseline and reported like the others.")  # fmt: skip
-    g.add_argument("--seeds", type=_seeds, default=DEFAULT_SEEDS, metavar="S1,S2,...",
+    g.add_argument("--seeds", type=parse_int_list, default=DEFAULT_SEEDS, metavar=SEEDS_METAVAR,
                    help=f"Seeds every variant is trained with (default: {','.join(map(str, DEFAULT_SEEDS))}, the paper's).")  # fmt: skip
     g.add_argument("--bootstrap-resamples", type=int, default=DEFAULT_RESAMPLES, metavar="N",
                    help=f"Resamples of the paired bootstrap test (default: {DEFAULT_RESAMPLES}).")  # fmt: skip
@@ -118,6 +126,6 @@ def _from_search(storage_root: str, name: str, dataset: str | None) -> tuple[str
     return found.dataset, str(tmp)
 
 
-def main(argv: list[str] | None = None, config_dir: str | Path = BUNDLED_CONFIGS) -> int:
-    args = build_parser().parse_args(argv)
-    return run_from_args(args, lambda: plan_from_args(args, config_dir), "tune/ablate.py")
+def main(argv: list[str] | None = None, config_dir: str | Path = BUNDLED_CONFIGS, prog: str = "tune/ablate.py") -> int:
+    args = build_parser(prog).parse_args(argv)
+    return run_from_args(args, lambda: plan_from_args(args, config_dir), prog)
