@@ -593,3 +593,37 @@ def test_metric_flag_sets_the_objective(tmp_path):
     with pytest.raises(ConfigError, match="only for SemEval"):
         args = build_parser().parse_args(["--dataset", "tacred", "--metric", "official_macro_f1"])
         build_plan("tacred", CONFIG_DIR, apply_run_overrides=lambda c: config_from_args(args, base=c), storage_root=str(tmp_path))
+
+
+SAVED_PLANS = Path(__file__).resolve().parent / "saved_plans"
+
+
+@pytest.mark.parametrize("name", ["abl", "srch"])
+def test_a_plan_saved_before_search_config_was_typed_still_resumes(tmp_path, name):
+    """search_plan.json files written by the dict-based plan (an ablation with named variants; a search with
+    --final-seeds) load into SearchConfig and resume: their flat `search:` mapping is unchanged."""
+    import json
+    import shutil
+
+    from selfre.cli.ablate_cmd import build_parser as ablate_parser
+    from selfre.cli.ablate_cmd import plan_from_args as ablate_plan
+    from selfre.cli.search_cmd import build_parser as search_parser
+    from selfre.cli.search_cmd import plan_from_args as search_plan
+
+    saved = json.loads((SAVED_PLANS / f"{name}.json").read_text())
+    (tmp_path / name).mkdir()
+    shutil.copy(SAVED_PLANS / f"{name}.json", tmp_path / name / "search_plan.json")
+    argv = ["--resume", "--name", name, "--storage", str(tmp_path), "--tracking-uri", "none"]
+    if name == "abl":
+        plan = ablate_plan(ablate_parser().parse_args(["--dataset", "demo", *argv]), CONFIG_DIR)
+    else:
+        plan = search_plan(search_parser().parse_args(["--dataset", "semeval", *argv]), CONFIG_DIR)
+    assert (plan.name, plan.base, plan.storage) == (name, saved["base"], str(tmp_path))
+    assert {k: v for k, v in plan.to_dict()["search"].items() if k in saved["search"]} == saved["search"]
+    plan.validate()
+    if name == "abl":
+        assert list(plan.search.variants) == ["baseline", "spp", "hr", "self", "strong"]
+        assert (plan.search.grid[4], plan.search.seeds, plan.search.analysis) == (saved["search"]["variants"]["strong"], [42, 52], "ablation")
+    else:
+        final = plan.final_phase({"model.weighting": "manual"})
+        assert (final.search.seeds, final.search.grid, plan.search.grace_period) == ([7, 8], [{"model.weighting": "manual"}], 2)
