@@ -2,6 +2,7 @@
 
 One module per job:
     plan.py        SearchPlan: defaults < configs/<dataset>.yaml < --config < flags; saved per run
+    search_config.py  SearchConfig: the typed search: section (sampling, resources, tracking, ablation)
     space.py       the search space (YAML) and its Optuna define-by-run sampler (conditional params)
     seeds.py       SeedRepeater: one trial per seed, mean/std per configuration, save/restore
     aggregate.py   seed/configuration status and mean/std: shared by the searcher and the summary
@@ -15,7 +16,6 @@ One module per job:
     storage.py     local path or URI storage via pyarrow
     runner.py      build/restore the Tuner, run, summarise
     summary.py     best configuration, test mean ± std, summary.csv/json
-    cli.py         the command line of `selfre search` and `tune/search.py`
     configs/       the bundled <dataset>.yaml files (package data; tune/configs links here)
 
 Nothing here is imported by the core; the core never imports Ray.
