@@ -97,13 +97,21 @@ class ModelConfig:
     spp_layers: str = option(
         "all", "Encoder layers SPP averages attention over: 'all', 'last', or a comma list of 1-based indices."
     )
-    spp_target: str = option("softmax", "SPP target q~: softmax(q) over valid tokens, or smoothed q.", ("softmax", "smooth"))
+    spp_target: str = option(
+        "softmax", "SPP target q~: softmax(q) over valid tokens, or smoothed q.", ("softmax", "smooth")
+    )
     spp_epsilon: float = option(0.1, "Smoothing mass for spp_target=smooth.")
-    spp_direction: str = option("alpha_q", "KL direction: alpha_q = KL(α||q~), q_alpha = KL(q~||α).", ("alpha_q", "q_alpha"))
-    spp_alpha: str = option("softmax", "α from α': softmax (Eq. 3) or renormalize (α' itself).", ("softmax", "renormalize"))
+    spp_direction: str = option(
+        "alpha_q", "KL direction: alpha_q = KL(α||q~), q_alpha = KL(q~||α).", ("alpha_q", "q_alpha")
+    )
+    spp_alpha: str = option(
+        "softmax", "α from α': softmax (Eq. 3) or renormalize (α' itself).", ("softmax", "renormalize")
+    )
     iel_include_markers: bool = option(False, "IEL also marks the entity-marker tokens.")
     hr_connector: str = option(
-        "attention", "HR connector: attention (Eq. 7) or identity (R_l = T^l, authors' code).", ("attention", "identity")
+        "attention",
+        "HR connector: attention (Eq. 7) or identity (R_l = T^l, authors' code).",
+        ("attention", "identity"),
     )
     head: str = option(
         "cls_e1_e2", "Relation head: cls_e1_e2 (Eq. 12) or e1_e2_mlp (authors' code).", ("cls_e1_e2", "e1_e2_mlp")
@@ -135,13 +143,15 @@ class TrainConfig:
     epochs: int = option(10, "Training epochs.")
     batch_size: int = option(
         32,
-        "Global training batch per optimizer step (docs/method.md §6), whatever the number of data-parallel workers: each "
-        "of W workers takes batch_size/W examples of every batch (it must divide), and which examples form each "
-        "batch does not depend on W.",
+        "Global training batch per optimizer step (docs/method.md §6), whatever the number of data-parallel "
+        "workers: each of W workers takes batch_size/W examples of every batch (it must divide), and which examples "
+        "form each batch does not depend on W.",
     )
     eval_batch_size: int = option(64, "Evaluation batch size.")
     learning_rate: float = option(3e-5, "Peak AdamW learning rate for the encoder.")
-    head_learning_rate: float = option(0.0, "Learning rate for the HR module and the relation head (0 = same as learning_rate).")
+    head_learning_rate: float = option(
+        0.0, "Learning rate for the HR module and the relation head (0 = same as learning_rate)."
+    )
     weighting_learning_rate: float = option(
         0.05,
         "Learning rate of uncertainty weighting's log-variances s_k (Eq. 15). Their own rate, not the encoder's: "
@@ -152,8 +162,11 @@ class TrainConfig:
     warmup_ratio: float = option(0.1, "Fraction of steps with linear warm-up, then linear decay to 0.")
     max_grad_norm: float = option(1.0, "Gradient-norm clipping threshold (0 = off).")
     seed: int = option(42, "Random seed (Python, NumPy, torch, data order).")
-    amp: bool = option(True, "Mixed precision for training on GPU (bf16 where the card has it natively, else fp16 with loss "
-                          "scaling); evaluation is float32. Ignored on CPU.")
+    amp: bool = option(
+        True,
+        "Mixed precision for training on GPU (bf16 where the card has it natively, else fp16 with loss "
+        "scaling); evaluation is float32. Ignored on CPU.",
+    )
     device: str = option("auto", "Device: auto, cpu, cuda, cuda:N.")
     max_steps: int = option(0, "Stop after this many optimizer steps (0 = run all epochs); for quick runs.")
     eval_every_epochs: int = option(1, "Evaluate on dev every N epochs (the last epoch is always evaluated).")

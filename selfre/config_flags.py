@@ -81,7 +81,9 @@ def add_config_args(parser: argparse.ArgumentParser, sections=("data", "model", 
         parser.add_argument("--config", metavar="FILE.yaml", help="YAML with data:/model:/train: sections; flags override it.")
     for section in sections:
         group = parser.add_argument_group(f"{section} options")
-        add_field_flags(group, SECTIONS[section], dest=lambda name, s=section: f"{s}.{name}", exclude=exclude, aliases=ALIASES)
+        add_field_flags(
+            group, SECTIONS[section], dest=lambda name, s=section: f"{s}.{name}", exclude=exclude, aliases=ALIASES
+        )
 
 
 def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:

@@ -38,5 +38,7 @@ class BenchSettings:
         "with other jobs; use with --threads 1). On a GPU, CUDA events are always used.",
         ("wall", "cpu"),
     )
-    amp: bool = option(True, "On a GPU, time the autocast (bf16, else fp16) that `selfre train` uses; --no-amp: float32.")
+    amp: bool = option(
+        True, "On a GPU, time the autocast (bf16, else fp16) that `selfre train` uses; --no-amp: float32."
+    )
     seed: int = option(0, "Seed of the synthetic inputs and head initialisation.")

@@ -32,8 +32,13 @@ from selfre.tracking import targets
 
 
 def register(sub) -> None:
-    register_whole(sub, "ablate", "Ablation of SPP and HR with statistics (paper Table 6; the same flags as "
-                   "tune/ablate.py; `selfre ablate --help` lists them). Needs the search extra.", main)  # fmt: skip
+    register_whole(
+        sub,
+        "ablate",
+        "Ablation of SPP and HR with statistics (paper Table 6; the same flags as tune/ablate.py; `selfre ablate "
+        "--help` lists them). Needs the search extra.",
+        main,
+    )
 
 
 def build_parser(prog: str = "tune/ablate.py") -> argparse.ArgumentParser:

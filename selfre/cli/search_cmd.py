@@ -27,8 +27,13 @@ from selfre.tracking import targets
 
 
 def register(sub) -> None:
-    register_whole(sub, "search", "Hyper-parameter search on Ray Tune + Optuna (the same flags as tune/search.py; "
-                   "`selfre search --help` lists them). Needs the search extra.", main)  # fmt: skip
+    register_whole(
+        sub,
+        "search",
+        "Hyper-parameter search on Ray Tune + Optuna (the same flags as tune/search.py; `selfre search --help` "
+        "lists them). Needs the search extra.",
+        main,
+    )
 
 
 def register_whole(sub, name: str, help: str, main) -> None:
@@ -41,7 +46,7 @@ def register_whole(sub, name: str, help: str, main) -> None:
 
 
 def _default(key: str, default) -> str:
-    return f"(default: the config file's search.{key}, else {default!r})."
+    return f"(default: the config file's search.{key}, else {default!r})"
 
 
 def build_parser(prog: str = "tune/search.py") -> argparse.ArgumentParser:
@@ -107,7 +112,8 @@ def add_run_flags(p: argparse.ArgumentParser, what: str) -> None:
 def run_overrides(args: argparse.Namespace) -> dict:
     """The search keys add_run_flags sets (absent: the config file's), with the MLflow experiment taken from
     MLFLOW_EXPERIMENT_NAME when no --experiment is given (selfre.tracking.targets)."""
-    return {**given(args, ResourceConfig), **given(args, TrackingConfig), "experiment": targets.experiment(args.experiment)}
+    experiment = targets.experiment(args.experiment)
+    return {**given(args, ResourceConfig), **given(args, TrackingConfig), "experiment": experiment}
 
 
 def plan_from_args(args: argparse.Namespace, config_dir: str | Path) -> SearchPlan:

@@ -2,7 +2,7 @@
 
 Precedence, lowest first: `RunConfig` defaults < the bundled `configs/<dataset>.yaml` < `--config FILE` <
 command-line flags. A config file has the `data:`/`model:`/`train:` sections of a `selfre train`
-config plus a `search:` section (the fields of `SearchConfig`, search_config.py; `space` is described in space.py).
+config plus a `search:` section (the fields of `SearchConfig`, search_config.py; `space`: space.py).
 `--resume` ignores all of that and reloads the plan saved in the run folder, so a resumed search is
 the same search.
 """
@@ -31,6 +31,7 @@ PLAN_FILE = "search_plan.json"
 # The paper's settings and search spaces, one <dataset>.yaml each. Package data, so an installed wheel
 # finds them; in a clone `tune/configs` is a symlink to this folder, the path the docs name.
 BUNDLED_CONFIGS = Path(__file__).resolve().parent / "configs"
+
 
 @dataclass
 class SearchPlan:
@@ -163,9 +164,8 @@ def build_plan(
     for layer in layers:
         _deep_merge(merged, layer)
     merged.pop(REPRODUCE, None)  # a best_config.json's record of how its trial ran: this search's flags decide
-    search = SearchConfig.from_dict(merged.pop("search", None))  # the files' layer, checked on its own
     overrides = {k: v for k, v in (search_overrides or {}).items() if v is not None}
-    search = SearchConfig.from_dict({**search.to_dict(), **overrides})
+    search = SearchConfig.from_dict({**merged.pop("search", {}), **overrides})
 
     cfg = RunConfig.from_dict(merged)
     if apply_run_overrides is not None:

@@ -98,7 +98,8 @@ class ResourceConfig:
         3, "Worker-group restarts per trial, each resuming from the trial's last epoch checkpoint.", metavar="N"
     )
     keep_checkpoints: int = option(
-        1, "Checkpoints kept per trial in storage (newest first; the final model checkpoint counts as one).",
+        1,
+        "Checkpoints kept per trial in storage (newest first; the final model checkpoint counts as one).",
         metavar="N",
     )
 
@@ -134,8 +135,9 @@ class TrackingConfig:
 class AblationConfig:
     analysis: str = option("", "Extra report of the finished search: 'ablation' (selfre.search.ablation).", flag=False)
     bootstrap_resamples: int = option(1000, "Ablation: resamples of the paired bootstrap test.", flag=False)
-    variants: dict = option({}, "Ablation: every variant's name and params, so a resumed ablation reports them.",
-                            flag=False)  # fmt: skip
+    variants: dict = option(
+        {}, "Ablation: every variant's name and params, so a resumed ablation reports them.", flag=False
+    )
 
 
 @dataclass
