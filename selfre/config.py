@@ -2,8 +2,8 @@
 
 Every method switch is a field here. The CLI flags are generated from these fields (`selfre.config_flags`),
 MLflow params are their flattening (`flatten`), and every checkpoint stores the whole `RunConfig`, so
-any checkpoint can be explained and re-run. The same machinery (`option`, `build_section`, `check_choices`)
-types the search's settings (selfre.search.search_config).
+any checkpoint can be explained and re-run. The same machinery (`option`, `build_section`) types the
+search's settings (selfre.search.search_config).
 
 This module is the leaf of the package: it imports nothing of selfre but its errors, so the data readers,
 the metrics and the search can all import it.

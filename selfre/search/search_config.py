@@ -123,9 +123,7 @@ class TrackingConfig:
         "or a Databricks tracking URI).",
         metavar="NAME",
     )
-    system_metrics: bool = option(
-        True, "Log CPU/memory/GPU system metrics (system/...) in each trial's MLflow run (on by default)."
-    )
+    system_metrics: bool = option(True, "Log CPU/memory/GPU system metrics (system/...) in each trial's MLflow run.")
     register: bool = option(
         True, "Register the best checkpoint in MLflow's model registry (an ablation does not).", flag=False
     )
