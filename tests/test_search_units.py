@@ -437,6 +437,28 @@ def test_selfre_search_is_tune_search(capsys, tmp_path):
     assert str(missing) in err and "train.jsonl" in err  # the layout the jsonl reader expects, before Ray starts
 
 
+def test_selfre_ablate_is_tune_ablate(capsys, tmp_path):
+    """`selfre ablate` (an installed wheel's ablation) hands its arguments to tune/ablate.py's parser."""
+    from selfre.cli import main as selfre_main
+    from selfre.cli.ablate_cmd import build_parser
+
+    with pytest.raises(SystemExit) as exit_:
+        selfre_main(["ablate", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert out == build_parser(prog="selfre ablate").format_help() and "95% t-interval" in out
+    assert selfre_main(["ablate", "--dataset", "demo", "--seeds", "1,1", "--storage", str(tmp_path)]) == 2
+    assert "--seeds must be a non-empty list of distinct integers" in capsys.readouterr().err
+
+
+def test_a_subcommand_that_fails_to_import_is_an_error_not_a_missing_command(monkeypatch):
+    import selfre.cli
+
+    monkeypatch.setattr(selfre.cli, "SUBCOMMANDS", (*selfre.cli.SUBCOMMANDS, "absent"))
+    with pytest.raises(ModuleNotFoundError, match="selfre.cli.absent_cmd"):
+        selfre.cli.build_parser()
+
+
 def _cli(*args, cwd=None):
     # A user's shell, not this test session's: MLFLOW_TRACKING_URI / RAY_ADDRESS set by an earlier test in this
     # process would change which store or cluster the CLI picks by default.
