@@ -84,7 +84,7 @@ def check_data(plan: SearchPlan) -> None:
 
 def run_search(plan: SearchPlan, resume: bool = False, make_trainable=None) -> SearchOutcome:
     """`make_trainable(plan)` -> the Tune trainable every trial runs; default `trainable.make_trainable` (Ray Train
-    DDP workers). A seam for measuring the driver alone: tune/bench_driver.py passes a model-free stand-in."""
+    DDP workers). A seam for measuring the driver alone: benchmarks/bench_driver.py passes a model-free stand-in."""
     plan.fault_marker = plan.fault_marker or os.environ.get(FAULT_ENV)
     plan_exists = storage.exists(storage.join(plan.experiment_uri, PLAN_FILE))
     if plan_exists and not resume:

@@ -3,10 +3,10 @@
 trial, the wall and CPU seconds of each stage (Tune trial actor start, Train controller, worker spawn, imports,
 model build, epochs, evaluation, checkpoints, reports, MLflow), plus the CPU every kind of process used.
 
-    python tune/profile_search.py -- --dataset demo --storage /tmp/prof --max-concurrent 1
-    python tune/profile_search.py --events /tmp/prof-x/events.jsonl    # print the report of an earlier run again
+    python benchmarks/profile_search.py -- --dataset demo --storage /tmp/prof --max-concurrent 1
+    python benchmarks/profile_search.py --events /tmp/prof-x/events.jsonl    # print the report of an earlier run again
 
-How: tune/profile/sitecustomize.py (first on PYTHONPATH, inherited by every Ray process) appends one JSON line
+How: benchmarks/profile/sitecustomize.py (first on PYTHONPATH, inherited by every Ray process) appends one JSON line
 per timed call to OUT/events.jsonl; this script samples the CPU time of the search's process tree from /proc
 every 0.5 s into OUT/cpu.json. Run with --max-concurrent 1 for a per-trial breakdown: with trials overlapping,
 each trial's stages are still measured, but they share the cores. CPU seconds are what a loaded 2-core machine
@@ -27,6 +27,7 @@ from collections import defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 TICK = os.sysconf("SC_CLK_TCK")
 ROLES = (("ray::ImplicitFunc", "trial actor"), ("ray::_QueueActor", "Tune→Train result queue"),
          ("ray::SynchronizationActor", "Train synchronisation actor"), ("ray::DatasetManager", "Ray Data dataset manager"), ("ray::TrainController", "train controller"),
@@ -243,11 +244,11 @@ def main() -> int:
     events.unlink(missing_ok=True)
     search_args = args.search_args[1:] if args.search_args[:1] == ["--"] else args.search_args
     env = {**os.environ, "SELFRE_PROF_OUT": str(events),
-           "PYTHONPATH": os.pathsep.join([str(HERE / "profile"), str(HERE.parent), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+           "PYTHONPATH": os.pathsep.join([str(HERE / "profile"), str(REPO), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
     load0 = open("/proc/loadavg").read().split()[0]
     start = time.time()
     with open(out / "search.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, str(HERE / "search.py"), *search_args], env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, str(REPO / "tune" / "search.py"), *search_args], env=env, stdout=log, stderr=subprocess.STDOUT)
         seen: dict = {}
         stop = threading.Event()
         sampler = threading.Thread(target=_sample, args=(proc.pid, seen, stop), daemon=True)

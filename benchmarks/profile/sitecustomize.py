@@ -1,6 +1,6 @@
 """Stage timer for every Python process of a search (driver, Tune trial actors, Train controllers and workers).
 
-`tune/profile_search.py` puts this folder first on PYTHONPATH (Ray's processes inherit it) and sets
+`benchmarks/profile_search.py` puts this folder first on PYTHONPATH (Ray's processes inherit it) and sets
 SELFRE_PROF_OUT; Python then imports this module at start-up in every process. It wraps the functions named in
 PATCHES when their module is imported and times the imports in TIMED_IMPORTS, appending one JSON line per call
 (pid, name, start, end, CPU seconds of the calling thread; of the process for imports) to $SELFRE_PROF_OUT.
