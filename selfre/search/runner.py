@@ -17,7 +17,6 @@ lands on the same Train run and nothing that finished is trained twice.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,8 +37,6 @@ from selfre.storage.uri import is_remote
 log = logging.getLogger(__name__)
 
 TRACKING_OFF = "none"
-# Test-only: a marker path; rank 0 of the first trial to finish epoch 2 creates it and exits (worker.py).
-FAULT_ENV = "SELFRE_SEARCH_CRASH_ONCE"
 
 
 @dataclass
@@ -85,7 +82,6 @@ def check_data(plan: SearchPlan) -> None:
 def run_search(plan: SearchPlan, resume: bool = False, make_trainable=None) -> SearchOutcome:
     """`make_trainable(plan)` -> the Tune trainable every trial runs; default `trainable.make_trainable` (Ray Train
     DDP workers). A seam for measuring the driver alone: benchmarks/bench_driver.py passes a model-free stand-in."""
-    plan.fault_marker = plan.fault_marker or os.environ.get(FAULT_ENV)
     plan_exists = storage.exists(storage.join(plan.experiment_uri, PLAN_FILE))
     if plan_exists and not resume:
         raise ConfigError(

@@ -87,7 +87,6 @@ def run_trial(config: dict, plan: SearchPlan) -> None:
         "run": cfg.to_dict(),
         "use_gpu": resources.use_gpu,
         "threads_per_worker": resources.threads_per_worker(),
-        "fault_marker": plan.fault_marker,
         # MLflow (rank 0 only): the parent run to nest under, and what names this trial's child run.
         "tracking": plan.tracking, "config_id": config["config_id"], "seed": config["seed"],
     }  # fmt: skip
@@ -114,10 +113,11 @@ def run_trial(config: dict, plan: SearchPlan) -> None:
     trainer.fit()  # raises TrainingFailedError once max_failures restarts are used up: the trial errors
 
 
-def make_trainable(plan: SearchPlan):
-    """The trainable Tune runs (and `Tuner.restore` needs again): with the driver's token CPU when Ray Train's
+def make_trainable(plan: SearchPlan, run=run_trial):
+    """The trainable Tune runs (and `Tuner.restore` needs again): `run(config, plan)` (run_trial; tests pass a
+    stand-in that wraps it, tests/fault_injection.py) with the driver's token CPU when Ray Train's
     workers hold the trial's resources; with exactly its one worker's when it trains in its Tune trial itself
     (no driver beside it: a token CPU more would keep a `--cpus-per-worker N` trial off an N-CPU node)."""
     resources = plan.resources()
     held = resources.per_worker() if in_trial(resources.workers) else {"CPU": DRIVER_CPUS}
-    return ray.tune.with_resources(ray.tune.with_parameters(run_trial, plan=plan), held)
+    return ray.tune.with_resources(ray.tune.with_parameters(run, plan=plan), held)
