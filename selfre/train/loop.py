@@ -284,7 +284,7 @@ class _Trainer:
                 out_dir / ".checkpoint.tmp", self.model, self.tokenizer, self.label_set, self.cfg, metrics, self.data_info()
             )
             # The test predictions travel with the model (a search uploads only the checkpoint): paired
-            # significance tests between runs need them (selfre.metrics.bootstrap, tune/ablate.py).
+            # significance tests between runs need them (selfre.metrics.significance, tune/ablate.py).
             text = "\n".join(predicted) + "\n"
             (final / PREDICTIONS_FILE).write_text(text, encoding="utf-8")
             ckpt.replace_dir(final, out_dir / "checkpoint")
