@@ -15,7 +15,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from fault_injection import crash_once  # noqa: E402
+from fault_support import crash_once  # noqa: E402
 from ray_support import mlflow_runs  # noqa: E402
 from support import REPO  # noqa: E402
 
