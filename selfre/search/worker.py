@@ -32,6 +32,7 @@ from selfre.config import RunConfig
 from selfre.metrics.objective import flat_scores, score
 from selfre.search.aggregate import FINAL_KEY, METRIC
 from selfre.search.in_trial import FINAL_DIR_NAME, STATE_FILE  # the checkpoint layout both launchers share
+from selfre.stage_timer import timed, timing
 from selfre.storage.data_dir import local_data_dir
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class RayReportHooks:
         metrics = final_metrics(result, self.epochs_total, self.resumed_from)
         self._report(metrics, Path(result.checkpoint_dir) if result.checkpoint_dir else None, FINAL_DIR_NAME)
 
+    @timed("worker:RayReportHooks._report")
     def _report(self, metrics: dict, folder: Path | None, dir_name: str) -> None:
         if folder is not None:  # rank 0 only
             (folder / STATE_FILE).write_text(json.dumps(metrics, sort_keys=True), encoding="utf-8")
@@ -110,15 +112,18 @@ def final_metrics(result, epochs_total: int, resumed_from: int) -> dict:
     }  # fmt: skip
 
 
+@timed("worker:train_loop_per_worker")
 def train_loop_per_worker(config: dict) -> None:
     """`TorchTrainer(train_loop_per_worker=...)`; `config` comes from trainable.run_trial."""
     train_trial(config, TrainSession())
 
 
+@timed("worker:train_trial")
 def train_trial(config: dict, session) -> None:
     """One trial's training on one rank, whichever process runs it (`session`: TrainSession in a Ray Train
     worker, in_trial.TrialSession in a one-worker Tune trial): the same loop, checkpoints, reports and MLflow run."""
-    from selfre.train.loop import train  # here, not at the top: see RayReportHooks
+    with timing("import selfre.train.loop"):
+        from selfre.train.loop import train  # here, not at the top: see RayReportHooks
 
     _quiet_logs()
     cfg = RunConfig.from_dict(config["run"])
@@ -143,7 +148,8 @@ def train_trial(config: dict, session) -> None:
             return
         hooks = RayReportHooks(cfg.train.epochs, float(state.get(METRIC, 0.0)), int(state.get("epoch", 0)), session)
         if tracking and rank == 0:  # only rank 0 logs: the others need not import MLflow and matplotlib (~1.5 s CPU)
-            from selfre.tracking.child import hooks as tracked
+            with timing("import selfre.tracking.child"):
+                from selfre.tracking.child import hooks as tracked
 
             # train.batch_size is the global batch: what each worker took of it is a fact of this run.
             ddp = {"train.world_size": world, "train.per_rank_batch_size": cfg.train.batch_size // world}
