@@ -1,7 +1,7 @@
 """Test-only fault: a search whose first trial to end epoch 2 loses rank 0's process there, once.
 
 `run_search(plan, make_trainable=crash_once(marker))` runs the real trainable (trainable.make_trainable) with one
-change: the session a trial's training reports through (worker.TrainSession in a Ray Train worker,
+change (benchmarks/gpu_check.sh installs it as `trainable.make_trainable` to crash a `selfre search` the same way): the session a trial's training reports through (worker.TrainSession in a Ray Train worker,
 in_trial.TrialSession in a one-worker Tune trial) is wrapped, so that rank 0 dies hard when it reports epoch 2,
 before the report leaves the process. The first process to create `marker` crashes; later attempts find it and
 carry on, so Ray Train (or Tune, for a one-worker trial) must resume the trial from its epoch-1 checkpoint.
@@ -64,10 +64,11 @@ def _crash_once(marker: str, rank: int, epoch: int) -> None:
 
 def crash_once(marker):
     """make_trainable for run_search: the real trainable, its training sessions wrapped in CrashOnceSession."""
-    marker = str(marker)
+    from selfre.search import trainable, worker
+
+    marker, make_trainable = str(marker), trainable.make_trainable  # the real one, even if this replaces it
 
     def make(plan):
-        from selfre.search import trainable, worker
 
         def train_loop_per_worker(config: dict) -> None:  # runs in each Ray Train worker
             worker.train_trial(config, CrashOnceSession(worker.TrainSession(), marker))
@@ -79,6 +80,6 @@ def crash_once(marker):
             with mock.patch.multiple(trainable, train_loop_per_worker=train_loop_per_worker, train_trial=train_trial):
                 trainable.run_trial(config, plan)
 
-        return trainable.make_trainable(plan, run=run_trial)
+        return make_trainable(plan, run=run_trial)
 
     return make
