@@ -69,7 +69,6 @@ def crash_once(marker):
     marker, make_trainable = str(marker), trainable.make_trainable  # the real one, even if this replaces it
 
     def make(plan):
-
         def train_loop_per_worker(config: dict) -> None:  # runs in each Ray Train worker
             worker.train_trial(config, CrashOnceSession(worker.TrainSession(), marker))
 
