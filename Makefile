@@ -28,7 +28,7 @@ demo: install
 	$(PY) tune/search.py --dataset demo
 
 lint: install
-	$(VENV)/bin/ruff check selfre tests
+	$(VENV)/bin/ruff check selfre tests tune benchmarks
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

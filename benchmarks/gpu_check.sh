@@ -17,8 +17,8 @@
 #      with --resume, compared with the same run uninterrupted (GPU kernels are not bit-deterministic: expect
 #      close, not identical, figures);
 #   3. a 2-trial search on SemEval with minilm, AMP and the fused SPP kernel, whose first trial's worker is
-#      killed once at the end of epoch 2 (SELFRE_SEARCH_CRASH_ONCE) and resumed by Ray Train from its epoch-1
-#      checkpoint; then what the search found.
+#      killed once at the end of epoch 2 (tests/fault_support.py, installed as the search's trainable) and resumed
+#      from its epoch-1 checkpoint; then what the search found.
 set -euo pipefail
 
 OUT=${1:-runs/gpu-check}
@@ -129,7 +129,14 @@ EOF
 if [[ -n $SMOKE ]]; then step "done"; echo "CPU smoke run finished in $SECONDS s (step 3 needs the GPU)"; exit 0; fi
 step "3 search: 2 trials on SemEval (minilm, AMP, fused SPP), trial worker killed once at epoch 2"
 rm -f "$OUT/crash-marker"
-run env SELFRE_SEARCH_CRASH_ONCE="$OUT/crash-marker" "$PY" -m selfre search "${TRAIN_FLAGS[@]}" \
+# `selfre search` with the test suite's crash-once trainable (the search itself has no fault switch).
+CRASH_ONCE_SEARCH='import sys
+from fault_support import crash_once
+from selfre.search import trainable
+trainable.make_trainable = crash_once(sys.argv[1])
+from selfre.cli import main
+sys.exit(main(sys.argv[2:]))'
+run env PYTHONPATH="$(cd "$(dirname "$0")/.." && pwd)/tests${PYTHONPATH:+:$PYTHONPATH}" "$PY" -c "$CRASH_ONCE_SEARCH" "$OUT/crash-marker" search "${TRAIN_FLAGS[@]}" \
     --num-samples 2 --seeds 42 --scheduler fifo --workers-per-trial 1 --gpus-per-worker 1 --cpus-per-worker 4 \
     --storage "$OUT/search" --name gpu-check
 if [[ -z $DRY ]]; then

@@ -9,20 +9,20 @@ module with every other user of the embedded Ray (conftest.EMBEDDED_RAY_MODULES)
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 ray = pytest.importorskip("ray")
 
+from fault_support import crash_once  # noqa: E402
 from ray_support import mlflow_runs  # noqa: E402
 from support import REPO  # noqa: E402
 
 from selfre.data.demo import generate_demo  # noqa: E402
 from selfre.search.aggregate import COMPLETE  # noqa: E402
 from selfre.search.plan import build_plan  # noqa: E402
-from selfre.search.runner import FAULT_ENV, run_search  # noqa: E402
+from selfre.search.runner import run_search  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -44,11 +44,7 @@ def in_trial_search(ray_session, tmp_path_factory):
     plan = build_plan("demo", REPO / "tune" / "configs", search_overrides=search, apply_run_overrides=small,
                       name="in-trial", storage_root=str(storage))  # fmt: skip
     marker = storage / "crashed.marker"
-    os.environ[FAULT_ENV] = str(marker)
-    try:
-        outcome = run_search(plan)
-    finally:
-        del os.environ[FAULT_ENV]
+    outcome = run_search(plan, make_trainable=crash_once(marker))
     return outcome, marker
 
 

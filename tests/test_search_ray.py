@@ -18,13 +18,14 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from fault_support import crash_once  # noqa: E402
 from ray_support import mlflow_runs  # noqa: E402
 from support import REPO, SEARCH  # noqa: E402
 
 from selfre.data.demo import generate_demo  # noqa: E402
 from selfre.search.aggregate import COMPLETE  # noqa: E402
 from selfre.search.plan import build_plan  # noqa: E402
-from selfre.search.runner import FAULT_ENV, run_search  # noqa: E402
+from selfre.search.runner import run_search  # noqa: E402
 from selfre.search.storage import TRAIN_RUNS  # noqa: E402
 
 # Under xdist, one worker runs this module with every other user of the embedded Ray (conftest.EMBEDDED_RAY_MODULES).
@@ -71,11 +72,8 @@ def _results(trial_dir: Path) -> list[dict]:
 def crashed_search(ray_session, demo_dir, tmp_path_factory):
     storage = tmp_path_factory.mktemp("runs")
     marker = storage / "crashed.marker"
-    os.environ[FAULT_ENV] = str(marker)  # read when the search starts; only this search crashes
-    try:
-        outcome = run_search(_plan(storage, demo_dir, "small", epochs=2, num_samples=2, seeds=[42, 52]))
-    finally:
-        del os.environ[FAULT_ENV]
+    plan = _plan(storage, demo_dir, "small", epochs=2, num_samples=2, seeds=[42, 52])
+    outcome = run_search(plan, make_trainable=crash_once(marker))  # only this search crashes
     return outcome, marker
 
 

@@ -1,4 +1,4 @@
-"""tune/spp_regimes.py: SPP's loss and gradient share per regime at initialisation (what λ ranges are set from)."""
+"""benchmarks/spp_regimes.py: SPP's loss and gradient share per regime at initialisation (what λ ranges are set from)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 def test_every_regime_is_measured_and_the_faint_one_is_faint(tmp_path, capsys):
     generate_demo(tmp_path, seed=13, n_train=48, n_dev=8, n_test=8)
-    tool = load_script("tune/spp_regimes.py")
+    tool = load_script("benchmarks/spp_regimes.py")
     assert tool.main(["--config", str(REPO / "tune" / "configs" / "demo.yaml"), "--dataset", "demo", "--data-dir",
                       str(tmp_path), "--model", "tiny", "--sentences", "16", "--max-seq-length", "64"]) == 0  # fmt: skip
     table = capsys.readouterr().out.strip().splitlines()

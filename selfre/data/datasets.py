@@ -16,6 +16,7 @@ from selfre.data.labels import CANONICAL, LabelSet, label_set_from_training_labe
 from selfre.data.record import RelationRecord
 from selfre.data.source import FileRecords
 from selfre.errors import ConfigError, DataError
+from selfre.stage_timer import timed
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class DatasetSplits:
         return getattr(self, name)
 
 
+@timed("datasets:load_splits")
 def load_splits(cfg: DataConfig) -> DatasetSplits:
     """Read, validate and (optionally) truncate the three splits of `cfg.dataset` under `cfg.data_dir`.
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from selfre.data.labels import LabelSet
 from selfre.data.record import RelationRecord
 from selfre.encoding.markers import Role, mark, resolve_marker
+from selfre.stage_timer import timed
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class RelationEncoder:
         self.max_seq_length = max_seq_length
         self.iel_roles = ENTITY_ROLES | MARKER_ROLES if iel_include_markers else ENTITY_ROLES
 
+    @timed("encode:RelationEncoder.encode")
     def encode(
         self, records: Sequence[RelationRecord], label_set: LabelSet | None = None
     ) -> tuple[list[EncodedExample], EncodeStats]:

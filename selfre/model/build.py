@@ -10,6 +10,7 @@ from selfre.encoders.presets import resolve_encoder
 from selfre.encoding.markers import ENTITY_MARKER_TOKENS, mark, resolve_marker
 from selfre.model.backbone import attn_implementation, encoder_from_config, load_encoder, load_tokenizer
 from selfre.model.self_model import SELFModel
+from selfre.stage_timer import timed
 
 
 def marked_corpus(records: Sequence[RelationRecord], marker: str) -> list[str]:
@@ -22,6 +23,7 @@ def add_marker_tokens(tokenizer, marker: str) -> None:
         tokenizer.add_special_tokens({"additional_special_tokens": list(ENTITY_MARKER_TOKENS)})
 
 
+@timed("build:build_for_training")
 def build_for_training(cfg: ModelConfig, marker: str, num_labels: int, train_records: Sequence[RelationRecord]):
     """Fresh model from pre-trained weights (or a preset). Returns (model, tokenizer)."""
     path = resolve_encoder(cfg.model_name_or_path, lambda: marked_corpus(train_records, marker))

@@ -23,6 +23,8 @@ import logging
 import re
 from pathlib import Path
 
+from selfre.stage_timer import timed
+
 # A run's checkpoint layout, shared with worker.py. Defined here: this module must import without Ray (the
 # search driver's runner uses tune_max_failures before Ray is needed).
 STATE_FILE, FINAL_DIR_NAME = "search_state.json", "final"
@@ -81,6 +83,7 @@ class TrialSession:
             extra[CHECKPOINT_PATH_KEY] = self._upload(Path(folder), dir_name)
         ray.tune.report({**metrics, **extra})
 
+    @timed("in_trial:TrialSession._upload")
     def _upload(self, folder: Path, dir_name: str) -> str:
         dest = f"{self.root}/{dir_name}"
         if dir_name in self.kept:  # an earlier attempt's copy of the same epoch: replaced whole

@@ -43,11 +43,9 @@ class SearchPlan:
     # MLflow: None = the embedded SQLite store in the run folder; "none" = no tracking (module doc of
     # selfre.tracking.session). Saved, so a resumed search logs to the same place.
     tracking_uri: str | None = None
-    # Per invocation, never saved: where to run, the open MLflow parent run's coordinates for the workers,
-    # and the test-only fault switch (worker.py).
+    # Per invocation, never saved: where to run and the open MLflow parent run's coordinates for the workers.
     address: str | None = field(default=None, compare=False)
     tracking: dict | None = field(default=None, compare=False)
-    fault_marker: str | None = field(default=None, compare=False)
 
     # -- derived views -----------------------------------------------------------------------------
     @property
@@ -111,7 +109,7 @@ class SearchPlan:
         search = self.search.replace(seeds=list(self.search.final_seeds), final_seeds=[], grid=[dict(params)],
                                      num_samples=1, scheduler="fifo", id_prefix="f", register=False, analysis="")
         plan = SearchPlan(f"{self.name}-final", self.dataset, self.storage, self.base, search, self.tracking_uri)
-        plan.address, plan.tracking, plan.fault_marker = self.address, self.tracking, self.fault_marker
+        plan.address, plan.tracking = self.address, self.tracking
         return plan
 
     # -- persistence -------------------------------------------------------------------------------

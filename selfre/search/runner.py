@@ -17,7 +17,6 @@ lands on the same Train run and nothing that finished is trained twice.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,14 +31,13 @@ from selfre.search.in_trial import tune_max_failures
 from selfre.search.plan import PLAN_FILE, SearchPlan
 from selfre.search.resources import check_fits
 from selfre.search.session import ray_session
+from selfre.stage_timer import timed, timing
 from selfre.storage.data_dir import local_data_dir
 from selfre.storage.uri import is_remote
 
 log = logging.getLogger(__name__)
 
 TRACKING_OFF = "none"
-# Test-only: a marker path; rank 0 of the first trial to finish epoch 2 creates it and exits (worker.py).
-FAULT_ENV = "SELFRE_SEARCH_CRASH_ONCE"
 
 
 @dataclass
@@ -66,6 +64,7 @@ class SearchOutcome:
         return self.decided and not final_pending
 
 
+@timed("runner:check_data")
 def check_data(plan: SearchPlan) -> None:
     """Read the data once in the driver, before Ray starts: a missing corpus fails in seconds with
     where to get it and how to lay it out (and the demo corpus is generated if absent)."""
@@ -82,10 +81,10 @@ def check_data(plan: SearchPlan) -> None:
     warm_preset_cache(cfg, splits)
 
 
+@timed("runner:run_search")
 def run_search(plan: SearchPlan, resume: bool = False, make_trainable=None) -> SearchOutcome:
     """`make_trainable(plan)` -> the Tune trainable every trial runs; default `trainable.make_trainable` (Ray Train
-    DDP workers). A seam for measuring the driver alone: tune/bench_driver.py passes a model-free stand-in."""
-    plan.fault_marker = plan.fault_marker or os.environ.get(FAULT_ENV)
+    DDP workers). A seam for measuring the driver alone: benchmarks/bench_driver.py passes a model-free stand-in."""
     plan_exists = storage.exists(storage.join(plan.experiment_uri, PLAN_FILE))
     if plan_exists and not resume:
         raise ConfigError(
@@ -133,6 +132,7 @@ def _run(plan: SearchPlan, resume: bool, make_trainable) -> SearchOutcome:
     return outcome
 
 
+@timed("runner:open_tracking")
 def open_tracking(plan: SearchPlan):
     """The search's MLflow parent run (selfre.tracking.session), or None with `--tracking-uri none`.
     Sets `plan.tracking`, which trial drivers pass on to their rank-0 worker."""
@@ -174,7 +174,9 @@ def _fit(plan: SearchPlan, resume: bool, concurrency: int, make_trainable=None) 
     if make_trainable is None:
         from selfre.search.trainable import make_trainable
     restore = resume and storage.exists(storage.join(plan.experiment_uri, "tuner.pkl"))
-    (_restore_tuner(plan, make_trainable) if restore else _new_tuner(plan, concurrency, make_trainable)).fit()
+    tuner = _restore_tuner(plan, make_trainable) if restore else _new_tuner(plan, concurrency, make_trainable)
+    with timing("ray:Tuner.fit"):
+        tuner.fit()
 
 
 def _final_phase(plan: SearchPlan, outcome: SearchOutcome, resume: bool, concurrency: int, make_trainable=None) -> None:

@@ -31,6 +31,7 @@ from selfre.search.resources import DRIVER_CPUS, TrialResources
 from selfre.search.space import apply_params
 from selfre.search.trainer import LeanTorchTrainer
 from selfre.search.worker import train_loop_per_worker, train_trial
+from selfre.stage_timer import timed, timing
 
 # Params that change the `tiny` preset (its tokenizer is trained on the marked training split).
 _PRESET_INPUTS = ("data.", "model.model_name_or_path")
@@ -46,6 +47,7 @@ def run_name(config: dict) -> str:
     return f"{config['config_id']}-seed{config['seed']}-{digest}"
 
 
+@timed("trainable:warm_preset_cache")
 def warm_preset_cache(cfg: RunConfig, splits=None) -> None:
     """Build the offline `tiny` encoder preset once, before the trials' workers start.
 
@@ -76,6 +78,7 @@ def scaling_config(resources: TrialResources) -> ScalingConfig:
     )
 
 
+@timed("trainable:run_trial")
 def run_trial(config: dict, plan: SearchPlan) -> None:
     """Tune function trainable: one (configuration, seed), trained here if it has one worker (in_trial.py),
     else with Ray Train."""
@@ -87,7 +90,6 @@ def run_trial(config: dict, plan: SearchPlan) -> None:
         "run": cfg.to_dict(),
         "use_gpu": resources.use_gpu,
         "threads_per_worker": resources.threads_per_worker(),
-        "fault_marker": plan.fault_marker,
         # MLflow (rank 0 only): the parent run to nest under, and what names this trial's child run.
         "tracking": plan.tracking, "config_id": config["config_id"], "seed": config["seed"],
     }  # fmt: skip
@@ -111,13 +113,15 @@ def run_trial(config: dict, plan: SearchPlan) -> None:
             logging_config=LoggingConfig(log_level="WARNING"),
         ),
     )
-    trainer.fit()  # raises TrainingFailedError once max_failures restarts are used up: the trial errors
+    with timing("ray:TorchTrainer.fit"):
+        trainer.fit()  # raises TrainingFailedError once max_failures restarts are used up: the trial errors
 
 
-def make_trainable(plan: SearchPlan):
-    """The trainable Tune runs (and `Tuner.restore` needs again): with the driver's token CPU when Ray Train's
+def make_trainable(plan: SearchPlan, run=run_trial):
+    """The trainable Tune runs (and `Tuner.restore` needs again): `run(config, plan)` (run_trial; tests pass a
+    stand-in that wraps it, tests/fault_support.py) with the driver's token CPU when Ray Train's
     workers hold the trial's resources; with exactly its one worker's when it trains in its Tune trial itself
     (no driver beside it: a token CPU more would keep a `--cpus-per-worker N` trial off an N-CPU node)."""
     resources = plan.resources()
     held = resources.per_worker() if in_trial(resources.workers) else {"CPU": DRIVER_CPUS}
-    return ray.tune.with_resources(ray.tune.with_parameters(run_trial, plan=plan), held)
+    return ray.tune.with_resources(ray.tune.with_parameters(run, plan=plan), held)

@@ -23,7 +23,6 @@ import logging
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import ray.train
@@ -33,6 +32,7 @@ from selfre.config import RunConfig
 from selfre.metrics.objective import flat_scores, score
 from selfre.search.aggregate import FINAL_KEY, METRIC
 from selfre.search.in_trial import FINAL_DIR_NAME, STATE_FILE  # the checkpoint layout both launchers share
+from selfre.stage_timer import timed, timing
 from selfre.storage.data_dir import local_data_dir
 
 log = logging.getLogger(__name__)
@@ -63,15 +63,13 @@ class RayReportHooks:
     """Core `TrainHooks` -> the session's report, on every rank. (Duck-typed rather than subclassed so
     that importing this module — which every trial driver does — does not import torch.)"""
 
-    def __init__(self, epochs_total: int, best_so_far: float, resumed_from: int, fault_marker: str | None, session=None):
+    def __init__(self, epochs_total: int, best_so_far: float, resumed_from: int, session=None):
         self.epochs_total = epochs_total
         self.best = best_so_far
         self.resumed_from = resumed_from
-        self.fault_marker = fault_marker
         self.session = session or TrainSession()
 
     def on_epoch_end(self, result, checkpoint_dir: Path | None) -> None:
-        maybe_crash(self.fault_marker, result.epoch, self.session.rank, self.session.world)
         if result.score is not None:
             self.best = max(self.best, result.score)
         metrics = epoch_metrics(result, self.best, self.epochs_total, self.resumed_from)
@@ -81,6 +79,7 @@ class RayReportHooks:
         metrics = final_metrics(result, self.epochs_total, self.resumed_from)
         self._report(metrics, Path(result.checkpoint_dir) if result.checkpoint_dir else None, FINAL_DIR_NAME)
 
+    @timed("worker:RayReportHooks._report")
     def _report(self, metrics: dict, folder: Path | None, dir_name: str) -> None:
         if folder is not None:  # rank 0 only
             (folder / STATE_FILE).write_text(json.dumps(metrics, sort_keys=True), encoding="utf-8")
@@ -113,36 +112,18 @@ def final_metrics(result, epochs_total: int, resumed_from: int) -> dict:
     }  # fmt: skip
 
 
-def maybe_crash(marker: str | None, epoch: int, rank: int, world: int) -> None:
-    """Test-only fault: with a marker path set, rank 0 dies hard at the end of epoch 2, before reporting
-    it — once per marker (the first worker to create the file crashes; later attempts find it and
-    carry on). Ray Train must then resume from the epoch-1 checkpoint.
-
-    The pause first: Ray Train V2 collects reports by polling the workers (every
-    RAY_TRAIN_HEALTH_CHECK_INTERVAL_S, 2 s by default), so a report made moments before a crash is
-    lost with the worker group — the run would then resume from an older checkpoint, or none."""
-    if not marker or epoch != 2 or rank != 0:
-        return
-    try:
-        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return
-    os.write(fd, f"crashed rank {rank} at epoch {epoch}\n".encode())
-    os.close(fd)
-    time.sleep(3 * float(os.environ.get("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "2")))
-    log.warning("test fault injection: worker rank %d exits at the end of epoch %d", rank, epoch)
-    os._exit(1)
-
-
+@timed("worker:train_loop_per_worker")
 def train_loop_per_worker(config: dict) -> None:
     """`TorchTrainer(train_loop_per_worker=...)`; `config` comes from trainable.run_trial."""
     train_trial(config, TrainSession())
 
 
+@timed("worker:train_trial")
 def train_trial(config: dict, session) -> None:
     """One trial's training on one rank, whichever process runs it (`session`: TrainSession in a Ray Train
     worker, in_trial.TrialSession in a one-worker Tune trial): the same loop, checkpoints, reports and MLflow run."""
-    from selfre.train.loop import train  # here, not at the top: see RayReportHooks
+    with timing("import selfre.train.loop"):
+        from selfre.train.loop import train  # here, not at the top: see RayReportHooks
 
     _quiet_logs()
     cfg = RunConfig.from_dict(config["run"])
@@ -165,11 +146,10 @@ def train_trial(config: dict, session) -> None:
 
                 end_reported(tracking, rank, config["config_id"], config["seed"], cfg, state, run_config=config["run"])
             return
-        hooks = RayReportHooks(
-            cfg.train.epochs, float(state.get(METRIC, 0.0)), int(state.get("epoch", 0)), config.get("fault_marker"), session
-        )
+        hooks = RayReportHooks(cfg.train.epochs, float(state.get(METRIC, 0.0)), int(state.get("epoch", 0)), session)
         if tracking and rank == 0:  # only rank 0 logs: the others need not import MLflow and matplotlib (~1.5 s CPU)
-            from selfre.tracking.child import hooks as tracked
+            with timing("import selfre.tracking.child"):
+                from selfre.tracking.child import hooks as tracked
 
             # train.batch_size is the global batch: what each worker took of it is a fact of this run.
             ddp = {"train.world_size": world, "train.per_rank_batch_size": cfg.train.batch_size // world}

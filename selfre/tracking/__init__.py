@@ -1,7 +1,9 @@
 """MLflow tracking for selfre searches: the platform layer.
 
-Only the search platform imports this package (it imports mlflow); the selfre core never does, and this
-package never imports selfre.search (what both need is in selfre.results).
+The search platform (selfre.search) and the `selfre report` / `selfre export` commands import this package (most
+of its modules import mlflow); the selfre core never does, and this package never imports selfre.search
+(what both need is in selfre.results). Without `--tracking-uri` the store is `mlflow.db` in the search storage
+root (preflight.py).
   targets.py       tracking URI / experiment / registered model: flags, MLFLOW_* environment, defaults, checks
   preflight.py     fail fast when the tracking server / artifact bucket is unreachable; embedded default
   names.py         MLflow-safe metric names for relation labels (and the documented mapping)

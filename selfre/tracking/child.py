@@ -41,6 +41,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from selfre import provenance
 from selfre.config import RunConfig
 from selfre.metrics.objective import flat_scores, score
+from selfre.stage_timer import timed
 from selfre.tracking import plots, system
 from selfre.tracking.lineage import dataset_inputs
 from selfre.tracking.names import MAPPING_ARTIFACT, metric_names, relation_metric_key
@@ -63,6 +64,7 @@ def _now_ms() -> int:
 class TrialRun:
     """Open (or reopen) the child run of `config_id`/`seed` under `parent_run_id`."""
 
+    @timed("child:TrialRun.__init__")
     def __init__(self, tracking_uri: str, parent_run_id: str, config_id: str, seed: int, cfg: RunConfig,
                  extra_params: Mapping[str, object] | None = None, run_config: dict | None = None):  # fmt: skip
         """`cfg`: what the worker trains with (its own out_dir, the node's copy of the data); `run_config`: the
@@ -97,6 +99,7 @@ class TrialRun:
         self.monitor = system.start(self.run_id, self.tracking_uri)
 
     # -- core TrainHooks protocol (rank 0 only: see hooks()) -------------------------------------
+    @timed("child:TrialRun.on_epoch_end")
     def on_epoch_end(self, result, checkpoint_dir=None) -> None:
         if result.epoch in self.logged_epochs:
             return
@@ -145,6 +148,7 @@ class TrialRun:
             log.warning("SPP attention diagnostics not logged: %s", exc)
 
     # -- the end of a trial ----------------------------------------------------------------------
+    @timed("child:TrialRun.log_final")
     def log_final(self, scores: Mapping[str, float | None], test: dict | None = None, checkpoint_dir: str | None = None,
                   probe_records=None) -> None:  # fmt: skip
         """`scores`: the flat final metrics (final_scores / reported_scores); `test`: the full test metrics
@@ -203,6 +207,7 @@ class TrialRun:
             log.warning("probe plots skipped: %s", exc)
             return []
 
+    @timed("child:TrialRun.end")
     def end(self, status: str = "FINISHED", reason: str | None = None) -> None:
         system.stop(self.monitor)  # before the run ends: the monitor logs nothing to a finished run
         self.monitor = None

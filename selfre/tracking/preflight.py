@@ -5,8 +5,9 @@ logs a small artifact, reads it back and deletes the run. That exercises the ser
 database and the artifact bucket (S3 / MinIO, direct or proxied by `--serve-artifacts`) — a plain
 /health check would pass with a broken bucket.
 
-Embedded default (`default_tracking(run_folder)`): no `--tracking-uri` -> SQLite + local artifacts in the
-search's run folder; `ui_command` is printed so the user can open them.
+Embedded default (`default_tracking`): no `--tracking-uri` -> `mlflow.db` (SQLite) and `mlartifacts/` in the search
+storage root (`--storage`, e.g. `runs/search/mlflow.db`: one store for every search stored there, not one per
+search folder); `ui_command` is printed so the user can open them.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from selfre.redact import redact
 from selfre.results import best_checkpoint, chosen, objective, score_stat
+from selfre.stage_timer import timed
 from selfre.tracking import links, parent, preflight, registry, targets
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class SearchTracking:
         """Plain data for Ray's train_loop_config (no secrets: credentials stay in the environment)."""
         return {"tracking_uri": self.tracking_uri, "parent_run_id": self.parent_run_id, "system_metrics": self.system_metrics}
 
+    @timed("session:SearchTracking.finish")
     def finish(self, summary: dict, complete: bool = True, register: bool = True, best_config: dict | None = None) -> list[str]:
         """Register the best model and end the parent run; -> lines telling the user where to look.
         `best_config`: the search's best_config.json as written beside its summary (logged as is).

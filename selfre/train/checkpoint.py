@@ -28,6 +28,7 @@ from selfre.data.labels import LabelSet
 from selfre.errors import SelfreError
 from selfre.model.build import build_from_folders
 from selfre.model.self_model import SELFModel
+from selfre.stage_timer import timed
 
 WEIGHTS = "model.safetensors"
 BEST_WEIGHTS = "best_model.safetensors"
@@ -49,6 +50,7 @@ def write_json(path: Path, obj: Any) -> None:
     tmp.replace(path)
 
 
+@timed("checkpoint:save_model_checkpoint")
 def save_model_checkpoint(
     out: Path, model, tokenizer, label_set: LabelSet, cfg: RunConfig, metrics: dict, data_info: dict,
     weights: dict[str, torch.Tensor] | None = None,
@@ -85,6 +87,7 @@ def load_model_checkpoint(path: Path, need_attentions: bool = False, device: str
     return model.to(device).eval(), tokenizer, labels, cfg, metrics
 
 
+@timed("checkpoint:save_training_state")
 def save_training_state(out: Path, state: dict, best_weights: dict[str, torch.Tensor] | None) -> None:
     torch.save(state, Path(out) / STATE)
     if best_weights is not None:

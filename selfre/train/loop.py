@@ -30,6 +30,7 @@ from selfre.encoding.collate import collate
 from selfre.encoding.encode import RelationEncoder
 from selfre.metrics.objective import score
 from selfre.model.build import build_for_training
+from selfre.stage_timer import timed, timing
 from selfre.train import checkpoint as ckpt
 from selfre.train import distributed as ddp
 from selfre.train import rng, spp_diagnostics
@@ -81,9 +82,10 @@ class _Trainer:
             raise ValueError("no training examples left after encoding")
         self.ddp_model = self.model
         if self.world > 1:
-            self.ddp_model = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
-            )
+            with timing("torch:DistributedDataParallel"):
+                self.ddp_model = torch.nn.parallel.DistributedDataParallel(
+                    self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+                )
         rng.use_rank_stream(cfg.train.seed, self.rank)  # each rank its own dropout from here on
         self.steps_per_epoch = math.ceil(len(self.train_examples) / cfg.train.batch_size)
         self.total_steps = self.steps_per_epoch * cfg.train.epochs
@@ -124,6 +126,7 @@ class _Trainer:
         log.info("resumed from %s at epoch %d (step %d)", path, self.start_epoch, self.step)
 
     # -- one epoch ----------------------------------------------------------------------------------
+    @timed("loop:_Trainer.train_epoch")
     def train_epoch(self, epoch: int) -> tuple[float, float, float | None]:
         """One pass over the global batches of `epoch` (selfre.train.distributed). Returns the epoch's mean
         losses per training example, over all ranks."""
@@ -174,6 +177,7 @@ class _Trainer:
         return loss / count, re / count, (spp / count if self.model.use_spp else None)
 
     # -- evaluation ---------------------------------------------------------------------------------
+    @timed("loop:_Trainer.evaluate")
     def evaluate(self, records, examples, desc: str) -> tuple[dict, list[str]]:
         cfg = self.cfg.train
         shard = examples[self.rank :: self.world]
@@ -206,6 +210,7 @@ class _Trainer:
         dist.all_gather_object(gathered, state)
         return gathered
 
+    @timed("loop:_Trainer.write_epoch_checkpoint")
     def write_epoch_checkpoint(self, epoch: int, rng_states: list[dict]) -> Path:
         """Resumable state of this epoch as `<out_dir>/last`, swapped in whole once written."""
         out = Path(self.cfg.out_dir) / ".last.tmp"
@@ -284,7 +289,7 @@ class _Trainer:
                 out_dir / ".checkpoint.tmp", self.model, self.tokenizer, self.label_set, self.cfg, metrics, self.data_info()
             )
             # The test predictions travel with the model (a search uploads only the checkpoint): paired
-            # significance tests between runs need them (selfre.metrics.bootstrap, tune/ablate.py).
+            # significance tests between runs need them (selfre.metrics.significance, tune/ablate.py).
             text = "\n".join(predicted) + "\n"
             (final / PREDICTIONS_FILE).write_text(text, encoding="utf-8")
             ckpt.replace_dir(final, out_dir / "checkpoint")

@@ -1,6 +1,6 @@
 """What a training run hands its hooks: one `EpochResult` per epoch and a `TrainResult` at the end, and the
 `TrainHooks` protocol that receives them. Apart from the loop so that code which only reads results (a search
-trial driver, tune/bench_driver.py's stand-in trainable) does not import torch."""
+trial driver, benchmarks/bench_driver.py's stand-in trainable) does not import torch."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 """How strongly SPP pulls on the encoder in each regime, at initialisation: the numbers a search space's λ
 ranges are set from (tune/configs/semeval-cpu-spp.yaml).
 
-    python tune/spp_regimes.py --config tune/configs/semeval-cpu-spp.yaml --dataset semeval \
+    python benchmarks/spp_regimes.py --config tune/configs/semeval-cpu-spp.yaml --dataset semeval \
         --data-dir ../shared/data/semeval2010_task8
 
 For each SPP regime (model.spp_alpha x model.spp_target, model.spp_layers all and last) the same encoder (same
@@ -60,7 +60,7 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="tune/spp_regimes.py", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="benchmarks/spp_regimes.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--sentences", type=int, default=32, help="Training sentences in the one batch measured (default 32).")
     p.add_argument("--config", metavar="FILE.yaml", help="A search or train config: its data:/model:/train: sections "
                    "(a search: section is ignored); flags override it.")  # fmt: skip

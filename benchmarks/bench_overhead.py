@@ -2,8 +2,8 @@
 """What the search platform costs per trial: the same training run bare (`selfre train`) versus as a
 search trial (Tune trial -> TorchTrainer -> DDP workers -> checkpoints to storage), at equal work.
 
-    .venv/bin/python tune/bench_overhead.py                      # short and longer trials, 1 and 2 workers
-    .venv/bin/python tune/bench_overhead.py --sizes short --workers 1 --trials 3
+    .venv/bin/python benchmarks/bench_overhead.py                      # short and longer trials, 1 and 2 workers
+    .venv/bin/python benchmarks/bench_overhead.py --sizes short --workers 1 --trials 3
 
 Equal work: same data slice, epochs, seeds and global batch (a 2-worker trial gets half the batch per
 worker, so both take the same optimizer steps). Bare = wall time of the `selfre train` command

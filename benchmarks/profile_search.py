@@ -1,13 +1,13 @@
 #!/usr/bin/env python
-"""Where a search's time goes: runs `tune/search.py ARGS` with a stage timer in every process and prints, per
-trial, the wall and CPU seconds of each stage (Tune trial actor start, Train controller, worker spawn, imports,
-model build, epochs, evaluation, checkpoints, reports, MLflow), plus the CPU every kind of process used.
+"""Where a search's time goes: runs `tune/search.py ARGS` with its stage timer on and prints, per trial, the wall
+and CPU seconds of each stage (Tune trial actor start, Ray Train start, imports, model build, epochs, evaluation,
+checkpoints, reports, MLflow), plus the CPU every kind of process used.
 
-    python tune/profile_search.py -- --dataset demo --storage /tmp/prof --max-concurrent 1
-    python tune/profile_search.py --events /tmp/prof-x/events.jsonl    # print the report of an earlier run again
+    python benchmarks/profile_search.py -- --dataset demo --storage /tmp/prof --max-concurrent 1
+    python benchmarks/profile_search.py --events /tmp/prof-x/events.jsonl    # print the report of an earlier run again
 
-How: tune/profile/sitecustomize.py (first on PYTHONPATH, inherited by every Ray process) appends one JSON line
-per timed call to OUT/events.jsonl; this script samples the CPU time of the search's process tree from /proc
+How: with SELFRE_STAGE_TIMES set (selfre/stage_timer.py; every Ray process inherits it) the functions and blocks
+selfre marks with `timed`/`timing` append one JSON line per call to OUT/events.jsonl; this script samples the CPU time of the search's process tree from /proc
 every 0.5 s into OUT/cpu.json. Run with --max-concurrent 1 for a per-trial breakdown: with trials overlapping,
 each trial's stages are still measured, but they share the cores. CPU seconds are what a loaded 2-core machine
 makes scarce; wall seconds are what the user waits for. Read both, with the load average printed at the end.
@@ -26,7 +26,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from selfre.stage_timer import ENV as STAGE_TIMES_ENV
+
+REPO = Path(__file__).resolve().parents[1]
 TICK = os.sysconf("SC_CLK_TCK")
 ROLES = (("ray::ImplicitFunc", "trial actor"), ("ray::_QueueActor", "Tune→Train result queue"),
          ("ray::SynchronizationActor", "Train synchronisation actor"), ("ray::DatasetManager", "Ray Data dataset manager"), ("ray::TrainController", "train controller"),
@@ -107,12 +109,8 @@ def trial_stages(events: list[dict]) -> list[dict[str, tuple[float, float]]]:
 def _one_trial(pids, run, actor, ready) -> dict[str, tuple[float, float]] | None:
     lo, hi = run["t0"], run["t1"]
     s: dict[str, tuple[float, float]] = {}
-
-    def imports(pid, lo_, hi_):
-        return sum(e.get("cpu", 0) for e in pids[pid] if e["name"].startswith("import ") and lo_ <= e["t0"] <= hi_)
-
-    s["Tune trial actor start (spawn, imports incl. torch) / reuse"] = (lo - ready, imports(actor, ready, lo))
-    fit = _in(pids, actor, "data_parallel_trainer:DataParallelTrainer.fit", lo, hi)
+    s["Tune trial actor start (spawn, imports incl. torch) / reuse"] = (lo - ready, 0.0)
+    fit = _in(pids, actor, "ray:TorchTrainer.fit", lo, hi)
     tag = run.get("tag")  # the trial's name when the timer recorded it: processes are matched by name, else by time
 
     def ours(pid, name):
@@ -128,34 +126,22 @@ def _one_trial(pids, run, actor, ready) -> dict[str, tuple[float, float]] | None
         return None
     rank0 = max(workers, key=lambda p: len(_in(pids, p, "loop:_Trainer.write_epoch_checkpoint", lo, hi)))
     loop = _in(pids, rank0, loop_name, lo, hi)[0]
-    ctrl = next((p for p in pids if ours(p, "worker_group:WorkerGroup._start")), None)
-    if fit and ctrl:  # a Ray Train run
-        fit, wg = fit[0], _in(pids, ctrl, "worker_group:WorkerGroup._start", lo, hi)[0]
-        created = _in(pids, ctrl, "worker_group:WorkerGroup._create_workers", lo, hi)[0]
-    else:  # trained in the Tune trial itself (in_trial.py): no controller, no worker actors
-        fit = wg = {"t0": lo, "t1": lo}
-        created = {"t0": lo, "t1": loop["t0"]}
-
-    def wcpu(lo_, hi_):
-        return sum(imports(p, lo_, hi_) for p in workers)
+    # A Ray Train run: its controller, worker actors and process group start before the loop does (Ray's internals:
+    # timed as one stage). Trained in the Tune trial itself (in_trial.py): none of it.
+    start = fit[0]["t0"] if fit else loop["t0"]
 
     def stage(names, pick=None):
         evs = [e for n in names for e in _in(pids, rank0, n, lo, hi)]
         evs = pick(sorted(evs, key=lambda e: e["t0"])) if pick else evs
         return sum(e["t1"] - e["t0"] for e in evs), sum(e.get("cpu", 0) for e in evs)
 
-    s["Train controller start (spawn, imports incl. torch)"] = (wg["t0"] - fit["t0"], imports(ctrl, lo, hi))
-    s["worker actors: spawn + Ray imports (both workers' CPU)"] = (created["t1"] - created["t0"], wcpu(created["t0"], created["t1"]))
-    pg = _in(pids, rank0, "config:_setup_torch_process_group", lo, hi)
-    pg_s = sum(e["t1"] - e["t0"] for e in pg)
-    s["worker init: torch import, train context (both workers' CPU)"] = (loop["t0"] - created["t1"] - pg_s, wcpu(created["t1"], loop["t0"]))
-    s["process group init (gloo)"] = (pg_s, sum(e.get("cpu", 0) for e in pg))
+    s["Ray Train start: controller, worker actors, process group"] = (loop["t0"] - start, 0.0)
     s["worker imports: selfre.train.loop (transformers)"] = stage(["import selfre.train.loop"])
     s["MLflow: imports in worker (mlflow, matplotlib)"] = stage(["import selfre.tracking.child"])
     s["MLflow: open child run"] = stage(["child:TrialRun.__init__"])
     s["tokenizer + model build (tiny preset)"] = stage(["build:build_for_training"])
     s["data load + encoding"] = stage(["datasets:load_splits", "encode:RelationEncoder.encode"])
-    s["DDP wrap"] = stage(["distributed:DistributedDataParallel.__init__"])
+    s["DDP wrap"] = stage(["torch:DistributedDataParallel"])
     s["training epochs"] = stage(["loop:_Trainer.train_epoch"])
     s["dev evaluation"] = stage(["loop:_Trainer.evaluate"], lambda es: es[:-1])
     s["test evaluation"] = stage(["loop:_Trainer.evaluate"], lambda es: es[-1:])
@@ -184,10 +170,14 @@ def training_loop_cpu(events: list[dict]) -> float:
 
 def driver_phases(events: list[dict]) -> dict[str, float]:
     names = {"runner:check_data": "data check + tiny preset warm-up", "runner:open_tracking": "MLflow: preflight + parent run",
-             "worker:init": "ray.init (embedded cluster)", "tuner:Tuner.fit": "Tuner.fit (all trials)",
+             "ray:Tuner.fit": "Tuner.fit (all trials)",
              "session:SearchTracking.finish": "MLflow: register best model, close runs",
              "runner:run_search": "run_search total"}  # fmt: skip
-    return {label: sum(e["t1"] - e["t0"] for e in events if e["name"] == n) for n, label in names.items()}
+    phases = {label: sum(e["t1"] - e["t0"] for e in events if e["name"] == n) for n, label in names.items()}
+    total = phases.pop("run_search total")
+    phases["other (ray.init, summary, report)"] = total - sum(phases.values())
+    phases["run_search total"] = total
+    return phases
 
 
 def report(events: list[dict], cpu: dict | None, load: str = "") -> str:
@@ -242,12 +232,12 @@ def main() -> int:
     events = out / "events.jsonl"
     events.unlink(missing_ok=True)
     search_args = args.search_args[1:] if args.search_args[:1] == ["--"] else args.search_args
-    env = {**os.environ, "SELFRE_PROF_OUT": str(events),
-           "PYTHONPATH": os.pathsep.join([str(HERE / "profile"), str(HERE.parent), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    env = {**os.environ, STAGE_TIMES_ENV: str(events),
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
     load0 = open("/proc/loadavg").read().split()[0]
     start = time.time()
     with open(out / "search.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, str(HERE / "search.py"), *search_args], env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, str(REPO / "tune" / "search.py"), *search_args], env=env, stdout=log, stderr=subprocess.STDOUT)
         seen: dict = {}
         stop = threading.Event()
         sampler = threading.Thread(target=_sample, args=(proc.pid, seen, stop), daemon=True)

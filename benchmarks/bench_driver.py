@@ -3,9 +3,9 @@
 (`run_search`: SeedRepeater over OptunaSearch TPE, FIFO or SeedGroupASHA, MLflow parent run and one child run per
 trial, summary) with a model-free stand-in trainable, for N configurations x S seeds on a local Ray.
 
-    python tune/bench_driver.py --configs 100,300,1000 --seeds 3           # ASHA (the default scheduler)
-    python tune/bench_driver.py --configs 100 --scheduler fifo --tracking none
-    python tune/bench_driver.py --asha-value --epochs 8 --tracking none        # a grid, FIFO against seed-group ASHA
+    python benchmarks/bench_driver.py --configs 100,300,1000 --seeds 3           # ASHA (the default scheduler)
+    python benchmarks/bench_driver.py --configs 100 --scheduler fifo --tracking none
+    python benchmarks/bench_driver.py --asha-value --epochs 8 --tracking none        # a grid, FIFO against seed-group ASHA
 
 The stand-in (`stand_in`) is a Tune function trainable like the real one (`selfre.search.trainable.run_trial`):
 same resources, same config ({config_id, seed, params}), and per epoch the keys the real worker reports (built by
