@@ -41,7 +41,7 @@ COMMANDS = {
     "benchmarks/spp_regimes.py": None,
 }
 # `selfre` subcommands that hand every argument to a script's parser.
-PASS_THROUGH = {"selfre search": "tune/search.py"}
+PASS_THROUGH = {"selfre search": "tune/search.py", "selfre ablate": "tune/ablate.py"}
 FLAG = re.compile(r"^--[a-z][a-z0-9-]*")
 CODE_BLOCK = re.compile(r"^```[^\n]*\n(.*?)^```", re.M | re.S)
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
