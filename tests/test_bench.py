@@ -50,7 +50,7 @@ def bench_json(request, encoder_dir, capsys) -> dict:
 
 
 def hr_param_formula(d: int, num_layers: int) -> int:
-    """HR's parameters (SPEC §4) for s = L+1 hidden states:
+    """HR's parameters (docs/method.md §4) for s = L+1 hidden states:
     connector Q, K, V, W_h (4 × (d² + d)) + its LayerNorm (2d); per-layer FFN W_1^l (2d×d, split into the
     T^L and R_l halves), b_1^l, W_2^l (d×d), b_2^l: s × (3d² + 2d); gate W_g ((s+1)·d × (s+1)) and its bias (s+1)."""
     s = num_layers + 1

@@ -1,4 +1,4 @@
-"""The global batch (SPEC §6): `train.batch_size` examples per optimizer step whatever the worker count.
+"""The global batch (docs/method.md §6): `train.batch_size` examples per optimizer step whatever the worker count.
 
 The end-to-end check runs `selfre train` once in one process and once under `torchrun --nproc-per-node 2`
 (gloo on CPU, the process group opened by selfre itself) with the same config and seed, on an encoder

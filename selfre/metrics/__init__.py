@@ -1,4 +1,4 @@
-"""Evaluation metrics (SPEC §7): pure functions of gold and predicted label lists."""
+"""Evaluation metrics (docs/method.md §7): pure functions of gold and predicted label lists."""
 
 from selfre.metrics.confusion import confusion
 from selfre.metrics.person_centric import person_centric, person_typed

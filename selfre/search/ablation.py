@@ -43,7 +43,7 @@ VARIANTS = {
 LABELS = {"baseline": "baseline", "spp": "+SPP", "hr": "+HR", "self": "SELF (SPP+HR)"}
 SPACE = {"model.use_spp": {"choice": [False, True]}, "model.use_hr": {"choice": [False, True]}}
 BASELINE = "baseline"
-DEFAULT_SEEDS = [42, 52, 62, 72, 82]  # the paper's robustness seeds (SPEC §6)
+DEFAULT_SEEDS = [42, 52, 62, 72, 82]  # the paper's robustness seeds (docs/method.md §6)
 DEFAULT_RESAMPLES = 1000
 
 

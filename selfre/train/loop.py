@@ -1,4 +1,4 @@
-"""The one SELF training loop (SPEC §6). Bare `selfre train` and each Ray Train worker call `train()`.
+"""The one SELF training loop (docs/method.md §6). Bare `selfre train` and each Ray Train worker call `train()`.
 
 Stages per epoch: train (forward, backward, clip, step, schedule) -> evaluate on dev -> keep the best
 -> write the resumable epoch checkpoint -> hand both to the hooks (Ray reports them, the CLI logs).
