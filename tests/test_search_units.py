@@ -27,12 +27,22 @@ from support import REPO, SEARCH  # noqa: E402
 from selfre.config import RunConfig  # noqa: E402
 from selfre.errors import ConfigError  # noqa: E402
 from selfre.search import seeds as seeds_module  # noqa: E402
-from selfre.search.aggregate import COMPLETE, ERROR, FAILED, INCOMPLETE, PRUNED, STOPPED, config_status, mean_std  # noqa: E402
 from selfre.search.plan import build_plan  # noqa: E402
 from selfre.search.resources import TrialResources, check_fits  # noqa: E402
 from selfre.search.seeds import SeedRepeater  # noqa: E402
 from selfre.search.space import DefineByRun, apply_params, parse_space  # noqa: E402
-from selfre.search.summary import TrialRecord, format_report, summarize, to_csv  # noqa: E402
+from selfre.search.summary import TrialRecord, format_report, summarize  # noqa: E402
+from selfre.search_results import (  # noqa: E402
+    COMPLETE,
+    ERROR,
+    FAILED,
+    INCOMPLETE,
+    PRUNED,
+    STOPPED,
+    config_status,
+    mean_std,
+    to_csv,  # noqa: E402
+)
 
 CONFIG_DIR = REPO / "tune" / "configs"
 SPACE = {

@@ -88,8 +88,8 @@ def search(server_and_training):
     """A miniature search as the platform would log it: trial c0/seed 1 trained through `child.hooks`
     (wrapping the hooks Ray needs); c1/seed 1 is left RUNNING after an epoch as if ASHA had stopped it;
     c1/seed 2 as if it had failed. Then the search ends with its summary."""
-    from selfre.search.aggregate import COMPLETE, ERROR, STOPPED
     from selfre.search.summary import TrialRecord, summarize
+    from selfre.search_results import COMPLETE, ERROR, STOPPED
     from selfre.train.loop import TrainHooks
 
     server, cfg, result, calls = server_and_training
@@ -463,8 +463,8 @@ def log_search(server, experiment, name, storage, configs, base, cfg, dev_digest
     seed ASHA stopped})}; test = dev - 0.1. `analysis`: "ablation" for a tune/ablate.py run."""
     import tempfile
 
-    from selfre.search.aggregate import COMPLETE, STOPPED
     from selfre.search.summary import TrialRecord, summarize
+    from selfre.search_results import COMPLETE, STOPPED
 
     config = {"storage": storage, "base": base, "search": {"analysis": analysis}}
     run_id = parent.start_search(server, experiment, name, "demo", config)

@@ -4,7 +4,6 @@ One module per job:
     plan.py        SearchPlan: defaults < configs/<dataset>.yaml < --config < flags; saved per run
     space.py       the search space (YAML) and its Optuna define-by-run sampler (conditional params)
     seeds.py       SeedRepeater: one trial per seed, mean/std per configuration, save/restore
-    aggregate.py   seed/configuration status and mean/std: shared by the searcher and the summary
     scheduler.py   FIFO, or ASHA that prunes whole configurations (how early stopping meets seeds)
     trainable.py   the Tune trial: a function that trains a one-worker trial itself or launches a TorchTrainer
     trainer.py     LeanTorchTrainer: TorchTrainer without Ray Data's per-run machinery

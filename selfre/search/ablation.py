@@ -31,8 +31,8 @@ import yaml
 from selfre.config import RunConfig, flatten
 from selfre.errors import ConfigError
 from selfre.search import storage
-from selfre.search.aggregate import COMPLETE
 from selfre.search.plan import SearchPlan
+from selfre.search_results import COMPLETE
 
 VARIANTS = {
     "baseline": {"model.use_spp": False, "model.use_hr": False},

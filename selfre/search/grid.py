@@ -10,7 +10,7 @@ import pickle
 
 from ray.tune.search import Searcher
 
-from selfre.search.aggregate import METRIC
+from selfre.search_results import METRIC
 
 
 class FixedConfigurations(Searcher):

@@ -25,13 +25,12 @@ from pathlib import Path
 from selfre.data.datasets import describe_expected_layout, load_splits
 from selfre.errors import ConfigError, SelfreError
 from selfre.redact import redact
-from selfre.results import chosen
 from selfre.search import storage
-from selfre.search.aggregate import INCOMPLETE
 from selfre.search.in_trial import tune_max_failures
 from selfre.search.plan import PLAN_FILE, SearchPlan
 from selfre.search.resources import check_fits
 from selfre.search.session import ray_session
+from selfre.search_results import INCOMPLETE, best_checkpoint, chosen
 from selfre.storage.data_dir import local_data_dir
 from selfre.storage.uri import is_remote
 
@@ -159,8 +158,6 @@ def open_tracking(plan: SearchPlan):
 
 def _predictor_note(outcome: SearchOutcome) -> list[str]:
     """The exact Python line that loads the chosen model (the registered one when tracking is on)."""
-    from selfre.search.summary import best_checkpoint
-
     choice = chosen(outcome.summary)
     path = best_checkpoint(choice) if choice and outcome.finished and outcome.plan.search["register"] else None
     if path is None or storage.is_uri(path):  # an s3:// checkpoint is served from the registry instead

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from selfre.errors import ConfigError
 from selfre.redact import redact
-from selfre.search.aggregate import METRIC
 from selfre.search.plan import SearchPlan
 from selfre.search.space import DefineByRun, default_point
+from selfre.search_results import METRIC
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """The end of a search: per-trial records -> per-configuration statistics -> the best configuration,
 printed and written to the run folder as summary.json and summary.csv.
 
-Statistics are over a configuration's *complete* seeds (see aggregate.py). Only configurations whose
-every seed completed can be best; among them the highest mean dev score wins — the search objective,
+Statistics are over a configuration's *complete* seeds (statuses: selfre.search_results). Only configurations
+whose every seed completed can be best; among them the highest mean dev score wins — the search objective,
 `summary["objective"]` (train.select_metric: SemEval's official macro-F1, TACRED's micro F1, ...) —
 ties: lower std, then the earlier configuration. Test figures are reported for the best configuration,
 per seed and as mean ± std — they are never used to choose. `best["run_config"]` is the best
@@ -14,10 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-# Shared with the tracking layer: summary.csv and the checkpoint a configuration stands for.
-from selfre.results import best_checkpoint, json_safe, to_csv  # noqa: F401
 from selfre.search import storage
-from selfre.search.aggregate import COMPLETE, METRIC, config_status, mean_std, seed_status
+from selfre.search_results import COMPLETE, METRIC, config_status, json_safe, mean_std, seed_status, to_csv
 
 # Per-seed figures kept from a trial's final report (worker.final_metrics), and the statistics over seeds.
 # dev_score/test_score are the objective's values; *_official_macro_f1 exist for SemEval only.
@@ -34,7 +32,7 @@ class TrialRecord:
     config_id: str
     seed: int
     params: dict
-    status: str  # aggregate.COMPLETE / STOPPED / ERROR
+    status: str  # search_results.COMPLETE / STOPPED / ERROR
     last_epoch: int | None
     metrics: dict = field(default_factory=dict)  # SEED_FIELDS from the final report (complete trials)
     checkpoint: str | None = None  # the final model checkpoint in storage (complete trials)

@@ -31,8 +31,8 @@ from ray.train import Checkpoint
 
 from selfre.config import RunConfig
 from selfre.metrics.objective import flat_scores, score
-from selfre.search.aggregate import FINAL_KEY, METRIC
 from selfre.search.in_trial import FINAL_DIR_NAME, STATE_FILE  # the checkpoint layout both launchers share
+from selfre.search_results import FINAL_KEY, METRIC
 from selfre.storage.data_dir import local_data_dir
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """MLflow tracking for selfre searches: the platform layer.
 
 Only the search platform imports this package (it imports mlflow); the selfre core never does, and this
-package never imports selfre.search (what both need is in selfre.results).
+package never imports selfre.search (what both need is in selfre.search_results).
   targets.py       tracking URI / experiment / registered model: flags, MLFLOW_* environment, defaults, checks
   preflight.py     fail fast when the tracking server / artifact bucket is unreachable; embedded default
   names.py         MLflow-safe metric names for relation labels (and the documented mapping)

@@ -26,7 +26,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from selfre import provenance
 from selfre.redact import redact
-from selfre.results import ERROR, STOPPED, chosen, json_safe, stat_names, to_csv
+from selfre.search_results import ERROR, STOPPED, chosen, json_safe, stat_names, to_csv
 from selfre.tracking import plots, tables
 from selfre.tracking.child import TAG_CONFIG, TAG_KIND, TAG_REASON, TAG_SEED
 from selfre.tracking.params import dict_params
@@ -40,7 +40,7 @@ TAG_STORAGE = "selfre.storage"  # where the search's files are: with the name, w
 KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 SEARCH_CONFIG, SUMMARY, BEST_CONFIG = "search_config.json", "summary/summary.json", "best_config.json"
 log = logging.getLogger(__name__)
-# summary status (selfre.search.aggregate) -> (MLflow end status, reason) for a child run left open
+# summary status (selfre.search_results) -> (MLflow end status, reason) for a child run left open
 _END = {STOPPED: ("KILLED", "stopped early by the scheduler (ASHA)"), ERROR: ("FAILED", "trial failed (see the search log)")}
 
 
@@ -94,7 +94,7 @@ def finish_search(tracking_uri: str, run_id: str, summary: dict, status: str = "
         client.set_tag(run_id, "selfre.best_config_id", best["config_id"])
         if best_config or best.get("run_config"):
             client.log_dict(run_id, best_config or best["run_config"], BEST_CONFIG)
-        else:  # a summary from before the metric contract: no nested config to give
+        else:  # summarized without the search's base config: no run config to give
             log.warning("summary has no best run_config: %s not logged", BEST_CONFIG)
         metrics = [Metric(f"best_{k}_{s}", float(best[k][s]), 0, 0) for k in stat_names([best]) for s in ("mean", "std")
                    if isinstance(best[k][s], int | float)]  # fmt: skip

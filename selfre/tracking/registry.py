@@ -116,7 +116,7 @@ def fluent_tracking_uri(uri: str):
 
 
 def dev_data_digest(checkpoint_folder: str | Path) -> str:
-    """The dev digest the checkpoint's data loader recorded ('' for checkpoints from before digests)."""
+    """The dev digest the checkpoint's data loader recorded; '' where it recorded none (never comparable)."""
     try:
         info = json.loads((Path(checkpoint_folder) / "data_info.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -30,7 +30,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_ID
 
-from selfre.results import objective
+from selfre.search_results import objective
 from selfre.tracking import plots, tables
 from selfre.tracking.child import TAG_KIND
 from selfre.tracking.lineage import SHA256_TAG
@@ -81,7 +81,7 @@ def load_searches(client: MlflowClient, experiment: str, search_run_id: str | No
     for run in runs:
         summary = artifact_json(client, run.info.run_id, SUMMARY)
         if summary is None:
-            continue  # finished before summaries were logged: nothing the report can trust
+            continue  # no summary logged: nothing the report can trust
         config = artifact_json(client, run.info.run_id, SEARCH_CONFIG) or {}
         out.append(Search(
             run.info.run_id, run.info.run_name, run.data.tags.get(TAG_STORAGE, ""), summary, config.get("base"),

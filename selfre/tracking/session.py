@@ -12,13 +12,12 @@
 from __future__ import annotations
 
 import logging
-import math
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
 from selfre.redact import redact
-from selfre.results import best_checkpoint, chosen, objective, score_stat
+from selfre.search_results import as_float, best_checkpoint, chosen, objective, score_stat
 from selfre.tracking import links, parent, preflight, registry, targets
 
 log = logging.getLogger(__name__)
@@ -75,9 +74,10 @@ class SearchTracking:
         checkpoint = best_checkpoint(best) if best else None
         if checkpoint:
             dev = score_stat(best, "dev")
+            test_pc_f1 = as_float((best.get("test_pc_f1") or {}).get("mean"), missing=None)
             registered = registry.register_best(
                 self.tracking_uri, self.parent_run_id, checkpoint, self.dataset, best["config_id"], objective(summary),
-                dev["mean"], dev["std"], _num((best.get("test_pc_f1") or {}).get("mean")), self.model_name,
+                dev["mean"], dev["std"], test_pc_f1, self.model_name,
             )  # fmt: skip
             log.info("registered %s version %s as %s", registered.name, registered.version, registered.alias)
             where.append(f"model: registered {registered.name} version {registered.version} as @{registered.alias}; serve the "
@@ -104,7 +104,3 @@ class SearchTracking:
 
     def fail(self, exc: BaseException) -> None:
         parent.finish_search(self.tracking_uri, self.parent_run_id, {"configurations": []}, "FAILED", f"{type(exc).__name__}: {exc}")
-
-
-def _num(x) -> float | None:
-    return float(x) if isinstance(x, int | float) and not math.isnan(x) else None

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from selfre.results import COMPLETE, mean_std, objective, score_stat, seed_score, tidy
+from selfre.search_results import COMPLETE, as_float, mean_std, objective, score_stat, seed_score, stepped_float
 from selfre.tracking.params import dict_params
 
 LAMBDA = "model.spp_lambda"
@@ -55,11 +55,11 @@ class Configuration:
             return s["mean"], s["std"]
         s = self.row.get(name)
         if isinstance(s, dict) and "mean" in s:
-            return _nan(s["mean"]), _nan(s["std"])
+            return as_float(s["mean"], missing=math.nan), as_float(s["std"], missing=math.nan)
         return mean_std((t.get("metrics") or {}).get(name) for t in self.trials)
 
     def seed_value(self, metrics: dict, name: str) -> float:
-        return seed_score(metrics, name) if name in ("dev", "test") else _nan(metrics.get(name))
+        return seed_score(metrics, name) if name in ("dev", "test") else as_float(metrics.get(name), missing=math.nan)
 
     @property
     def spp_lambda(self) -> str | None:
@@ -67,8 +67,8 @@ class Configuration:
         uncertainty weighting, or without SPP, no λ enters the loss."""
         used = self.params.get("model.use_spp", "True") == "True" and self.params.get("model.weighting", "manual") == "manual"
         value = self.params.get(LAMBDA)
-        # Searches before seeds.tidy logged Optuna's raw grid points (0.7000000000000001).
-        return str(tidy(float(value))) if used and value is not None else None
+        # One spelling per λ in every table and plot: the float's, stepped (0.7, never 0.7000000000000001).
+        return str(stepped_float(float(value))) if used and value is not None else None
 
 
 def configurations(summary: dict, search: str, base: dict | None = None) -> list[Configuration]:
@@ -150,7 +150,3 @@ def _pct(x: float) -> str:
 def _mean(c: Configuration, name: str) -> float:
     m, _ = c.stat(name)
     return -math.inf if math.isnan(m) else m
-
-
-def _nan(x) -> float:
-    return float(x) if isinstance(x, int | float) else math.nan

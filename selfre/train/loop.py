@@ -113,8 +113,7 @@ class _Trainer:
         if self.scaler.is_enabled() and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])  # a bf16 or CPU run saved none: fp16 starts a fresh scale
         self.step, self.start_epoch = state["step"], state["epoch"] + 1
-        # best_f1: the key of checkpoints written before the selection metric was configurable
-        self.best_score = state.get("best_score", state.get("best_f1"))
+        self.best_score = state["best_score"]
         self.best_epoch, self.best_dev = state["best_epoch"], state["best_dev"]
         # No separate best file means the last epoch was the best one.
         self.best_weights = best if best is not None else (weights if self.best_epoch else None)
