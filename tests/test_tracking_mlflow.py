@@ -41,7 +41,8 @@ ROWS = [{"text": "Bill Gates founded Microsoft in 1975.", "subj": [0, 10], "obj"
 def server_and_training(tmp_path_factory):
     """The server starts (slowly: schema creation) while the tiny model trains (2 epochs, uncertainty
     weighting); the training's hook calls are recorded and replayed once the server is up."""
-    from selfre.train.loop import TrainHooks, train
+    from selfre.train.loop import train
+    from selfre.train.results import TrainHooks
 
     folder = tmp_path_factory.mktemp("mlflow-server")
     proc, uri = launch_server(folder)
@@ -90,7 +91,7 @@ def search(server_and_training):
     c1/seed 2 as if it had failed. Then the search ends with its summary."""
     from selfre.search.summary import TrialRecord, summarize
     from selfre.search_results import COMPLETE, ERROR, STOPPED
-    from selfre.train.loop import TrainHooks
+    from selfre.train.results import TrainHooks
 
     server, cfg, result, calls = server_and_training
     run_config = RunConfig.from_dict(cfg.to_dict())

@@ -21,7 +21,6 @@ import os
 import torch
 import torch.distributed as dist
 
-from selfre.config import per_rank_batch  # noqa: F401  (re-exported: the split rule lives with the config)
 from selfre.errors import ConfigError
 
 

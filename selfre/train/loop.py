@@ -24,7 +24,7 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from selfre.config import RunConfig
+from selfre.config import RunConfig, per_rank_batch
 from selfre.data.datasets import DatasetSplits, load_splits
 from selfre.encoding.collate import collate
 from selfre.encoding.encode import RelationEncoder
@@ -36,7 +36,7 @@ from selfre.train import rng, spp_diagnostics
 from selfre.train.evaluate import labels_from_probs, score_records
 from selfre.train.inference import autocast_for, predict_probs, training_matmuls
 from selfre.train.optim import build_optimizer, linear_warmup_decay
-from selfre.train.results import EpochResult, TrainHooks, TrainResult  # noqa: F401 - TrainHooks: part of train()'s API
+from selfre.train.results import EpochResult, TrainHooks, TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class _Trainer:
         self.cfg = cfg
         self.rank, self.world = ddp.rank_world()
         self.is_main = self.rank == 0
-        self.per_rank_batch = ddp.per_rank_batch(cfg.train.batch_size, self.world)  # refuses one that does not divide
+        self.per_rank_batch = per_rank_batch(cfg.train.batch_size, self.world)  # refuses one that does not divide
         self.objective = resolve(cfg.train.select_metric, cfg.data.dataset)
         if cfg.train.num_threads:
             torch.set_num_threads(cfg.train.num_threads)
