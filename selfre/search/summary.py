@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from selfre.metrics.percent import mean_pm_std, percent
 from selfre.search import storage
 from selfre.search_results import COMPLETE, METRIC, config_status, json_safe, mean_std, seed_status, to_csv
 
@@ -163,7 +164,7 @@ def format_report(summary: dict) -> str:
     for c in order:
         params = " ".join(f"{k.split('.', 1)[1]}={_short(c['params'][k])}" for k in keys if k in c["params"])
         lines.append(f"{c['config_id']:<7} {c['status']:<11} {c['seeds_complete']:>2}/{c['seeds_planned']:<2}  "
-                     + "  ".join(f"{_pm(c.get(k, {})):>15}" for k, _ in cols) + f"  {params}")  # fmt: skip
+                     + "  ".join(f"{_mean_pm_std(c.get(k, {})):>15}" for k, _ in cols) + f"  {params}")  # fmt: skip
     best = summary["best"]
     lines.append("")
     if best is None:
@@ -174,19 +175,14 @@ def format_report(summary: dict) -> str:
     lines.append(f"{'seed':>10} {'epoch':>5} " + " ".join(f"{h:>14}" for _, h in per_seed))
     for t in best["trials"]:
         m = t["metrics"]
-        lines.append(f"{t['seed']:>10} {m['best_epoch']:>5} " + " ".join(f"{_pct(m.get(k)):>14}" for k, _ in per_seed))
-    lines.append(f"{'mean ± std':>16} " + " ".join(f"{_pm(best.get(k, {})):>14}" for k, _ in per_seed))
+        cells = " ".join(f"{percent(m.get(k)):>14}" for k, _ in per_seed)
+        lines.append(f"{t['seed']:>10} {m['best_epoch']:>5} {cells}")
+    lines.append(f"{'mean ± std':>16} " + " ".join(f"{_mean_pm_std(best.get(k, {})):>14}" for k, _ in per_seed))
     return "\n".join(lines)
 
 
-def _pct(x) -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}"
-
-
-def _pm(stat: dict) -> str:
-    if stat.get("mean") is None or math.isnan(stat["mean"]):
-        return "-"
-    return f"{_pct(stat['mean'])}±{_pct(stat['std'])}"
+def _mean_pm_std(stat: dict) -> str:
+    return mean_pm_std(stat.get("mean"), stat.get("std"), sep="±")
 
 
 def _key(x) -> float:

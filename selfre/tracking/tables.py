@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from selfre.metrics.percent import mean_pm_std, percent
 from selfre.search_results import COMPLETE, as_float, mean_std, objective, score_stat, seed_score, stepped_float
 from selfre.tracking.params import dict_params
 
@@ -88,7 +89,7 @@ def best(summary: dict, configs: list[Configuration]) -> Configuration | None:
 def table5(configs: list[Configuration]) -> str:
     lines = [_header(["configuration", "λ", "seeds"], TABLE5, configs)]
     for c in configs:
-        lines.append(f"| {c.key} | {c.spp_lambda or '-'} | {len(c.trials)} | " + " | ".join(_pm(c, k) for k, _ in TABLE5) + " |")
+        lines.append(f"| {c.key} | {c.spp_lambda or '-'} | {len(c.trials)} | " + " | ".join(_stats(c, TABLE5)) + " |")
     return "\n".join(lines)
 
 
@@ -103,7 +104,7 @@ def table6(configs: list[Configuration]) -> str:
     order = [*VARIANTS.values(), "?"]
     lines = [_header(["variant", "configuration"], TABLE6, configs)]
     for (variant, _), c in sorted(chosen.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1])):
-        lines.append(f"| {variant} | {c.key} | " + " | ".join(_pm(c, k) for k, _ in TABLE6) + " |")
+        lines.append(f"| {variant} | {c.key} | " + " | ".join(_stats(c, TABLE6)) + " |")
     return "\n".join(lines)
 
 
@@ -112,8 +113,9 @@ def table8(c: Configuration) -> str:
     lines = [_header(["seed", "best epoch"], TABLE8, [c])]
     for t in sorted(c.trials, key=lambda t: t["seed"]):
         m = t.get("metrics") or {}
-        lines.append(f"| {t['seed']} | {m.get('best_epoch', '-')} | " + " | ".join(_pct(c.seed_value(m, k)) for k, _ in TABLE8) + " |")
-    lines.append("| mean ± std | | " + " | ".join(_pm(c, k) for k, _ in TABLE8) + " |")
+        cells = [percent(c.seed_value(m, k)) for k, _ in TABLE8]
+        lines.append(f"| {t['seed']} | {m.get('best_epoch', '-')} | " + " | ".join(cells) + " |")
+    lines.append("| mean ± std | | " + " | ".join(_stats(c, TABLE8)) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -138,13 +140,8 @@ def _header(lead: list[str], columns, configs: list[Configuration]) -> str:
     return "| " + " | ".join(heads) + " |\n" + "|---" * len(heads) + "|"
 
 
-def _pm(c: Configuration, name: str) -> str:
-    mean, std = c.stat(name)
-    return "-" if math.isnan(mean) else f"{100 * mean:.2f} ± {100 * std:.2f}"
-
-
-def _pct(x: float) -> str:
-    return "-" if math.isnan(x) else f"{100 * x:.2f}"
+def _stats(c: Configuration, columns) -> list[str]:
+    return [mean_pm_std(*c.stat(name)) for name, _ in columns]
 
 
 def _mean(c: Configuration, name: str) -> float:
