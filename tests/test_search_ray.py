@@ -24,8 +24,8 @@ from support import REPO, SEARCH  # noqa: E402
 from selfre.data.demo import generate_demo  # noqa: E402
 from selfre.search.plan import build_plan  # noqa: E402
 from selfre.search.runner import FAULT_ENV, run_search  # noqa: E402
-from selfre.search.storage import TRAIN_RUNS  # noqa: E402
 from selfre.search_results import COMPLETE  # noqa: E402
+from selfre.storage import TRAIN_RUNS  # noqa: E402
 
 # Under xdist, one worker runs this module with every other user of the embedded Ray (conftest.EMBEDDED_RAY_MODULES).
 pytestmark = pytest.mark.slow

@@ -511,7 +511,7 @@ def test_plan_round_trips_through_the_run_folder_without_credentials(tmp_path):
 
 
 def test_checkpoint_paths_from_ray_get_their_scheme_back():
-    from selfre.search.storage import with_scheme_of
+    from selfre.storage import with_scheme_of
 
     assert with_scheme_of("bucket/runs/x/final", "s3://bucket/runs/x") == "s3://bucket/runs/x/final"
     assert with_scheme_of("/abs/runs/x/final", "/abs/runs/x") == "/abs/runs/x/final"  # local stays local

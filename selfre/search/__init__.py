@@ -11,7 +11,6 @@ One module per job:
     worker.py      train_trial: the core loop + hooks reporting metrics/checkpoints (Ray Train worker or Tune trial)
     resources.py   what a trial asks for; how many fit
     session.py     embedded or joined Ray cluster (dashboard, token auth)
-    storage.py     local path or URI storage via pyarrow
     runner.py      build/restore the Tuner, run, summarise
     summary.py     best configuration, test mean ± std, summary.csv/json
     cli.py         the command line of `selfre search` and `tune/search.py`

@@ -12,9 +12,9 @@ import json
 import tempfile
 from pathlib import Path
 
+from selfre import storage
 from selfre.cli.args import add_config_args, config_from_args
 from selfre.errors import ConfigError, SelfreError
-from selfre.search import storage
 from selfre.search.ablation import (
     DEFAULT_RESAMPLES,
     DEFAULT_SEEDS,

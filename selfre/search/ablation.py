@@ -28,10 +28,10 @@ from pathlib import Path
 
 import yaml
 
+from selfre import storage
 from selfre.config import RunConfig, flatten
 from selfre.errors import ConfigError
 from selfre.metrics.percent import percent
-from selfre.search import storage
 from selfre.search.plan import SearchPlan
 from selfre.search_results import COMPLETE
 

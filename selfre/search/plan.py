@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from selfre import storage
 from selfre.config import RunConfig, coerce_field, load_yaml, per_rank_batch
 from selfre.data.datasets import DEFAULT_DEMO_DIR
 from selfre.errors import ConfigError
 from selfre.metrics.objective import resolve as resolve_objective
 from selfre.redact import redact
 from selfre.reproduce import SECTION as REPRODUCE
-from selfre.search import storage
 from selfre.search.resources import TrialResources
 from selfre.search.space import Param, apply_params, max_epochs, parse_space
 from selfre.storage.uri import is_remote

@@ -22,10 +22,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from selfre import storage
 from selfre.data.datasets import describe_expected_layout, load_splits
 from selfre.errors import ConfigError, SelfreError
 from selfre.redact import redact
-from selfre.search import storage
 from selfre.search.in_trial import tune_max_failures
 from selfre.search.plan import PLAN_FILE, SearchPlan
 from selfre.search.resources import check_fits

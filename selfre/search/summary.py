@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from selfre import storage
 from selfre.metrics.percent import mean_pm_std, percent
-from selfre.search import storage
 from selfre.search_results import COMPLETE, METRIC, config_status, json_safe, mean_std, seed_status, to_csv
 
 # Per-seed figures kept from a trial's final report (worker.final_metrics), and the statistics over seeds.

@@ -23,8 +23,8 @@ from ray.train import RunConfig as TrainRunConfig
 from ray.train.torch import TorchConfig
 from ray.tune.integration.ray_train import TuneReportCallback
 
+from selfre import storage
 from selfre.config import RunConfig
-from selfre.search import storage
 from selfre.search.in_trial import TrialSession, in_trial
 from selfre.search.plan import SearchPlan
 from selfre.search.resources import DRIVER_CPUS, TrialResources

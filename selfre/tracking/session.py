@@ -18,6 +18,7 @@ from pathlib import Path
 
 from selfre.redact import redact
 from selfre.search_results import as_float, best_checkpoint, chosen, objective, score_stat
+from selfre.storage.uri import is_uri
 from selfre.tracking import links, parent, preflight, registry, targets
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class SearchTracking:
         model = targets.check_model_name(options.get("registered_model") or registry.model_name(dataset), tracking_uri)
         embedded = tracking_uri is None
         if embedded:
-            if run_folder is None or "://" in str(run_folder):
+            if run_folder is None or is_uri(run_folder):
                 raise preflight.TrackingUnavailable(
                     "the embedded MLflow store needs a local run folder; with remote --storage pass --tracking-uri"
                 )
