@@ -208,21 +208,6 @@ def test_a_failed_seed_does_not_stop_its_configurations_other_seeds():
     assert rep.groups["c001"]["status"] == COMPLETE and rep.groups["c001"]["mean"] == pytest.approx(0.6)
 
 
-def test_a_configuration_closed_by_a_failure_in_an_older_state_is_reopened_on_restore():
-    old = _repeater(num_configs=1, seeds=(42, 52, 62))
-    old.suggest("a"), old.suggest("b")
-    old.on_trial_complete("a", _final(0.5))
-    state = old.get_state()
-    state["groups"]["c001"]["results"]["52"] = {"status": ERROR, "value": None}
-    state["groups"]["c001"]["closed"] = True  # what a failure did before
-    state["trial_to_group"]["b"] = ("c001", 52)
-    fresh = _repeater(num_configs=1, seeds=(42, 52, 62))
-    fresh.set_state(state)
-    fresh.on_trial_complete("b", _final(0.7))  # retried by --resume
-    c = fresh.suggest("c")
-    assert (c["config_id"], c["seed"]) == ("c001", 62)
-
-
 def test_repeater_state_survives_save_and_restore(tmp_path):
     rep = _repeater(num_configs=3)
     for i in range(3):

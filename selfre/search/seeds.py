@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import tempfile
 from typing import Any
 
 from ray.tune.search import Searcher
 
+from selfre.search.searcher_file import load_state, save_state
 from selfre.search_results import COMPLETE, FAILED, STOPPED, config_status, mean_std, seed_status, stepped_float
 
 log = logging.getLogger(__name__)
@@ -165,12 +165,10 @@ class SeedRepeater(Searcher):
             self.searcher.save(inner)
             with open(inner, "rb") as fh:
                 inner_bytes = fh.read()
-        with open(checkpoint_path, "wb") as fh:
-            pickle.dump({"repeater": self.get_state(), "inner": inner_bytes}, fh)
+        save_state(checkpoint_path, {"repeater": self.get_state(), "inner": inner_bytes})
 
     def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as fh:
-            saved = pickle.load(fh)
+        saved = load_state(checkpoint_path)
         self.set_state(saved["repeater"])
         with tempfile.TemporaryDirectory() as tmp:
             inner = os.path.join(tmp, "inner.pkl")
