@@ -40,7 +40,7 @@ TINY_TEXTS = [
 @pytest.fixture(scope="session")
 def tiny_encoder_dir(tmp_path_factory):
     """A random RoBERTa (d=32, 2 layers, 2 heads, no dropout) with a byte-level BPE tokenizer, built offline."""
-    from selfre.encoders.presets import build_tiny_encoder
+    from selfre.model.presets import build_tiny_encoder
 
     return build_tiny_encoder(
         TINY_TEXTS, tmp_path_factory.mktemp("tiny-encoder"), hidden_size=32, num_hidden_layers=2,

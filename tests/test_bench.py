@@ -17,8 +17,8 @@ from selfre.bench.inputs import synthetic_batch
 from selfre.bench.measure import _LiveTensorBytes, count_flops
 from selfre.bench.report import format_markdown, format_table
 from selfre.cli import main
-from selfre.encoders.presets import build_tiny_encoder
 from selfre.model.backbone import load_tokenizer
+from selfre.model.presets import build_tiny_encoder
 
 HIDDEN, LAYERS, HEADS = 32, 2, 2
 SEQ_LEN, BATCH = 16, 2

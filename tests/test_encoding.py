@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from selfre.data.record import RelationRecord
-from selfre.encoders.presets import minilm_path
 from selfre.encoding import EncodedExample, RelationEncoder, collate, mark, resolve_marker
 from selfre.encoding.markers import ENTITY_MARKER_TOKENS, Role, type_words
 from selfre.model.backbone import load_tokenizer
 from selfre.model.build import add_marker_tokens
+from selfre.model.presets import minilm_path
 
 C, S, OB, SM, OM = Role.CONTEXT, Role.SUBJ, Role.OBJ, Role.SUBJ_MARKER, Role.OBJ_MARKER
 

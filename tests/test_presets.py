@@ -10,7 +10,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
-from selfre.encoders import presets
+from selfre.model import presets
 
 TEXTS = ["Alice Smith works for Acme Corp in Paris .", "Bob Jones was born in Lyon in 1970 ."] * 20
 

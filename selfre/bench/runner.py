@@ -32,9 +32,9 @@ from selfre.bench.measure import MB, Timer, count_flops, peak_memory_bytes, tens
 from selfre.bench.settings import BenchSettings
 from selfre.config import ModelConfig, TrainConfig
 from selfre.data.labels import TACRED
-from selfre.encoders.presets import resolve_encoder
 from selfre.model.backbone import attn_implementation
 from selfre.model.build import build_for_training
+from selfre.model.presets import resolve_encoder
 from selfre.train.inference import autocast_for
 from selfre.train.optim import build_optimizer
 

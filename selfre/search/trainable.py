@@ -57,8 +57,8 @@ def warm_preset_cache(cfg: RunConfig, splits=None) -> None:
     if cfg.model.model_name_or_path != "tiny":
         return
     from selfre.data.datasets import load_splits
-    from selfre.encoders.presets import resolve_encoder
     from selfre.model.build import marked_corpus
+    from selfre.model.presets import resolve_encoder
     from selfre.storage.data_dir import local_data_dir
 
     if splits is None:

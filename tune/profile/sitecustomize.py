@@ -27,7 +27,7 @@ PATCHES = {
     "selfre.search.in_trial": ["TrialSession._upload"],
     "selfre.data.datasets": ["load_splits"],
     "selfre.model.build": ["build_for_training"],
-    "selfre.encoders.presets": ["resolve_encoder"],
+    "selfre.model.presets": ["resolve_encoder"],
     "selfre.encoding.encode": ["RelationEncoder.encode"],
     "selfre.train.loop": ["_Trainer.__init__", "_Trainer.train_epoch", "_Trainer.evaluate",
                           "_Trainer.write_epoch_checkpoint", "_Trainer.finish", "_Trainer.run", "train"],
