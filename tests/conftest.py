@@ -96,7 +96,7 @@ def ray_session():
     `pytest -p no:xdist`-style runs of several processes still never run two Ray clusters on 2 cores at once."""
     import ray
 
-    from selfre.search.session import ADDRESS_HOOK, EMBEDDED_SYSTEM_CONFIG, apply_embedded_env
+    from selfre.search.ray_session import ADDRESS_HOOK, EMBEDDED_SYSTEM_CONFIG, apply_embedded_env
 
     with open(RAY_LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

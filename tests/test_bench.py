@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from selfre.bench.inputs import synthetic_batch
 from selfre.bench.measure import _LiveTensorBytes, count_flops
-from selfre.bench.report import format_markdown, format_table
+from selfre.bench.result_table import format_markdown, format_table
 from selfre.cli import main
 from selfre.model.backbone import load_tokenizer
 from selfre.model.presets import build_tiny_encoder

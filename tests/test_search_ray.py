@@ -197,7 +197,7 @@ def test_a_killed_search_resumes_without_training_anything_twice(ray_session, de
             "--tracking-uri", f"sqlite:///{storage / 'mlflow.db'}"]  # fmt: skip
     # ray.init above switched this process to token auth (this Ray's default for local clusters); the driver
     # starts without RAY_AUTH_MODE, as a user's shell would: its token-less first attempt is refused and
-    # it must retry with the local token (session.py) to join at all.
+    # it must retry with the local token (search/ray_session.py) to join at all.
     env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
     driver = subprocess.Popen([*SEARCH, *args], cwd=tmp_path, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip

@@ -586,7 +586,8 @@ def test_experiments_are_filed_as_model_training(server):
 
 def test_search_tracking_session_registers_best_seed(server, search):
     """The driver-side wrapper the search calls: preflight + parent run, then finish = register + close."""
-    from selfre.tracking.session import SearchTracking, best_checkpoint
+    from selfre.search_results import best_checkpoint
+    from selfre.tracking.search_tracking import SearchTracking
 
     summary = search["summary"]
     assert best_checkpoint(summary["best"]) == search["result"].checkpoint_dir  # seed 1 has the higher dev F1
@@ -610,7 +611,7 @@ def test_every_run_and_model_version_names_its_code(server, search, tmp_path, ca
     """The search run, each trial run and the registered version record the selfre version, the commit and
     whether the tree had uncommitted changes (selfre.provenance), so a registered model leads to its code."""
     from selfre import provenance
-    from selfre.tracking.session import SearchTracking
+    from selfre.tracking.search_tracking import SearchTracking
 
     code = provenance.code_version()
     assert code.commit, "this checkout must know its commit"
@@ -641,7 +642,7 @@ def test_search_tracking_takes_experiment_and_registered_model(server, search, m
     """--experiment / --registered-model (search.experiment / registered_model in the plan): the parent run goes
     to that experiment, the best checkpoint becomes a version of that model — three-part names included."""
     from selfre.errors import ConfigError
-    from selfre.tracking.session import SearchTracking
+    from selfre.tracking.search_tracking import SearchTracking
 
     config = {"search": {"experiment": "team-selfre", "registered_model": "main.selfre.demo", "system_metrics": False}}
     tracking = SearchTracking.open(server, None, "named", "demo", config)

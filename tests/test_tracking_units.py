@@ -91,24 +91,24 @@ BASE = {"model": {"use_spp": True, "use_hr": True, "weighting": "manual", "spp_l
 
 
 def test_tables_show_complete_configurations_by_the_search_objective():
-    from selfre.tracking import tables
+    from selfre.tracking import paper_tables
 
     summary = contract_summary()
-    configs = tables.configurations(summary, "s", BASE)
+    configs = paper_tables.configurations(summary, "s", BASE)
     assert [c.key for c in configs] == ["s/c1", "s/c2", "s/c4"]  # c3 was pruned: its lucky seed never counts
-    t5 = tables.table5(configs).splitlines()
+    t5 = paper_tables.table5(configs).splitlines()
     assert t5[0] == "| configuration | λ | seeds | dev pc_f1 | test pc_f1 | test P | test R | test F1 | PC F1 |"
     assert t5[3] == "| s/c2 | 0.8 | 2 | 72.00 ± 2.83 | 62.00 ± 2.83 | 50.00 ± 0.00 | 40.00 ± 0.00 | 41.00 ± 1.41 | 62.00 ± 2.83 |"
     assert t5[4].startswith("| s/c4 | - | 2 |")  # λ weighs nothing under uncertainty weighting
     # Table 6 ranks by the objective (c2: 0.72), not by micro F1 (c1: 0.91).
-    assert tables.table6(configs).splitlines()[2].startswith("| SELF (SPP+HR) | s/c2 | 62.00 ± 2.83 |")
-    chosen = tables.best(summary, configs)
+    assert paper_tables.table6(configs).splitlines()[2].startswith("| SELF (SPP+HR) | s/c2 | 62.00 ± 2.83 |")
+    chosen = paper_tables.best(summary, configs)
     assert chosen.key == "s/c2"
-    rows = tables.table8(chosen).splitlines()
+    rows = paper_tables.table8(chosen).splitlines()
     assert rows[0] == "| seed | best epoch | dev pc_f1 | test pc_f1 | test P | test R | test F1 | PC F1 |"
     assert rows[2] == "| 1 | 2 | 70.00 | 60.00 | 50.00 | 40.00 | 40.00 | 60.00 |"
     assert rows[4] == "| mean ± std | | 72.00 ± 2.83 | 62.00 ± 2.83 | 50.00 ± 0.00 | 40.00 ± 0.00 | 41.00 ± 1.41 | 62.00 ± 2.83 |"
-    points = {(p["lambda"], p["label"]): round(p["mean"], 4) for p in tables.lambda_points(configs)}
+    points = {(p["lambda"], p["label"]): round(p["mean"], 4) for p in paper_tables.lambda_points(configs)}
     assert points == {(0.4, "dev pc_f1"): 0.61, (0.4, "test pc_f1"): 0.51, (0.8, "dev pc_f1"): 0.72, (0.8, "test pc_f1"): 0.62}
 
 
@@ -129,14 +129,14 @@ def test_embedded_default_store_passes_preflight(tmp_path):
 def test_report_shows_lambda_only_where_it_weighs_the_loss():
     """Every config has model.spp_lambda, but under uncertainty weighting or without SPP it is inert: Table 5
     shows '-' there and the λ curve leaves those configurations out."""
-    from selfre.tracking import tables
+    from selfre.tracking import paper_tables
 
     summary = contract_summary()
     for c, params in zip(summary["configurations"], ({"model.use_spp": False}, {"model.weighting": "uncertainty"}, {}, {}), strict=True):
         c["params"].update(params)
-    configs = tables.configurations(summary, "s", BASE)
-    assert [r.split(" | ")[1] for r in tables.table5(configs).splitlines()[2:]] == ["-", "-", "-"]
-    assert tables.lambda_points(configs) == []
+    configs = paper_tables.configurations(summary, "s", BASE)
+    assert [r.split(" | ")[1] for r in paper_tables.table5(configs).splitlines()[2:]] == ["-", "-", "-"]
+    assert paper_tables.lambda_points(configs) == []
 
 
 def test_summary_csv_has_every_statistic_the_summary_carries():

@@ -10,7 +10,7 @@ One module per job:
     in_trial.py    TrialSession: a one-worker trial's checkpoints and reports, in its Tune trial
     worker.py      train_trial: the core loop + hooks reporting metrics/checkpoints (Ray Train worker or Tune trial)
     resources.py   what a trial asks for; how many fit
-    session.py     embedded or joined Ray cluster (dashboard, token auth)
+    ray_session.py embedded or joined Ray cluster (dashboard, token auth)
     runner.py      build/restore the Tuner, run, summarise
     summary.py     best configuration, test mean ± std, summary.csv/json
     cli.py         the command line of `selfre search` and `tune/search.py`

@@ -81,7 +81,7 @@ class SearchPlan:
     base: dict  # RunConfig.to_dict() every trial starts from
     search: dict  # SEARCH_DEFAULTS keys, resolved
     # MLflow: None = the embedded SQLite store in the run folder; "none" = no tracking (module doc of
-    # selfre.tracking.session). Saved, so a resumed search logs to the same place.
+    # selfre.tracking.search_tracking). Saved, so a resumed search logs to the same place.
     tracking_uri: str | None = None
     # Per invocation, never saved: where to run, the open MLflow parent run's coordinates for the workers,
     # and the test-only fault switch (worker.py).

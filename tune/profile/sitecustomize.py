@@ -34,7 +34,7 @@ PATCHES = {
     "selfre.train.checkpoint": ["save_model_checkpoint", "save_training_state"],
     "selfre.tracking.child": ["TrialRun.__init__", "TrialRun.on_epoch_end", "TrialRun.log_final", "TrialRun._plots",
                               "TrialRun._probe_figures", "TrialRun.end"],
-    "selfre.tracking.session": ["SearchTracking.open", "SearchTracking.finish"],
+    "selfre.tracking.search_tracking": ["SearchTracking.open", "SearchTracking.finish"],
     "ray.train.torch.config": ["_setup_torch_process_group", "_TorchBackend.on_start", "_TorchBackend.on_training_start",
                                "_TorchBackend.on_shutdown"],
     "ray.train.v2._internal.execution.worker_group.worker_group": ["WorkerGroup._start", "WorkerGroup.shutdown",

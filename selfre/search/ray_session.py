@@ -47,7 +47,7 @@ EMBEDDED_SYSTEM_CONFIG = {"prestart_worker_first_driver": False}
 # searches, or a search beside a test run) that scan fails ("Found multiple active Ray instances"), and
 # stopped trials' workers are never cleaned up. Every worker process of the embedded cluster therefore pins
 # RAY_ADDRESS to its own cluster as it starts (a Ray worker setup hook, given by import path).
-ADDRESS_HOOK = "selfre.search.session.pin_ray_address"
+ADDRESS_HOOK = "selfre.search.ray_session.pin_ray_address"
 
 
 def pin_ray_address() -> None:

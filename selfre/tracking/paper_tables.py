@@ -1,5 +1,5 @@
 """The paper's tables and λ curve from search summaries: the one implementation behind the search run's
-own artifacts (parent.py) and `selfre report` (report.py), so the two can never disagree.
+own artifacts (parent.py) and `selfre report` (search_report.py), so the two can never disagree.
 
 Input: a search's summary (selfre.search.summary: summary.json) and the base config it started from.
 Only *complete* configurations (every seed finished) count — exactly the ones the search itself could
@@ -8,7 +8,7 @@ search's objective (`summary["objective"]`, selfre.metrics.objective), and colum
 
   Table 5  overall test P/R/F1 per configuration, mean ± std over seeds
   Table 6  person-centric ablation: the best configuration per (use_spp, use_hr) variant — given only
-           comparable searches (report.py groups them by the registry's rule)
+           comparable searches (search_report.py groups them by the registry's rule)
   Table 8  a search's best configuration (its own `best`) per seed
   Fig. 11  dev/test objective against λ, where λ weighs the loss
 """
