@@ -105,8 +105,8 @@ def search(server_and_training):
         def on_epoch_end(self, result, checkpoint_dir=None):
             inner_calls.append(result.epoch)
 
-    hooks = child.hooks(Inner(), tracking, rank=0, config_id="c0", seed=1, cfg=cfg, extra_params=EXTRA, run_config=run_config)
-    assert child.hooks("inner", tracking, rank=1, config_id="c0", seed=1, cfg=cfg) == "inner"  # rank > 0 logs nothing
+    hooks = child.tracked_hooks(Inner(), tracking, rank=0, config_id="c0", seed=1, cfg=cfg, extra_params=EXTRA, run_config=run_config)
+    assert child.tracked_hooks("inner", tracking, rank=1, config_id="c0", seed=1, cfg=cfg) == "inner"  # rank > 0 logs nothing
     for name, *args in calls:  # exactly what train() called, in order
         getattr(hooks, name)(*args)
     stopped = child.TrialRun(server, run_id, "c1", 1, cfg)  # ASHA-stopped: worker killed after an epoch
@@ -231,7 +231,7 @@ def test_child_run_has_system_metrics(server, search):
 def test_system_metrics_can_be_switched_off(server, search):
     parent_id = parent.start_search(server, "selfre-quiet", "quiet", "demo", {"storage": "/runs/quiet"})
     tracking = {"tracking_uri": server, "parent_run_id": parent_id, "system_metrics": False}
-    hooks = child.hooks(None, tracking, rank=0, config_id="c0", seed=1, cfg=search["cfg"])
+    hooks = child.tracked_hooks(None, tracking, rank=0, config_id="c0", seed=1, cfg=search["cfg"])
     assert hooks.trial.monitor is None
     hooks.on_train_end(search["result"])
     metrics = MlflowClient(server).get_run(hooks.trial.run_id).data.metrics

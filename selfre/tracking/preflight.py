@@ -5,8 +5,9 @@ logs a small artifact, reads it back and deletes the run. That exercises the ser
 database and the artifact bucket (S3 / MinIO, direct or proxied by `--serve-artifacts`) — a plain
 /health check would pass with a broken bucket.
 
-Embedded default (`default_tracking(run_folder)`): no `--tracking-uri` -> SQLite + local artifacts in the
-search's run folder; `ui_command` is printed so the user can open them.
+Embedded default (`default_tracking(storage_root)`): no `--tracking-uri` -> SQLite + local artifacts in the
+search's storage root (`--storage`, shared by the searches stored there); `ui_command` is printed so the user
+can open them.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ class TrackingUnavailable(SelfreError):
     pass
 
 
-def default_tracking(run_folder: str | Path) -> tuple[str, str]:
-    """-> (tracking URI, artifact location) inside the search's local run folder."""
-    folder = Path(run_folder).resolve()
+def default_tracking(storage_root: str | Path) -> tuple[str, str]:
+    """-> (tracking URI, artifact location) inside the search's local storage root."""
+    folder = Path(storage_root).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     return uri, artifacts_beside(uri)
