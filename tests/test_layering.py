@@ -36,7 +36,7 @@ def test_core_modules_import_neither_ray_nor_mlflow():
 
 def test_every_source_folder_is_a_regular_package():
     """setuptools' `packages.find` (pyproject.toml) skips folders without __init__.py: a wheel built for a
-    cluster image would silently lack them (selfre/train once did; editable installs hide it)."""
+    cluster image would silently lack them (editable installs hide it)."""
     from pathlib import Path
 
     root = Path(selfre.__file__).parent

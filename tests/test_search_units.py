@@ -141,7 +141,7 @@ def test_repeater_hands_out_seeds_and_tells_optuna_the_mean():
 
 
 def test_stepped_floats_are_handed_out_as_written():
-    """Optuna's `step 0.1` grid gives 0.7000000000000001 for 0.7 (seen in a real SemEval search's report)."""
+    """Optuna's `step 0.1` grid gives 0.7000000000000001 for 0.7: handed out as 0.7, the value as written."""
     rep = _repeater(num_configs=30, seeds=(42,))
     lambdas = {rep.suggest(f"t{i}")["params"].get("model.spp_lambda") for i in range(30)} - {None}
     assert lambdas and lambdas <= {round(0.1 * k, 1) for k in range(1, 11)}
@@ -155,8 +155,8 @@ def _small_repeater(space, num_configs, seeds=(42,)) -> SeedRepeater:
 
 
 def test_a_configuration_is_never_trained_twice():
-    """Two real SemEval searches each trained "uncertainty, 3 epochs" as two configurations (TPE re-proposes
-    points of small discrete spaces). Six points, six configurations: each once."""
+    """TPE re-proposes points of small discrete spaces; with redraw_duplicates no point is trained as two
+    configurations. Six points, six configurations: each once."""
     rep = _small_repeater({"model.weighting": {"choice": ["manual", "uncertainty"]}, "train.epochs": {"int": [1, 3]}}, 6)
     handed = [rep.suggest(f"t{i}") for i in range(6)]
     points = [tuple(sorted(h["params"].items())) for h in handed]
@@ -192,8 +192,8 @@ def test_a_stopped_seed_prunes_the_configuration_and_skips_its_other_seeds():
 
 
 def test_a_failed_seed_does_not_stop_its_configurations_other_seeds():
-    """The real SemEval ablation: v003's seed 52 was OOM-killed before seed 62 started; failures closed the
-    configuration, so `--resume` retried seed 52 to the end and seed 62 was never trained (11 of 12 trials)."""
+    """A seed that fails (the machine's fault as often as the configuration's) leaves its configuration open:
+    the next seed still starts, and `--resume` retries the failed one, so the configuration ends with every seed."""
     rep = _repeater(num_configs=1, seeds=(42, 52, 62))
     rep.suggest("a"), rep.suggest("b")
     rep.on_trial_complete("a", _final(0.5))
@@ -303,10 +303,10 @@ def test_a_long_schedule_is_not_pruned_by_a_short_one_that_leads_early():
 
 
 def test_rounding_never_puts_the_judged_configuration_later_in_its_schedule():
-    # Seen in the real SemEval search: a 3-epoch configuration reaches the 50% rung at epoch 1 (33% of its
-    # schedule); a 4-epoch one is there at epoch 2 (50%). Compared at their own rung epochs the 3-epoch one
-    # (0.42 at 33%) lost to the 4-epoch one's 0.62 at 50% — later in its schedule. Now the 4-epoch one is taken
-    # at its last epoch not beyond 33% of its schedule (epoch 1: 0.40), and the 3-epoch one goes on.
+    # A 3-epoch configuration reaches the 50% rung at epoch 1 (33% of its schedule); a 4-epoch one is there at
+    # epoch 2 (50%). Compared at their own rung epochs, the 3-epoch one (0.42 at 33%) would lose to the 4-epoch
+    # one's 0.62 at 50%, later in its schedule. So the 4-epoch one is taken at its last epoch not beyond 33% of
+    # its schedule (epoch 1: 0.40), and the 3-epoch one goes on.
     d42, d52, c42, c52 = stub_trial("a", "four", 42), stub_trial("b", "four", 52), stub_trial("c", "three", 42), stub_trial("d", "three", 52)
     sched = seed_group_asha(d42, d52, c42, c52)
     for t in (d42, d52):

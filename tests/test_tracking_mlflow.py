@@ -378,7 +378,7 @@ def test_logged_model_is_code_with_public_requirements(server, search, tmp_path)
 
 
 def test_champion_is_challenged_only_on_the_same_dev_data_and_metric(server, search, tmp_path):
-    """Issue 10 §5: a higher dev score on other dev data (here: the first 20 dev examples, as
+    """A higher dev score on other dev data (here: the first 20 dev examples, as
     --max-eval-examples 20 would give) or by another metric never unseats the champion; the version
     becomes challenger and says why. The same data and metric with a higher score does."""
     import shutil
@@ -492,7 +492,7 @@ def log_search(server, experiment, name, storage, configs, base, cfg, dev_digest
 
 
 def test_selfre_report_shows_what_the_searches_decided(server, search, tmp_path, monkeypatch, capsys):
-    """Issue 10 §5: only the summary's complete configurations (a pruned one with a lucky finished seed never
+    """Only the summary's complete configurations (a pruned one with a lucky finished seed never
     wins Table 8); two searches with one name under different --storage stay two; Table 8 is the search's
     own (the parent run's tables/seeds_table8.md, same code); columns name the objective; the λ curve only
     where λ weighs the loss; MLFLOW_TRACKING_URI / MLFLOW_EXPERIMENT_NAME stand in for the flags."""

@@ -9,14 +9,14 @@ configuration was pruned, and forgets its groups on restore. This one:
     early or failed, reports the configuration as pruned / failed (no value), so Optuna never takes a
     partial mean for a real score;
   * skips the seeds of a pruned configuration that have not started yet (ASHA's verdict is final); a seed
-    that *fails* does not stop its configuration's other seeds: a failure can be the machine's (a real
-    SemEval ablation lost a seed to the OOM killer under load), `--resume` retries failed trials, and a
-    configuration closed on it would stay one seed short for good;
+    that *fails* does not stop its configuration's other seeds: a failure can be the machine's (memory,
+    a lost node) rather than the configuration's, `--resume` retries failed trials, and a configuration
+    closed on it would stay one seed short for good;
   * with `redraw_duplicates`, never trains one configuration twice: a proposal equal to one already
     handed out is answered at once as failed (a record TPE ignores: the earlier configuration's own record
     carries its score, and a copy would count that point twice) and the inner searcher is asked again, up to
-    `MAX_REDRAWS` times. TPE re-proposes the same point often in small discrete spaces (two real SemEval
-    searches each spent 2 of 6 configurations on the same "uncertainty, 3 epochs");
+    `MAX_REDRAWS` times. TPE re-proposes the same point often in small discrete spaces, where a repeat
+    would spend a whole configuration's seeds on a known point;
   * returns FINISHED after `num_configs` configurations, so `--num-samples` counts configurations
     even when skipped seeds leave Tune's trial budget unspent;
   * saves and restores all of that (get_state/set_state for Tune's experiment checkpoint, which

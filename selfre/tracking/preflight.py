@@ -23,7 +23,8 @@ from selfre.errors import SelfreError
 from selfre.redact import redact
 
 # Per request. Connection refused and DNS errors fail at once whatever this is; it only bounds a server that
-# accepts and then stalls. 10 s proved too tight for a busy 2-core machine serving MLflow with basic auth.
+# accepts and then stalls, so it is generous: a small server under load (basic auth hashes every request's
+# password) can take several seconds for a request that is not lost.
 TIMEOUT_S = 30
 UI_HOST, UI_PORT = "127.0.0.1", 5000  # where ui_command serves an embedded store (links.py builds links to it)
 
