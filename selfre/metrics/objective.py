@@ -1,10 +1,10 @@
-"""The model-selection metric (docs/method.md §6-7): one name, used for the best epoch, ASHA, Optuna, the search
+"""The model-selection metric (SPEC §6-7): one name, used for the best epoch, ASHA, Optuna, the search
 summary, reports and the registry.
 
 Names (`train.select_metric`, the search's `--metric`):
   micro_f1           micro F1 without the no-relation label (TACRED's official scorer)
   official_macro_f1  SemEval-2010 Task 8's official (9+1)-way macro-F1 with direction (SemEval only)
-  pc_f1              person-centric micro F1 (paper Table 6; SemEval: over all categories, docs/method.md §7)
+  pc_f1              person-centric micro F1 (paper Table 6; SemEval: over all categories, SPEC §7)
   auto               the dataset's paper headline: official_macro_f1 for SemEval, micro_f1 otherwise
 
 `flat_scores(metrics, prefix)` is the one place a metrics dict (selfre.metrics.compute_metrics) becomes
