@@ -12,6 +12,7 @@ layer must never import `selfre.search` back (tests/test_layering.py checks it).
   to_csv         summary.csv: one row per configuration, every {mean, std} statistic it carries
   objective, score_stat, seed_score
                  read a summary by its model-selection metric
+  as_float       a statistic as a float, or the missing value the caller names (NaN or None)
   best_checkpoint
                  the checkpoint a configuration stands for: its best-dev seed's final model
   chosen         the configuration a search stands for (best_config.json, MLflow's best_*, the registry)
