@@ -121,11 +121,11 @@ def stand_in(config: dict, plan) -> None:
     hooks = reporter = _Reporter(epochs)
     calls = None
     if plan.tracking:
-        from selfre.tracking.child import hooks as tracked
+        from selfre.tracking.child import tracked_hooks
 
         calls = count_mlflow_calls()
         before = calls[0]
-        hooks = tracked(reporter, plan.tracking, 0, config["config_id"], config["seed"], cfg)
+        hooks = tracked_hooks(reporter, plan.tracking, 0, config["config_id"], config["seed"], cfg)
     history, best = [], None
     for epoch, f1 in enumerate(dev_curve(config["params"], plan.params(), config["seed"], epochs), start=1):
         dev = {"precision": f1, "recall": f1, "f1": f1, "person_centric": {"precision": f1, "recall": f1, "f1": f1}}

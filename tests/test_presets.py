@@ -10,7 +10,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
-from selfre.encoders import presets
+from selfre.model import presets
 
 TEXTS = ["Alice Smith works for Acme Corp in Paris .", "Bob Jones was born in Lyon in 1970 ."] * 20
 
@@ -39,7 +39,7 @@ def test_rank_one_of_a_process_group_writes_the_weights_too(tmp_path):
 def test_an_incomplete_cached_preset_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setenv("SELFRE_CACHE_DIR", str(tmp_path))
     folder = Path(presets.resolve_encoder("tiny", lambda: TEXTS))
-    (folder / presets.WEIGHTS_FILE).unlink()  # what a rank-1 build used to leave behind
+    (folder / presets.WEIGHTS_FILE).unlink()  # a build interrupted before its weights were written
     assert Path(presets.resolve_encoder("tiny", lambda: TEXTS)) == folder
     assert (folder / presets.WEIGHTS_FILE).is_file()
     from transformers import AutoModel

@@ -45,7 +45,7 @@ def test_clean_and_changed_clones(tmp_path):
     git("checkout", "README.md", cwd=tmp_path / "clone")
     (tmp_path / "clone" / "scratch.py").write_text("x = 1\n")  # untracked: runs only if a changed tracked file imports it
     assert probe(tmp_path / "clone", tmp_path)[1] is False
-    (tmp_path / "clone" / "selfre" / "results.py").unlink()  # a deleted tracked file is a change
+    (tmp_path / "clone" / "selfre" / "search_results.py").unlink()  # a deleted tracked file is a change
     assert probe(tmp_path / "clone", tmp_path)[1] is True
 
 

@@ -27,7 +27,8 @@ SCRIPT = textwrap.dedent(
     import torch
     from selfre.config import RunConfig
     from selfre.train import distributed as ddp
-    from selfre.train.loop import TrainHooks, train
+    from selfre.train.loop import train
+    from selfre.train.results import TrainHooks
 
     cfg_file, mode = sys.argv[1], sys.argv[2]
     cfg = RunConfig.from_dict(json.loads(Path(cfg_file).read_text()))

@@ -1,4 +1,4 @@
-"""HR module (SPEC §4, paper Eq. 7-11) against independent per-layer / per-head loop implementations.
+"""HR module (docs/method.md §4, paper Eq. 7-11) against independent per-layer / per-head loop implementations.
 
 The references below use the modules' own weights but recompute everything in float64 with explicit
 loops over layers, examples, heads and tokens: no batched trick of the library is reused.
@@ -269,7 +269,7 @@ def test_unknown_connector_raises():
 
 
 def hr_param_formula(d: int, num_layers: int, connector: str) -> int:
-    """Derived from SPEC §4 with S = L+1 hidden states:
+    """Derived from docs/method.md §4 with S = L+1 hidden states:
     connector (shared): W_q, W_k, W_v, W_h (d×d + d each) + LayerNorm (2d)      = 4(d² + d) + 2d
     FFN per layer:      W_1^l (2d×d) + b_1^l (d) + W_2^l (d×d) + b_2^l (d)       = S(3d² + 2d)
     gate:               W_g ((S+1)d × (S+1)) + bias (S+1)                          = (S+1)²d + (S+1)

@@ -268,10 +268,10 @@ def test_best_config_of_an_s3_search_re_trains_and_evaluates_from_s3(aws_env, tm
     import logging
 
     from selfre.cli import main
-    from selfre.search.aggregate import COMPLETE
     from selfre.search.plan import build_plan
     from selfre.search.runner import write_summary
     from selfre.search.summary import TrialRecord, summarize
+    from selfre.search_results import COMPLETE
 
     monkeypatch.setenv("SELFRE_DATA_CACHE", str(tmp_path / "cache"))
     remote = _demo_in_a_new_bucket(tmp_path / "demo", n_eval=16)

@@ -20,9 +20,9 @@ from ray_support import mlflow_runs  # noqa: E402
 from support import REPO  # noqa: E402
 
 from selfre.data.demo import generate_demo  # noqa: E402
-from selfre.search.aggregate import COMPLETE  # noqa: E402
 from selfre.search.plan import build_plan  # noqa: E402
 from selfre.search.runner import run_search  # noqa: E402
+from selfre.search_results import COMPLETE  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

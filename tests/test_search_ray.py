@@ -23,10 +23,10 @@ from ray_support import mlflow_runs  # noqa: E402
 from support import REPO, SEARCH  # noqa: E402
 
 from selfre.data.demo import generate_demo  # noqa: E402
-from selfre.search.aggregate import COMPLETE  # noqa: E402
 from selfre.search.plan import build_plan  # noqa: E402
 from selfre.search.runner import run_search  # noqa: E402
-from selfre.search.storage import TRAIN_RUNS  # noqa: E402
+from selfre.search_results import COMPLETE  # noqa: E402
+from selfre.storage import TRAIN_RUNS  # noqa: E402
 
 # Under xdist, one worker runs this module with every other user of the embedded Ray (conftest.EMBEDDED_RAY_MODULES).
 pytestmark = pytest.mark.slow
@@ -195,7 +195,7 @@ def test_a_killed_search_resumes_without_training_anything_twice(ray_session, de
             "--tracking-uri", f"sqlite:///{storage / 'mlflow.db'}"]  # fmt: skip
     # ray.init above switched this process to token auth (this Ray's default for local clusters); the driver
     # starts without RAY_AUTH_MODE, as a user's shell would: its token-less first attempt is refused and
-    # it must retry with the local token (session.py) to join at all.
+    # it must retry with the local token (search/ray_session.py) to join at all.
     env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
     driver = subprocess.Popen([*SEARCH, *args], cwd=tmp_path, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip

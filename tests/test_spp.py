@@ -1,4 +1,4 @@
-"""SPP (SPEC §3, paper Eq. 1-5) on small hand-written tensors.
+"""SPP (docs/method.md §3, paper Eq. 1-5) on small hand-written tensors.
 
 Every expected value is either written out by hand (with the arithmetic in a comment) or recomputed by a
 plain Python loop in this file; nothing is checked by calling `selfre.model.spp` a second way.
@@ -323,7 +323,7 @@ def test_smooth_without_epsilon_q_alpha_is_finite():
 
 
 # ---------------------------------------------------------------------------------------------------
-# SPEC §3 "know the magnitude": n = 30 valid tokens, near-uniform attention
+# docs/method.md §3 "know the magnitude": n = 30 valid tokens, near-uniform attention
 
 
 N = 30
@@ -343,11 +343,11 @@ def test_magnitude_uniform_attention_closed_form():
     #   KL(u || q~) = (4/30) ln((1/30) / q~_ent) + (26/30) ln((1/30) / q~_ctx) ≈ 0.00384 nats.
     z = 4 * math.exp(0.25) + 26
     kl_default = (4 / N) * math.log((1 / N) / (math.exp(0.25) / z)) + (26 / N) * math.log((1 / N) / (1 / z))
-    assert kl_default == pytest.approx(0.003837, abs=1e-6)  # SPEC: "≈ 0.004 nats"
+    assert kl_default == pytest.approx(0.003837, abs=1e-6)  # docs/method.md §3: "≈ 0.004 nats"
     # renormalize + smooth (ε = .1): α = uniform; q~_ent = .9/4 + .1/30, q~_ctx = .1/30.
     q_ent, q_ctx = 0.9 / 4 + 0.1 / N, 0.1 / N
     kl_smooth = (4 / N) * math.log((1 / N) / q_ent) + (26 / N) * math.log((1 / N) / q_ctx)
-    assert kl_smooth == pytest.approx(1.739, abs=1e-3)  # SPEC: "≈ 2 nats"
+    assert kl_smooth == pytest.approx(1.739, abs=1e-3)  # docs/method.md §3: "≈ 2 nats"
 
     ap, iel, mask = _magnitude_inputs([1 / N] * N)
     default, _ = SPPLoss()(ap, iel, mask)
@@ -363,7 +363,7 @@ def test_magnitude_ramp_attention_nearly_uniform_alpha():
     ap, iel, mask = _magnitude_inputs(ramp)
     default, alpha = SPPLoss()(ap, iel, mask)
     ratio = float(alpha.max() / alpha.min())
-    # max/min of softmax(α') = e^{(2/n - 0)} = e^{1/15} = 1.0690 (SPEC rounds this to "≈ 1.06")
+    # max/min of softmax(α') = e^{(2/n - 0)} = e^{1/15} = 1.0690 (docs/method.md §3 rounds this to "≈ 1.06")
     assert ratio == pytest.approx(math.exp(2 / N), rel=1e-5)
     assert 1.05 < ratio < 1.07
     smooth, _ = SPPLoss(target="smooth", epsilon=0.1, alpha="renormalize")(ap, iel, mask)

@@ -15,7 +15,8 @@ from selfre.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from selfre.data.demo import generate_demo
 from selfre.model.weighting import ManualWeighting, UncertaintyWeighting
 from selfre.train import spp_diagnostics
-from selfre.train.loop import TrainHooks, train
+from selfre.train.loop import train
+from selfre.train.results import TrainHooks
 
 pytestmark = pytest.mark.slow
 

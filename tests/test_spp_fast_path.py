@@ -16,10 +16,10 @@ from torch import nn
 
 from selfre.config import ModelConfig
 from selfre.data.record import RelationRecord
-from selfre.encoders.presets import build_tiny_encoder
 from selfre.encoding import RelationEncoder, collate
 from selfre.errors import ConfigError
 from selfre.model.build import build_for_training
+from selfre.model.presets import build_tiny_encoder
 from selfre.model.spp import (
     AttentionSummaryProbe,
     _ColumnSoftmaxSum,

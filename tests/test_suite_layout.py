@@ -1,6 +1,6 @@
 """The suite's own scheduling rule: every module that uses the embedded Ray session is one xdist unit
 (conftest.EMBEDDED_RAY_MODULES). A module missing from that list would start Ray on a second worker while the
-first runs its searches: two clusters on 2 cores, and a wait on the session lock."""
+first runs its searches: two clusters competing for the same cores, and a wait on the session lock."""
 
 from __future__ import annotations
 

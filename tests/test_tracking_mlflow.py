@@ -41,7 +41,8 @@ ROWS = [{"text": "Bill Gates founded Microsoft in 1975.", "subj": [0, 10], "obj"
 def server_and_training(tmp_path_factory):
     """The server starts (slowly: schema creation) while the tiny model trains (2 epochs, uncertainty
     weighting); the training's hook calls are recorded and replayed once the server is up."""
-    from selfre.train.loop import TrainHooks, train
+    from selfre.train.loop import train
+    from selfre.train.results import TrainHooks
 
     folder = tmp_path_factory.mktemp("mlflow-server")
     proc, uri = launch_server(folder)
@@ -88,9 +89,9 @@ def search(server_and_training):
     """A miniature search as the platform would log it: trial c0/seed 1 trained through `child.hooks`
     (wrapping the hooks Ray needs); c1/seed 1 is left RUNNING after an epoch as if ASHA had stopped it;
     c1/seed 2 as if it had failed. Then the search ends with its summary."""
-    from selfre.search.aggregate import COMPLETE, ERROR, STOPPED
     from selfre.search.summary import TrialRecord, summarize
-    from selfre.train.loop import TrainHooks
+    from selfre.search_results import COMPLETE, ERROR, STOPPED
+    from selfre.train.results import TrainHooks
 
     server, cfg, result, calls = server_and_training
     run_config = RunConfig.from_dict(cfg.to_dict())
@@ -104,8 +105,8 @@ def search(server_and_training):
         def on_epoch_end(self, result, checkpoint_dir=None):
             inner_calls.append(result.epoch)
 
-    hooks = child.hooks(Inner(), tracking, rank=0, config_id="c0", seed=1, cfg=cfg, extra_params=EXTRA, run_config=run_config)
-    assert child.hooks("inner", tracking, rank=1, config_id="c0", seed=1, cfg=cfg) == "inner"  # rank > 0 logs nothing
+    hooks = child.tracked_hooks(Inner(), tracking, rank=0, config_id="c0", seed=1, cfg=cfg, extra_params=EXTRA, run_config=run_config)
+    assert child.tracked_hooks("inner", tracking, rank=1, config_id="c0", seed=1, cfg=cfg) == "inner"  # rank > 0 logs nothing
     for name, *args in calls:  # exactly what train() called, in order
         getattr(hooks, name)(*args)
     stopped = child.TrialRun(server, run_id, "c1", 1, cfg)  # ASHA-stopped: worker killed after an epoch
@@ -190,7 +191,7 @@ def test_child_runs_nested_with_params_epochs_and_final_metrics(server, search):
     assert (p["train.world_size"], p["train.per_rank_batch_size"]) == ("2", "8")  # the worker's extra params
     from selfre.config import flatten
 
-    assert set(flatten(search["cfg"])) - {"out_dir"} <= set(p)  # every SPEC switch
+    assert set(flatten(search["cfg"])) - {"out_dir"} <= set(p)  # every switch of docs/method.md
     history = {k: sorted(m.step for m in client.get_metric_history(run.info.run_id, k))
                for k in ("train_loss", "loss_re", "loss_spp", "dev_f1", "dev_precision", "dev_recall")}  # fmt: skip
     assert all(steps == [1, 2] for steps in history.values()), history
@@ -230,7 +231,7 @@ def test_child_run_has_system_metrics(server, search):
 def test_system_metrics_can_be_switched_off(server, search):
     parent_id = parent.start_search(server, "selfre-quiet", "quiet", "demo", {"storage": "/runs/quiet"})
     tracking = {"tracking_uri": server, "parent_run_id": parent_id, "system_metrics": False}
-    hooks = child.hooks(None, tracking, rank=0, config_id="c0", seed=1, cfg=search["cfg"])
+    hooks = child.tracked_hooks(None, tracking, rank=0, config_id="c0", seed=1, cfg=search["cfg"])
     assert hooks.trial.monitor is None
     hooks.on_train_end(search["result"])
     metrics = MlflowClient(server).get_run(hooks.trial.run_id).data.metrics
@@ -377,7 +378,7 @@ def test_logged_model_is_code_with_public_requirements(server, search, tmp_path)
 
 
 def test_champion_is_challenged_only_on_the_same_dev_data_and_metric(server, search, tmp_path):
-    """Issue 10 §5: a higher dev score on other dev data (here: the first 20 dev examples, as
+    """A higher dev score on other dev data (here: the first 20 dev examples, as
     --max-eval-examples 20 would give) or by another metric never unseats the champion; the version
     becomes challenger and says why. The same data and metric with a higher score does."""
     import shutil
@@ -463,8 +464,8 @@ def log_search(server, experiment, name, storage, configs, base, cfg, dev_digest
     seed ASHA stopped})}; test = dev - 0.1. `analysis`: "ablation" for a tune/ablate.py run."""
     import tempfile
 
-    from selfre.search.aggregate import COMPLETE, STOPPED
     from selfre.search.summary import TrialRecord, summarize
+    from selfre.search_results import COMPLETE, STOPPED
 
     config = {"storage": storage, "base": base, "search": {"analysis": analysis}}
     run_id = parent.start_search(server, experiment, name, "demo", config)
@@ -491,7 +492,7 @@ def log_search(server, experiment, name, storage, configs, base, cfg, dev_digest
 
 
 def test_selfre_report_shows_what_the_searches_decided(server, search, tmp_path, monkeypatch, capsys):
-    """Issue 10 §5: only the summary's complete configurations (a pruned one with a lucky finished seed never
+    """Only the summary's complete configurations (a pruned one with a lucky finished seed never
     wins Table 8); two searches with one name under different --storage stay two; Table 8 is the search's
     own (the parent run's tables/seeds_table8.md, same code); columns name the objective; the λ curve only
     where λ weighs the loss; MLFLOW_TRACKING_URI / MLFLOW_EXPERIMENT_NAME stand in for the flags."""
@@ -585,7 +586,8 @@ def test_experiments_are_filed_as_model_training(server):
 
 def test_search_tracking_session_registers_best_seed(server, search):
     """The driver-side wrapper the search calls: preflight + parent run, then finish = register + close."""
-    from selfre.tracking.session import SearchTracking, best_checkpoint
+    from selfre.search_results import best_checkpoint
+    from selfre.tracking.search_tracking import SearchTracking
 
     summary = search["summary"]
     assert best_checkpoint(summary["best"]) == search["result"].checkpoint_dir  # seed 1 has the higher dev F1
@@ -609,7 +611,7 @@ def test_every_run_and_model_version_names_its_code(server, search, tmp_path, ca
     """The search run, each trial run and the registered version record the selfre version, the commit and
     whether the tree had uncommitted changes (selfre.provenance), so a registered model leads to its code."""
     from selfre import provenance
-    from selfre.tracking.session import SearchTracking
+    from selfre.tracking.search_tracking import SearchTracking
 
     code = provenance.code_version()
     assert code.commit, "this checkout must know its commit"
@@ -640,7 +642,7 @@ def test_search_tracking_takes_experiment_and_registered_model(server, search, m
     """--experiment / --registered-model (search.experiment / registered_model in the plan): the parent run goes
     to that experiment, the best checkpoint becomes a version of that model — three-part names included."""
     from selfre.errors import ConfigError
-    from selfre.tracking.session import SearchTracking
+    from selfre.tracking.search_tracking import SearchTracking
 
     config = {"search": {"experiment": "team-selfre", "registered_model": "main.selfre.demo", "system_metrics": False}}
     tracking = SearchTracking.open(server, None, "named", "demo", config)

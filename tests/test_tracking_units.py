@@ -10,7 +10,7 @@ pytest.importorskip("mlflow")
 pytest.importorskip("matplotlib")
 
 from selfre.config import RunConfig, flatten  # noqa: E402
-from selfre.results import mean_std  # noqa: E402
+from selfre.search_results import mean_std  # noqa: E402
 from selfre.tracking import plots, preflight  # noqa: E402
 from selfre.tracking.names import metric_names, relation_metric_key, sanitize  # noqa: E402
 from selfre.tracking.params import dict_params, redact, run_params  # noqa: E402
@@ -91,40 +91,25 @@ BASE = {"model": {"use_spp": True, "use_hr": True, "weighting": "manual", "spp_l
 
 
 def test_tables_show_complete_configurations_by_the_search_objective():
-    from selfre.tracking import tables
+    from selfre.tracking import paper_tables
 
     summary = contract_summary()
-    configs = tables.configurations(summary, "s", BASE)
+    configs = paper_tables.configurations(summary, "s", BASE)
     assert [c.key for c in configs] == ["s/c1", "s/c2", "s/c4"]  # c3 was pruned: its lucky seed never counts
-    t5 = tables.table5(configs).splitlines()
+    t5 = paper_tables.table5(configs).splitlines()
     assert t5[0] == "| configuration | λ | seeds | dev pc_f1 | test pc_f1 | test P | test R | test F1 | PC F1 |"
     assert t5[3] == "| s/c2 | 0.8 | 2 | 72.00 ± 2.83 | 62.00 ± 2.83 | 50.00 ± 0.00 | 40.00 ± 0.00 | 41.00 ± 1.41 | 62.00 ± 2.83 |"
     assert t5[4].startswith("| s/c4 | - | 2 |")  # λ weighs nothing under uncertainty weighting
     # Table 6 ranks by the objective (c2: 0.72), not by micro F1 (c1: 0.91).
-    assert tables.table6(configs).splitlines()[2].startswith("| SELF (SPP+HR) | s/c2 | 62.00 ± 2.83 |")
-    chosen = tables.best(summary, configs)
+    assert paper_tables.table6(configs).splitlines()[2].startswith("| SELF (SPP+HR) | s/c2 | 62.00 ± 2.83 |")
+    chosen = paper_tables.best(summary, configs)
     assert chosen.key == "s/c2"
-    rows = tables.table8(chosen).splitlines()
+    rows = paper_tables.table8(chosen).splitlines()
     assert rows[0] == "| seed | best epoch | dev pc_f1 | test pc_f1 | test P | test R | test F1 | PC F1 |"
     assert rows[2] == "| 1 | 2 | 70.00 | 60.00 | 50.00 | 40.00 | 40.00 | 60.00 |"
     assert rows[4] == "| mean ± std | | 72.00 ± 2.83 | 62.00 ± 2.83 | 50.00 ± 0.00 | 40.00 ± 0.00 | 41.00 ± 1.41 | 62.00 ± 2.83 |"
-    points = {(p["lambda"], p["label"]): round(p["mean"], 4) for p in tables.lambda_points(configs)}
+    points = {(p["lambda"], p["label"]): round(p["mean"], 4) for p in paper_tables.lambda_points(configs)}
     assert points == {(0.4, "dev pc_f1"): 0.61, (0.4, "test pc_f1"): 0.51, (0.8, "dev pc_f1"): 0.72, (0.8, "test pc_f1"): 0.62}
-
-
-def test_tables_read_summaries_from_before_the_metric_contract():
-    """No "objective", stats named dev_f1/test_f1: micro F1 was the objective."""
-    from selfre.tracking import tables
-
-    old = contract_summary()
-    old.pop("objective")
-    for c in old["configurations"]:
-        c.pop("dev_score"), c.pop("test_score")
-        for t in c["trials"]:
-            t["metrics"].pop("dev_score", None), t["metrics"].pop("test_score", None)
-    configs = tables.configurations(old, "old", BASE)
-    assert tables.table5(configs).splitlines()[0].startswith("| configuration | λ | seeds | dev micro_f1 | test micro_f1 |")
-    assert tables.table5(configs).splitlines()[2].startswith("| old/c1 | 0.4 | 2 | 91.00 ± 1.41 | 81.00 ± 1.41 |")
 
 
 def test_default_tracking_is_local_sqlite(tmp_path):
@@ -144,18 +129,18 @@ def test_embedded_default_store_passes_preflight(tmp_path):
 def test_report_shows_lambda_only_where_it_weighs_the_loss():
     """Every config has model.spp_lambda, but under uncertainty weighting or without SPP it is inert: Table 5
     shows '-' there and the λ curve leaves those configurations out."""
-    from selfre.tracking import tables
+    from selfre.tracking import paper_tables
 
     summary = contract_summary()
     for c, params in zip(summary["configurations"], ({"model.use_spp": False}, {"model.weighting": "uncertainty"}, {}, {}), strict=True):
         c["params"].update(params)
-    configs = tables.configurations(summary, "s", BASE)
-    assert [r.split(" | ")[1] for r in tables.table5(configs).splitlines()[2:]] == ["-", "-", "-"]
-    assert tables.lambda_points(configs) == []
+    configs = paper_tables.configurations(summary, "s", BASE)
+    assert [r.split(" | ")[1] for r in paper_tables.table5(configs).splitlines()[2:]] == ["-", "-", "-"]
+    assert paper_tables.lambda_points(configs) == []
 
 
 def test_summary_csv_has_every_statistic_the_summary_carries():
-    from selfre.results import to_csv
+    from selfre.search_results import to_csv
 
     head = to_csv(contract_summary()).splitlines()[0].split(",")
     assert head[:6] == ["config_id", "status", "seeds_complete", "seeds_planned", "model.spp_lambda", "model.weighting"]
@@ -263,15 +248,12 @@ def test_promotion_compares_only_like_with_like():
 def test_best_checkpoint_is_the_best_dev_seeds_or_none():
     """Never a worse seed's model under the best configuration's name: if the best-dev seed has no checkpoint on
     record, nothing is registered (summary.final_checkpoint is what finds it)."""
-    from selfre.results import best_checkpoint
+    from selfre.search_results import best_checkpoint
 
     c2 = contract_summary()["best"]
     assert best_checkpoint(c2) == "/ck/c2-2"  # dev 0.74 beats 0.70
     c2["trials"][1]["checkpoint"] = None
     assert best_checkpoint(c2) is None
-    old = {"trials": [{"status": "complete", "metrics": {"dev_f1": 0.3}, "checkpoint": "/a"},
-                      {"status": "complete", "metrics": {"dev_f1": 0.5}, "checkpoint": "/b"}]}  # fmt: skip
-    assert best_checkpoint(old) == "/b"  # summaries from before dev_score: micro F1
 
 
 def test_ablation_command_line_takes_mlflow_environment_too(monkeypatch):

@@ -14,7 +14,8 @@ from selfre.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from selfre.data.datasets import DatasetSplits, load_splits
 from selfre.data.demo import generate_demo
 from selfre.predict import Predictor
-from selfre.train.loop import TrainHooks, train
+from selfre.train.loop import train
+from selfre.train.results import TrainHooks
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Loss weighting (SPEC §5, Eq. 14-15) and the relation heads (Eq. 12), on hand-set numbers."""
+"""Loss weighting (docs/method.md §5, Eq. 14-15) and the relation heads (Eq. 12), on hand-set numbers."""
 
 from __future__ import annotations
 
@@ -190,7 +190,7 @@ def _learn_sigmas(steps: int, l_re: float, l_spp: float, **train_kw) -> tuple[fl
 
 def test_uncertainty_weights_reach_kendalls_optimum_within_a_run():
     # Kendall et al.: ∂L/∂s_k = ½(1 - L_k e^{-s_k}) = 0  <=>  σ_k² = e^{s_k} = L_k. L_spp ≈ 0.004 nats is the
-    # default SPP loss's magnitude (SPEC §3): s_spp must travel from 0 to log 0.004 ≈ -5.5. 300 steps is a
+    # default SPP loss's magnitude (docs/method.md §3): s_spp must travel from 0 to log 0.004 ≈ -5.5. 300 steps is a
     # short run (SemEval: 225 steps per epoch at batch 32).
     var_re, var_spp = _learn_sigmas(300, l_re=1.5, l_spp=0.004)
     assert var_re == pytest.approx(1.5, rel=0.05)

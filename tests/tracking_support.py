@@ -38,8 +38,8 @@ def start_server(folder: Path, artifacts_destination: str | None = None, env: di
 
 
 def wait_server(proc: subprocess.Popen, uri: str, folder: Path) -> subprocess.Popen:
-    """The server's first start creates its SQLite schema (30-60 s on a busy 2-core machine, minutes when other
-    jobs share it): tests launch it, do their own slow work meanwhile, then wait here."""
+    """The server's first start creates its SQLite schema, which takes tens of seconds and more on a loaded
+    machine: tests launch it, do their own slow work meanwhile, then wait here (up to 300 s)."""
     try:
         wait_http(f"{uri}/health", proc, 300, folder / "server.log")
     except Exception:

@@ -32,15 +32,15 @@ from selfre.bench.measure import MB, Timer, count_flops, peak_memory_bytes, tens
 from selfre.bench.settings import BenchSettings
 from selfre.config import ModelConfig, TrainConfig
 from selfre.data.labels import TACRED
-from selfre.encoders.presets import resolve_encoder
 from selfre.model.backbone import attn_implementation
 from selfre.model.build import build_for_training
+from selfre.model.presets import resolve_encoder
 from selfre.train.inference import autocast_for
 from selfre.train.optim import build_optimizer
 
 log = logging.getLogger(__name__)
 
-# name -> (use_spp, use_hr): SPEC §5's ablation variants, baseline first (the ratios' denominator).
+# name -> (use_spp, use_hr): docs/method.md §5's ablation variants, baseline first (the ratios' denominator).
 VARIANTS = {"baseline": (False, False), "spp": (True, False), "hr": (False, True), "self": (True, True)}
 LABELS = {"baseline": "baseline", "spp": "+SPP", "hr": "+HR", "self": "SELF"}
 MARKER = "typed_entity_marker_punct"

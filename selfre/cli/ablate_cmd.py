@@ -13,11 +13,11 @@ import json
 import tempfile
 from pathlib import Path
 
+from selfre import storage
 from selfre.cli.search_cmd import add_run_flags, register_whole, run_from_args, run_overrides
 from selfre.config import DATASETS
 from selfre.config_flags import add_config_args, config_from_args, parse_int_list
 from selfre.errors import ConfigError, SelfreError
-from selfre.search import storage
 from selfre.search.ablation import (
     DEFAULT_RESAMPLES,
     DEFAULT_SEEDS,

@@ -32,7 +32,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from selfre.bench.report import format_markdown, format_table
+    from selfre.bench.result_table import format_markdown, format_table
     from selfre.bench.runner import run_benchmark
 
     settings = BenchSettings(**given(args, BenchSettings))

@@ -27,7 +27,7 @@ def run(args) -> int:
     targets.check_experiment(experiment, uri)
     try:
         from selfre.tracking.links import report_lines
-        from selfre.tracking.report import write_report
+        from selfre.tracking.search_report import write_report
     except ImportError as exc:
         raise ConfigError(f"selfre report needs the search extra (pip install 'selfre[search]'): {exc}") from exc
     try:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from selfre.metrics.percent import percent
+
 
 def _pct(x: float) -> str:
-    return f"{100 * x:7.3f}%"
+    """A fraction as the official scorers print it: ' 71.234%'."""
+    return percent(x, "7.3f") + "%"
 
 
 def format_tacred_style(m: dict) -> str:

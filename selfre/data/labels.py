@@ -1,4 +1,4 @@
-"""Canonical label sets and the person-centric taxonomy (SPEC §7, paper Table 10).
+"""Canonical label sets and the person-centric taxonomy (docs/method.md §7, paper Table 10).
 
 A label set fixes the class order of a model: index i of the logits is `labels[i]`. The order is the
 canonical one below (no-relation first, then sorted), never the order labels happen to appear in a

@@ -1,4 +1,4 @@
-"""Records -> sub-word features: input ids, IEL vector Q, and the CLS / e1 / e2 positions (SPEC §2-3).
+"""Records -> sub-word features: input ids, IEL vector Q, and the CLS / e1 / e2 positions (docs/method.md §2-3).
 
 Alignment goes through the fast tokenizer's `word_ids()`, which works the same for byte-level BPE
 (RoBERTa: words need a prefix space, hence `add_prefix_space=True` at load) and WordPiece (BERT).

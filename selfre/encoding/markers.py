@@ -1,4 +1,4 @@
-"""Entity markers (SPEC §2): wrap the subject and object spans of a word sequence.
+"""Entity markers (docs/method.md §2): wrap the subject and object spans of a word sequence.
 
 Output is still a *word* sequence with a role per word; sub-word alignment happens in `encode.py`, so
 marker logic is tokenizer-independent.
@@ -37,7 +37,7 @@ class MarkedSentence:
 
 
 def resolve_marker(marker: str, has_types: bool) -> str:
-    """'auto' picks the typed marker where entity types exist (SPEC §2 defaults)."""
+    """'auto' picks the typed marker where entity types exist (docs/method.md §2 defaults)."""
     if marker == "auto":
         return "typed_entity_marker_punct" if has_types else "entity_marker_punct"
     if marker not in MARKERS:

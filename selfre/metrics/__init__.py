@@ -1,9 +1,9 @@
-"""Evaluation metrics (SPEC §7): pure functions of gold and predicted label lists."""
+"""Evaluation metrics (docs/method.md §7): pure functions of gold and predicted label lists."""
 
+from selfre.metrics.compute import compute_metrics, is_semeval
 from selfre.metrics.confusion import confusion
 from selfre.metrics.person_centric import person_centric, person_typed
 from selfre.metrics.prf import Tally, micro_prf, per_relation, prf
-from selfre.metrics.report import compute_metrics, is_semeval
 from selfre.metrics.semeval import relation_type, semeval_scores
 
 __all__ = [

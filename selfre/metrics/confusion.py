@@ -1,4 +1,4 @@
-"""Confusion among the most-confused labels (paper Fig. 9, SPEC §7).
+"""Confusion among the most-confused labels (paper Fig. 9, docs/method.md §7).
 
 A full TACRED confusion matrix is 42x42 and mostly zeros; the figure shows the labels involved in the
 most errors. A label's error count is the number of wrong predictions it takes part in, as gold or as

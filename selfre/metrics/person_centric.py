@@ -1,4 +1,4 @@
-"""Person-centric P/R/F1 (paper Table 6, SPEC §7), in its two readings.
+"""Person-centric P/R/F1 (paper Table 6, docs/method.md §7), in its two readings.
 
 - by label: the micro computation restricted to the person-centric labels (every `per:*` label plus
   the three org:* labels whose argument is a person, paper Table 10);

@@ -1,6 +1,6 @@
 """Precision / recall / F1 from label lists: the one counting core every other metric builds on.
 
-Definitions follow the TACRED official scorer (SPEC §7): a prediction is a *guess* of its label, an
+Definitions follow the TACRED official scorer (docs/method.md §7): a prediction is a *guess* of its label, an
 instance is *gold* for its gold label, and it is *correct* for that label when prediction == gold.
 Micro scores pool those counts over a chosen set of labels (all but no-relation for TACRED, the
 person-centric labels, SemEval's relation types), so each figure is one pooling of one tally.
@@ -20,7 +20,7 @@ def check_lengths(gold: Sequence, pred: Sequence) -> None:
 
 def ratio(num: int, den: int) -> float:
     # An empty denominator scores 0, not 1: the TACRED scorer defaults precision to 1.0 when nothing
-    # is guessed, but a model that never commits should not show perfect precision (SPEC §7, sklearn's
+    # is guessed, but a model that never commits should not show perfect precision (docs/method.md §7, sklearn's
     # zero_division=0). F1 is 0 there either way.
     return num / den if den else 0.0
 

@@ -1,4 +1,4 @@
-"""SemEval-2010 Task 8 official score: (9+1)-way, directionality taken into account (SPEC §7).
+"""SemEval-2010 Task 8 official score: (9+1)-way, directionality taken into account (docs/method.md §7).
 
 Mirrors semeval2010_task8_scorer-v1.2.pl, part (iii), whose macro-averaged F1 is the task's official
 result:

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from selfre.config import ModelConfig
 from selfre.data.record import RelationRecord
-from selfre.encoders.presets import resolve_encoder
 from selfre.encoding.markers import ENTITY_MARKER_TOKENS, mark, resolve_marker
 from selfre.model.backbone import attn_implementation, encoder_from_config, load_encoder, load_tokenizer
+from selfre.model.presets import resolve_encoder
 from selfre.model.self_model import SELFModel
 from selfre.stage_timer import timed
 

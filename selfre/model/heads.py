@@ -1,4 +1,4 @@
-"""Relation classification heads (SPEC §5)."""
+"""Relation classification heads (docs/method.md §5)."""
 
 from __future__ import annotations
 

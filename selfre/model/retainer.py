@@ -1,4 +1,4 @@
-"""HR: the hierarchical feature retainer (SPEC §4, paper Eq. 7-11).
+"""HR: the hierarchical feature retainer (docs/method.md §4, paper Eq. 7-11).
 
 Inputs are the L+1 hidden states T^0..T^L stacked on a leading layer axis: `states` is (L+1)×B×n×d.
 No Python loop over layers: the connector is one attention call over (L+1)·B sequences, the per-layer
@@ -96,7 +96,7 @@ class HierarchicalRetainer(nn.Module):
             raise ValueError(f"unknown hr_connector {connector!r}; expected attention or identity")
         self.connector = AttentionConnector(hidden, heads) if connector == "attention" else None
         self.ffn = LayerFFN(hidden, states)
-        # W_g ∈ R^{(L+2)d × (L+2)}: L+2 gate columns, one for T^L and one per V_l (SPEC §4 settles the
+        # W_g ∈ R^{(L+2)d × (L+2)}: L+2 gate columns, one for T^L and one per V_l (docs/method.md §4 settles the
         # paper's L+1 / L+2 mismatch). Stored as (L+2) × d × (L+2) so the concat is never materialised.
         self.w_gate = nn.Parameter(torch.empty(states + 1, hidden, states + 1))
         self.b_gate = nn.Parameter(torch.zeros(states + 1))

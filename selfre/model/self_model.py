@@ -1,4 +1,4 @@
-"""SELF = encoder + SPP auxiliary loss + HR module + relation head (SPEC §3-5).
+"""SELF = encoder + SPP auxiliary loss + HR module + relation head (docs/method.md §3-5).
 
 The four ablation variants are two flags: `use_spp`, `use_hr` (baseline: both off, the head reads T^L).
 The encoder is asked for attention probabilities only when SPP runs, and for all hidden states only

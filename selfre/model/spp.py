@@ -1,4 +1,4 @@
-"""SPP: sparse entity position prediction, the parameter-free auxiliary loss (SPEC §3, paper Eq. 1-5).
+"""SPP: sparse entity position prediction, the parameter-free auxiliary loss (docs/method.md §3, paper Eq. 1-5).
 
 Shapes: B batch, n sequence, H heads. `mask` is the attention mask (1 = real token, 0 = padding).
 Everything is computed in float32, with autocast switched off (`_float32`): the quantities are ~1/n and
@@ -37,7 +37,7 @@ def _masked_softmax(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def spp_target(q: torch.Tensor, mask: torch.Tensor, mode: str, epsilon: float) -> torch.Tensor:
-    """q~: the smoothed target, since KL(α||q) is infinite where q = 0 (SPEC §3)."""
+    """q~: the smoothed target, since KL(α||q) is infinite where q = 0 (docs/method.md §3)."""
     if mode == "softmax":
         return _masked_softmax(q, mask)  # q~ = softmax(q) over valid positions (authors' code)
     if mode == "smooth":
@@ -194,7 +194,8 @@ class AttentionSummaryProbe:
 
 
 def alpha_distribution(alpha_prime: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
-    """α from α': softmax over valid positions (Eq. 3) or α' itself renormalised (SPEC `spp_alpha`)."""
+    """α from α': softmax over valid positions (Eq. 3) or α' itself renormalised (`model.spp_alpha`, docs/method.md
+    §3)."""
     if mode == "softmax":
         return _masked_softmax(alpha_prime, mask)  # Eq. 3: α = Softmax(α')
     if mode == "renormalize":

@@ -1,4 +1,4 @@
-"""Combining L_re and L_spp (SPEC §5): a fixed λ or learned homoscedastic uncertainty."""
+"""Combining L_re and L_spp (docs/method.md §5): a fixed λ or learned homoscedastic uncertainty."""
 
 from __future__ import annotations
 

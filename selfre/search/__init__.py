@@ -5,15 +5,13 @@ One module per job:
     search_config.py  SearchConfig: the typed search: section (sampling, resources, tracking, ablation)
     space.py       the search space (YAML) and its Optuna define-by-run sampler (conditional params)
     seeds.py       SeedRepeater: one trial per seed, mean/std per configuration, save/restore
-    aggregate.py   seed/configuration status and mean/std: shared by the searcher and the summary
     scheduler.py   FIFO, or ASHA that prunes whole configurations (how early stopping meets seeds)
     trainable.py   the Tune trial: a function that trains a one-worker trial itself or launches a TorchTrainer
     trainer.py     LeanTorchTrainer: TorchTrainer without Ray Data's per-run machinery
     in_trial.py    TrialSession: a one-worker trial's checkpoints and reports, in its Tune trial
     worker.py      train_trial: the core loop + hooks reporting metrics/checkpoints (Ray Train worker or Tune trial)
     resources.py   what a trial asks for; how many fit
-    session.py     embedded or joined Ray cluster (dashboard, token auth)
-    storage.py     local path or URI storage via pyarrow
+    ray_session.py embedded or joined Ray cluster (dashboard, token auth)
     runner.py      build/restore the Tuner, run, summarise
     summary.py     best configuration, test mean ± std, summary.csv/json
     configs/       the bundled <dataset>.yaml files (package data; tune/configs links here)

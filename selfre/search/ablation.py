@@ -28,12 +28,13 @@ from pathlib import Path
 
 import yaml
 
+from selfre import storage
 from selfre.config import RunConfig, flatten
 from selfre.errors import ConfigError
-from selfre.search import storage
-from selfre.search.aggregate import COMPLETE
+from selfre.metrics.percent import percent
 from selfre.search.plan import SearchPlan
 from selfre.search.search_config import AblationConfig
+from selfre.search_results import COMPLETE
 
 VARIANTS = {
     "baseline": {"model.use_spp": False, "model.use_hr": False},
@@ -208,10 +209,6 @@ def _predictions_file(trial: dict) -> str:
     return uri
 
 
-def _pct(x) -> str:
-    return "-" if x is None else f"{100 * x:.2f}"
-
-
 def p_value(bootstrap: dict) -> str:
     """The bootstrap p as text. No resample reversing the sign gives p = 0, which only says p < 1/R for R
     resamples (more resamples would resolve it); a small non-zero p keeps its leading digits."""
@@ -235,7 +232,8 @@ def markdown(result: dict) -> str:
     ]
     for row in result["rows"]:
         test, pc = row["test"], row["pc"]
-        cells = [row["label"], str(test["n"]), f"{_pct(test['mean'])} ± {_pct(test['std'])}", f"{_pct(pc['mean'])} ± {_pct(pc['std'])}"]
+        spread = [f"{percent(s['mean'])} ± {percent(s['std'])}" for s in (test, pc)]  # '- ± -' for no seeds
+        cells = [row["label"], str(test["n"]), *spread]
         if "diff" in row:
             d = row["diff"]
             cells += [f"{100 * d['mean']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]",

@@ -6,11 +6,10 @@ the search's own machinery (runner.py), so a variant is trained exactly like a s
 
 from __future__ import annotations
 
-import pickle
-
 from ray.tune.search import Searcher
 
-from selfre.search.aggregate import METRIC
+from selfre.search.searcher_file import load_state, save_state
+from selfre.search_results import METRIC
 
 
 class FixedConfigurations(Searcher):
@@ -32,9 +31,7 @@ class FixedConfigurations(Searcher):
         pass  # nothing to learn
 
     def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as fh:
-            pickle.dump({"configurations": self.configurations, "handed_out": self.handed_out}, fh)
+        save_state(checkpoint_path, {"configurations": self.configurations, "handed_out": self.handed_out})
 
     def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as fh:
-            self.__dict__.update(pickle.load(fh))
+        self.__dict__.update(load_state(checkpoint_path))

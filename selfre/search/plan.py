@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from selfre import storage
 from selfre.config import DATASETS, RunConfig, load_yaml, per_rank_batch, resolve
 from selfre.data.datasets import DEFAULT_DEMO_DIR
 from selfre.errors import ConfigError
 from selfre.redact import redact
 from selfre.reproduce import SECTION as REPRODUCE
-from selfre.search import storage
 from selfre.search.resources import TrialResources
 from selfre.search.search_config import SearchConfig
 from selfre.search.space import Param, apply_params, max_epochs, parse_space
@@ -41,7 +41,7 @@ class SearchPlan:
     base: dict  # RunConfig.to_dict() every trial starts from
     search: SearchConfig
     # MLflow: None = the embedded SQLite store in the run folder; "none" = no tracking (module doc of
-    # selfre.tracking.session). Saved, so a resumed search logs to the same place.
+    # selfre.tracking.search_tracking). Saved, so a resumed search logs to the same place.
     tracking_uri: str | None = None
     # Per invocation, never saved: where to run and the open MLflow parent run's coordinates for the workers.
     address: str | None = field(default=None, compare=False)

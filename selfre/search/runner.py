@@ -21,16 +21,15 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from selfre import storage
 from selfre.data.datasets import describe_expected_layout, load_splits
 from selfre.errors import ConfigError, SelfreError
 from selfre.redact import redact
-from selfre.results import chosen
-from selfre.search import storage
-from selfre.search.aggregate import INCOMPLETE
 from selfre.search.in_trial import tune_max_failures
 from selfre.search.plan import PLAN_FILE, SearchPlan
+from selfre.search.ray_session import ray_session
 from selfre.search.resources import check_fits
-from selfre.search.session import ray_session
+from selfre.search_results import INCOMPLETE, best_checkpoint, chosen
 from selfre.stage_timer import timed, timing
 from selfre.storage.data_dir import local_data_dir
 from selfre.storage.uri import is_remote
@@ -134,7 +133,7 @@ def _run(plan: SearchPlan, resume: bool, make_trainable) -> SearchOutcome:
 
 @timed("runner:open_tracking")
 def open_tracking(plan: SearchPlan):
-    """The search's MLflow parent run (selfre.tracking.session), or None with `--tracking-uri none`.
+    """The search's MLflow parent run (selfre.tracking.search_tracking), or None with `--tracking-uri none`.
     Sets `plan.tracking`, which trial drivers pass on to their rank-0 worker."""
     if (plan.tracking_uri or "").lower() == TRACKING_OFF:
         return None
@@ -147,7 +146,7 @@ def open_tracking(plan: SearchPlan):
             "sqlite:///PATH on a filesystem every node mounts at PATH, or 'none'"
         )
     try:
-        from selfre.tracking.session import SearchTracking
+        from selfre.tracking.search_tracking import SearchTracking
     except ImportError as exc:
         raise ConfigError(f"tracking needs MLflow (pip install -e '.[search]'), or pass --tracking-uri none: {exc}") from exc
     # Embedded store at the storage root, not per search: every search of the root shares one `mlflow ui` and
@@ -159,8 +158,6 @@ def open_tracking(plan: SearchPlan):
 
 def _predictor_note(outcome: SearchOutcome) -> list[str]:
     """The exact Python line that loads the chosen model (the registered one when tracking is on)."""
-    from selfre.search.summary import best_checkpoint
-
     choice = chosen(outcome.summary)
     path = best_checkpoint(choice) if choice and outcome.finished and outcome.plan.search.register else None
     if path is None or storage.is_uri(path):  # an s3:// checkpoint is served from the registry instead

@@ -51,7 +51,7 @@ import statistics
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from selfre.search.aggregate import FINAL_KEY, METRIC, TIME_ATTR
+from selfre.search_results import FINAL_KEY, METRIC, TIME_ATTR
 
 GROUP_KEY = "config_id"
 SEED_KEY = "seed"

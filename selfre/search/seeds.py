@@ -9,14 +9,14 @@ configuration was pruned, and forgets its groups on restore. This one:
     early or failed, reports the configuration as pruned / failed (no value), so Optuna never takes a
     partial mean for a real score;
   * skips the seeds of a pruned configuration that have not started yet (ASHA's verdict is final); a seed
-    that *fails* does not stop its configuration's other seeds: a failure can be the machine's (a real
-    SemEval ablation lost a seed to the OOM killer under load), `--resume` retries failed trials, and a
-    configuration closed on it would stay one seed short for good;
+    that *fails* does not stop its configuration's other seeds: a failure can be the machine's (memory,
+    a lost node) rather than the configuration's, `--resume` retries failed trials, and a configuration
+    closed on it would stay one seed short for good;
   * with `redraw_duplicates`, never trains one configuration twice: a proposal equal to one already
     handed out is answered at once as failed (a record TPE ignores: the earlier configuration's own record
     carries its score, and a copy would count that point twice) and the inner searcher is asked again, up to
-    `MAX_REDRAWS` times. TPE re-proposes the same point often in small discrete spaces (two real SemEval
-    searches each spent 2 of 6 configurations on the same "uncertainty, 3 epochs");
+    `MAX_REDRAWS` times. TPE re-proposes the same point often in small discrete spaces, where a repeat
+    would spend a whole configuration's seeds on a known point;
   * returns FINISHED after `num_configs` configurations, so `--num-samples` counts configurations
     even when skipped seeds leave Tune's trial budget unspent;
   * saves and restores all of that (get_state/set_state for Tune's experiment checkpoint, which
@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import tempfile
 from typing import Any
 
 from ray.tune.search import Searcher
 
-from selfre.results import tidy
-from selfre.search.aggregate import COMPLETE, FAILED, STOPPED, config_status, mean_std, seed_status
+from selfre.search.searcher_file import load_state, save_state
+from selfre.search_results import COMPLETE, FAILED, STOPPED, config_status, mean_std, seed_status, stepped_float
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +69,6 @@ class SeedRepeater(Searcher):
     def suggest(self, trial_id: str) -> dict | None:
         group = self.groups.get(self.current) if self.current else None
         if group is None or not self._seeds_left(group):
-            # a configuration an older state closed on a failure (it has seeds left now) comes first
-            group = next((g for g in self.groups.values() if self._seeds_left(g)), None)
-        if group is None:
             if len(self.groups) >= self.num_configs:
                 return Searcher.FINISHED
             config_id = f"{self.id_prefix}{len(self.groups) + 1:03d}"
@@ -111,7 +107,7 @@ class SeedRepeater(Searcher):
             params = self.searcher.suggest(inner_id)
             if params is None or params == Searcher.FINISHED:
                 return params
-            params = {key: tidy(value) for key, value in params.items()}
+            params = {key: stepped_float(value) for key, value in params.items()}
             twin = next((g for g in self.groups.values() if g["params"] == params), None)
             if not self.redraw_duplicates or twin is None:
                 return inner_id, params
@@ -126,8 +122,7 @@ class SeedRepeater(Searcher):
         raise AssertionError("unreachable")
 
     def _seeds_left(self, group: dict) -> bool:
-        """Only ASHA's stop closes a configuration: a pruned one starts no more seeds. (States saved before
-        failures stopped closing one carry a stale `closed` key; it is not read.)"""
+        """Only ASHA's stop closes a configuration: a pruned one starts no more seeds."""
         pruned = any(r["status"] == STOPPED for r in group["results"].values())
         return not pruned and len(group["trials"]) < len(self.seeds)
 
@@ -142,10 +137,10 @@ class SeedRepeater(Searcher):
             return  # a failed seed retried by --resume: the ledger is updated, Optuna keeps its FAIL (TPE ignores it)
         group["reported"] = True
         if group["status"] == COMPLETE:
-            self.searcher.on_trial_complete(_inner_id(group), result={self.metric: group["mean"]})
+            self.searcher.on_trial_complete(group["inner_id"], result={self.metric: group["mean"]})
         else:
             # OptunaSearch: no value + error=False -> TrialState.PRUNED; error=True -> FAIL.
-            self.searcher.on_trial_complete(_inner_id(group), result=None, error=group["status"] == FAILED)
+            self.searcher.on_trial_complete(group["inner_id"], result=None, error=group["status"] == FAILED)
         log.info(
             "configuration %s %s: %s mean %.4f std %.4f over %d seed(s)", group["config_id"], group["status"],
             self.metric, group["mean"], group["std"], sum(r["status"] == COMPLETE for r in results),
@@ -170,24 +165,16 @@ class SeedRepeater(Searcher):
             self.searcher.save(inner)
             with open(inner, "rb") as fh:
                 inner_bytes = fh.read()
-        with open(checkpoint_path, "wb") as fh:
-            pickle.dump({"repeater": self.get_state(), "inner": inner_bytes}, fh)
+        save_state(checkpoint_path, {"repeater": self.get_state(), "inner": inner_bytes})
 
     def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as fh:
-            saved = pickle.load(fh)
+        saved = load_state(checkpoint_path)
         self.set_state(saved["repeater"])
         with tempfile.TemporaryDirectory() as tmp:
             inner = os.path.join(tmp, "inner.pkl")
             with open(inner, "wb") as fh:
                 fh.write(saved["inner"])
             self.searcher.restore(inner)
-
-
-def _inner_id(group: dict) -> str:
-    """The inner searcher's id for a group: its config id unless proposals were redrawn (state from before
-    redraws has no inner_id)."""
-    return group.get("inner_id", group["config_id"])
 
 
 def _new_group(config_id: str, params: dict, inner_id: str) -> dict[str, Any]:

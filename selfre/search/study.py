@@ -22,9 +22,10 @@ from pathlib import Path
 
 from selfre.errors import ConfigError
 from selfre.redact import redact
-from selfre.search.aggregate import METRIC
 from selfre.search.plan import SearchPlan
 from selfre.search.space import DefineByRun, default_point
+from selfre.search_results import METRIC
+from selfre.storage.uri import local_path
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +39,11 @@ def storage_url(plan: SearchPlan) -> str | None:
         return None
     if setting != "auto":
         return setting
-    if "://" in plan.storage and not plan.storage.startswith("file://"):
+    root = local_path(plan.storage)
+    if root is None:
         log.info("optuna: study kept in memory (storage %s is remote; set search.optuna_storage to an RDB URL "
                  "to keep it)", redact(plan.storage))  # fmt: skip
         return None
-    root = Path(plan.storage.removeprefix("file://"))
     root.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{root / STUDY_FILE}"
 

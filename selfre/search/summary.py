@@ -1,8 +1,8 @@
 """The end of a search: per-trial records -> per-configuration statistics -> the best configuration,
 printed and written to the run folder as summary.json and summary.csv.
 
-Statistics are over a configuration's *complete* seeds (see aggregate.py). Only configurations whose
-every seed completed can be best; among them the highest mean dev score wins — the search objective,
+Statistics are over a configuration's *complete* seeds (statuses: selfre.search_results). Only configurations
+whose every seed completed can be best; among them the highest mean dev score wins — the search objective,
 `summary["objective"]` (train.select_metric: SemEval's official macro-F1, TACRED's micro F1, ...) —
 ties: lower std, then the earlier configuration. Test figures are reported for the best configuration,
 per seed and as mean ± std — they are never used to choose. `best["run_config"]` is the best
@@ -14,10 +14,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-# Shared with the tracking layer: summary.csv and the checkpoint a configuration stands for.
-from selfre.results import best_checkpoint, json_safe, to_csv  # noqa: F401
-from selfre.search import storage
-from selfre.search.aggregate import COMPLETE, METRIC, config_status, mean_std, seed_status
+from selfre import storage
+from selfre.metrics.percent import mean_pm_std, percent
+from selfre.search_results import COMPLETE, METRIC, config_status, json_safe, mean_std, seed_status, to_csv
 
 # Per-seed figures kept from a trial's final report (worker.final_metrics), and the statistics over seeds.
 # dev_score/test_score are the objective's values; *_official_macro_f1 exist for SemEval only.
@@ -34,7 +33,7 @@ class TrialRecord:
     config_id: str
     seed: int
     params: dict
-    status: str  # aggregate.COMPLETE / STOPPED / ERROR
+    status: str  # search_results.COMPLETE / STOPPED / ERROR
     last_epoch: int | None
     metrics: dict = field(default_factory=dict)  # SEED_FIELDS from the final report (complete trials)
     checkpoint: str | None = None  # the final model checkpoint in storage (complete trials)
@@ -165,7 +164,7 @@ def format_report(summary: dict) -> str:
     for c in order:
         params = " ".join(f"{k.split('.', 1)[1]}={_short(c['params'][k])}" for k in keys if k in c["params"])
         lines.append(f"{c['config_id']:<7} {c['status']:<11} {c['seeds_complete']:>2}/{c['seeds_planned']:<2}  "
-                     + "  ".join(f"{_pm(c.get(k, {})):>15}" for k, _ in cols) + f"  {params}")  # fmt: skip
+                     + "  ".join(f"{_mean_pm_std(c.get(k, {})):>15}" for k, _ in cols) + f"  {params}")  # fmt: skip
     best = summary["best"]
     lines.append("")
     if best is None:
@@ -176,19 +175,14 @@ def format_report(summary: dict) -> str:
     lines.append(f"{'seed':>10} {'epoch':>5} " + " ".join(f"{h:>14}" for _, h in per_seed))
     for t in best["trials"]:
         m = t["metrics"]
-        lines.append(f"{t['seed']:>10} {m['best_epoch']:>5} " + " ".join(f"{_pct(m.get(k)):>14}" for k, _ in per_seed))
-    lines.append(f"{'mean ± std':>16} " + " ".join(f"{_pm(best.get(k, {})):>14}" for k, _ in per_seed))
+        cells = " ".join(f"{percent(m.get(k)):>14}" for k, _ in per_seed)
+        lines.append(f"{t['seed']:>10} {m['best_epoch']:>5} {cells}")
+    lines.append(f"{'mean ± std':>16} " + " ".join(f"{_mean_pm_std(best.get(k, {})):>14}" for k, _ in per_seed))
     return "\n".join(lines)
 
 
-def _pct(x) -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}"
-
-
-def _pm(stat: dict) -> str:
-    if stat.get("mean") is None or math.isnan(stat["mean"]):
-        return "-"
-    return f"{_pct(stat['mean'])}±{_pct(stat['std'])}"
+def _mean_pm_std(stat: dict) -> str:
+    return mean_pm_std(stat.get("mean"), stat.get("std"), sep="±")
 
 
 def _key(x) -> float:

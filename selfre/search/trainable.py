@@ -23,8 +23,8 @@ from ray.train import RunConfig as TrainRunConfig
 from ray.train.torch import TorchConfig
 from ray.tune.integration.ray_train import TuneReportCallback
 
+from selfre import storage
 from selfre.config import RunConfig
-from selfre.search import storage
 from selfre.search.in_trial import TrialSession, in_trial
 from selfre.search.plan import SearchPlan
 from selfre.search.resources import DRIVER_CPUS, TrialResources
@@ -59,8 +59,8 @@ def warm_preset_cache(cfg: RunConfig, splits=None) -> None:
     if cfg.model.model_name_or_path != "tiny":
         return
     from selfre.data.datasets import load_splits
-    from selfre.encoders.presets import resolve_encoder
     from selfre.model.build import marked_corpus
+    from selfre.model.presets import resolve_encoder
     from selfre.storage.data_dir import local_data_dir
 
     if splits is None:

@@ -30,8 +30,8 @@ from ray.train import Checkpoint
 
 from selfre.config import RunConfig
 from selfre.metrics.objective import flat_scores, score
-from selfre.search.aggregate import FINAL_KEY, METRIC
 from selfre.search.in_trial import FINAL_DIR_NAME, STATE_FILE  # the checkpoint layout both launchers share
+from selfre.search_results import FINAL_KEY, METRIC
 from selfre.stage_timer import timed, timing
 from selfre.storage.data_dir import local_data_dir
 
@@ -149,12 +149,12 @@ def train_trial(config: dict, session) -> None:
         hooks = RayReportHooks(cfg.train.epochs, float(state.get(METRIC, 0.0)), int(state.get("epoch", 0)), session)
         if tracking and rank == 0:  # only rank 0 logs: the others need not import MLflow and matplotlib (~1.5 s CPU)
             with timing("import selfre.tracking.child"):
-                from selfre.tracking.child import hooks as tracked
+                from selfre.tracking.child import tracked_hooks
 
             # train.batch_size is the global batch: what each worker took of it is a fact of this run.
             ddp = {"train.world_size": world, "train.per_rank_batch_size": cfg.train.batch_size // world}
             # run_config: the trial's config as the search built it (cfg is this worker's: temp out_dir, local data)
-            hooks = tracked(hooks, tracking, rank, config["config_id"], config["seed"], cfg, ddp, run_config=config["run"])
+            hooks = tracked_hooks(hooks, tracking, rank, config["config_id"], config["seed"], cfg, ddp, run_config=config["run"])
         train(cfg, hooks=hooks, resume_from=resume_from)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -25,7 +25,7 @@ def default_root() -> Path:
     """$SELFRE_DATA_CACHE, else the `data/` folder of selfre's cache ($SELFRE_CACHE_DIR, ~/.cache/selfre)."""
     if os.environ.get("SELFRE_DATA_CACHE"):
         return Path(os.environ["SELFRE_DATA_CACHE"]).expanduser()
-    from selfre.encoders.presets import cache_dir  # deferred: that module imports torch
+    from selfre.model.presets import cache_dir  # deferred: that module imports torch
 
     return cache_dir() / "data"
 

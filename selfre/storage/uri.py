@@ -1,12 +1,29 @@
-"""`s3://bucket/prefix` strings: which data dirs are remote, and their bucket and folder prefix."""
+"""Locations as strings: a URI or a local path (the one answer every layer asks), and `s3://bucket/prefix`
+data dirs: which are remote, and their bucket and folder prefix."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from selfre.errors import ConfigError
 
 SCHEME = "s3://"
+_URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")  # RFC 3986 scheme, then an authority
+
+
+def is_uri(location: str | Path) -> bool:
+    """`scheme://…` (s3://, gs://, file://, http://, sqlite:///…), as opposed to a plain path."""
+    return bool(_URI.match(str(location)))
+
+
+def local_path(location: str | Path) -> Path | None:
+    """The local path a location names: a plain path or a `file://` URI; None for any other URI (remote)."""
+    text = str(location)
+    if text.startswith("file://"):
+        return Path(text.removeprefix("file://"))
+    return None if is_uri(text) else Path(text)
 
 
 def is_remote(uri: str | None) -> bool:

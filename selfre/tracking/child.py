@@ -98,7 +98,7 @@ class TrialRun:
     def start_system_metrics(self) -> None:
         self.monitor = system.start(self.run_id, self.tracking_uri)
 
-    # -- core TrainHooks protocol (rank 0 only: see hooks()) -------------------------------------
+    # -- core TrainHooks protocol (rank 0 only: see tracked_hooks()) ----------------------------
     @timed("child:TrialRun.on_epoch_end")
     def on_epoch_end(self, result, checkpoint_dir=None) -> None:
         if result.epoch in self.logged_epochs:
@@ -283,7 +283,7 @@ def end_reported(tracking: Mapping | None, rank: int, config_id: str, seed: int,
     trial.end("FINISHED")
 
 
-def hooks(inner, tracking: Mapping | None, rank: int, config_id: str, seed: int, cfg: RunConfig,
+def tracked_hooks(inner, tracking: Mapping | None, rank: int, config_id: str, seed: int, cfg: RunConfig,
           extra_params: Mapping[str, object] | None = None, run_config: dict | None = None):  # fmt: skip
     """What a trial's worker passes to `train(..., hooks=...)`: `inner` unchanged on ranks > 0 or when
     tracking is off (`tracking` is None), else `TrackedHooks` logging to the trial's child run (and, unless

@@ -16,6 +16,8 @@ from mlflow.data.meta_dataset import MetaDataset
 from mlflow.entities import DatasetInput, InputTag
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
+from selfre.storage.uri import is_uri
+
 SPLITS = ("train", "dev", "test")
 DIGEST_CHARS = 36  # mlflow.utils.validation.MAX_DATASET_DIGEST_SIZE
 SHA256_TAG = "selfre.sha256"  # the input's full content digest (the dataset's own digest is cut to DIGEST_CHARS)
@@ -45,4 +47,4 @@ def _source(file: str, read_from: str | None, configured: str | None) -> str:
         rel = Path(file).relative_to(read_from)
     except ValueError:
         return file
-    return f"{configured.rstrip('/')}/{rel.as_posix()}" if "://" in configured else str(Path(configured) / rel)
+    return f"{configured.rstrip('/')}/{rel.as_posix()}" if is_uri(configured) else str(Path(configured) / rel)

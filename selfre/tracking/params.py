@@ -1,4 +1,4 @@
-"""RunConfig -> MLflow params: `selfre.config.flatten` (every SPEC switch, the seed included) as strings.
+"""RunConfig -> MLflow params: `selfre.config.flatten` (every switch of docs/method.md, the seed included) as strings.
 
 Credentials never reach params: values that look like URIs are passed through `redact` (user:password@
 and query strings dropped), and MLflow's 6000-character value limit is respected.

@@ -6,7 +6,7 @@ Finish (`finish_search`): the summary (summary/summary.json + .csv, byte-for-byt
 the chosen configuration (results.chosen: the search's best, or with --final-seeds the final re-training's
 best — the one on disk and in the registry; tags, `best_<stat>_{mean,std}` metrics, and `best_config.json` =
 its nested RunConfig with its seed, a file `selfre train --config` accepts), Table 8 of that configuration and
-the λ-sensitivity plot (Fig. 11) — tables.py, the same code as `selfre report` — then
+the λ-sensitivity plot (Fig. 11) — paper_tables.py, the same code as `selfre report` — then
 every child run still RUNNING is ended: KILLED for trials ASHA stopped, FAILED for errored ones, each with
 a `selfre.end_reason` tag. The input is the search's `summary` dict; nothing is recomputed or re-ranked.
 """
@@ -26,8 +26,8 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from selfre import provenance
 from selfre.redact import redact
-from selfre.results import ERROR, STOPPED, chosen, json_safe, stat_names, to_csv
-from selfre.tracking import plots, tables
+from selfre.search_results import ERROR, STOPPED, chosen, json_safe, stat_names, to_csv
+from selfre.tracking import paper_tables, plots
 from selfre.tracking.child import TAG_CONFIG, TAG_KIND, TAG_REASON, TAG_SEED
 from selfre.tracking.params import dict_params
 
@@ -40,7 +40,7 @@ TAG_STORAGE = "selfre.storage"  # where the search's files are: with the name, w
 KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 SEARCH_CONFIG, SUMMARY, BEST_CONFIG = "search_config.json", "summary/summary.json", "best_config.json"
 log = logging.getLogger(__name__)
-# summary status (selfre.search.aggregate) -> (MLflow end status, reason) for a child run left open
+# summary status (selfre.search_results) -> (MLflow end status, reason) for a child run left open
 _END = {STOPPED: ("KILLED", "stopped early by the scheduler (ASHA)"), ERROR: ("FAILED", "trial failed (see the search log)")}
 
 
@@ -88,21 +88,21 @@ def finish_search(tracking_uri: str, run_id: str, summary: dict, status: str = "
     client.log_text(run_id, to_csv(summary), "summary/summary.csv")
     run = client.get_run(run_id)
     base = (artifact_json(client, run_id, SEARCH_CONFIG) or {}).get("base")
-    configs = tables.configurations(summary, run.info.run_name, base)
+    configs = paper_tables.configurations(summary, run.info.run_name, base)
     best = chosen(summary)  # what best_config.json on disk and the registry hold (with --final-seeds: `final`)
     if best:
         client.set_tag(run_id, "selfre.best_config_id", best["config_id"])
         if best_config or best.get("run_config"):
             client.log_dict(run_id, best_config or best["run_config"], BEST_CONFIG)
-        else:  # a summary from before the metric contract: no nested config to give
+        else:  # summarized without the search's base config: no run config to give
             log.warning("summary has no best run_config: %s not logged", BEST_CONFIG)
         metrics = [Metric(f"best_{k}_{s}", float(best[k][s]), 0, 0) for k in stat_names([best]) for s in ("mean", "std")
                    if isinstance(best[k][s], int | float)]  # fmt: skip
         client.log_batch(run_id, metrics=metrics)
-        rows = tables.configurations({**summary, "configurations": [best]}, run.info.run_name, base)
+        rows = paper_tables.configurations({**summary, "configurations": [best]}, run.info.run_name, base)
         if rows:
-            client.log_text(run_id, tables.table8(rows[0]), "tables/seeds_table8.md")
-    points = tables.lambda_points(configs)
+            client.log_text(run_id, paper_tables.table8(rows[0]), "tables/seeds_table8.md")
+    points = paper_tables.lambda_points(configs)
     if points:
         fig = plots.lambda_curve(points)
         client.log_figure(run_id, fig, "plots/lambda_sensitivity.png")

@@ -5,9 +5,9 @@ logs a small artifact, reads it back and deletes the run. That exercises the ser
 database and the artifact bucket (S3 / MinIO, direct or proxied by `--serve-artifacts`) — a plain
 /health check would pass with a broken bucket.
 
-Embedded default (`default_tracking`): no `--tracking-uri` -> `mlflow.db` (SQLite) and `mlartifacts/` in the search
-storage root (`--storage`, e.g. `runs/search/mlflow.db`: one store for every search stored there, not one per
-search folder); `ui_command` is printed so the user can open them.
+Embedded default (`default_tracking(storage_root)`): no `--tracking-uri` -> `mlflow.db` (SQLite) and
+`mlartifacts/` in the search storage root (`--storage`, e.g. `runs/search/mlflow.db`: one store for every search
+stored there, not one per search folder); `ui_command` is printed so the user can open them.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from selfre.errors import SelfreError
 from selfre.redact import redact
 
 # Per request. Connection refused and DNS errors fail at once whatever this is; it only bounds a server that
-# accepts and then stalls. 10 s proved too tight for a busy 2-core machine serving MLflow with basic auth.
+# accepts and then stalls, so it is generous: a small server under load (basic auth hashes every request's
+# password) can take several seconds for a request that is not lost.
 TIMEOUT_S = 30
 UI_HOST, UI_PORT = "127.0.0.1", 5000  # where ui_command serves an embedded store (links.py builds links to it)
 
@@ -32,9 +33,9 @@ class TrackingUnavailable(SelfreError):
     pass
 
 
-def default_tracking(run_folder: str | Path) -> tuple[str, str]:
-    """-> (tracking URI, artifact location) inside the search's local run folder."""
-    folder = Path(run_folder).resolve()
+def default_tracking(storage_root: str | Path) -> tuple[str, str]:
+    """-> (tracking URI, artifact location) inside the search's local storage root."""
+    folder = Path(storage_root).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     return uri, artifacts_beside(uri)

@@ -29,6 +29,7 @@ from mlflow.tracking import MlflowClient
 import mlflow
 from selfre import provenance
 from selfre.env_overlay import overlay_environ
+from selfre.storage.uri import local_path
 from selfre.tracking.targets import default_name
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -53,8 +54,9 @@ def model_name(dataset: str) -> str:
 @contextmanager
 def local_checkpoint(uri: str):
     """A local folder for a checkpoint that may live in S3/GCS (Ray's storage), via pyarrow."""
-    if "://" not in uri or uri.startswith("file://"):
-        yield Path(uri.removeprefix("file://"))
+    local = local_path(uri)
+    if local is not None:
+        yield local
         return
     import pyarrow.fs as pafs
 
@@ -116,7 +118,7 @@ def fluent_tracking_uri(uri: str):
 
 
 def dev_data_digest(checkpoint_folder: str | Path) -> str:
-    """The dev digest the checkpoint's data loader recorded ('' for checkpoints from before digests)."""
+    """The dev digest the checkpoint's data loader recorded; '' where it recorded none (never comparable)."""
     try:
         info = json.loads((Path(checkpoint_folder) / "data_info.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):

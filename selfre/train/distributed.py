@@ -1,13 +1,13 @@
 """Data parallelism for the one training loop: who am I, which examples are mine, and torchrun.
 
-The global batch (SPEC §6): `train.batch_size` examples per optimizer step whatever the number of
+The global batch (docs/method.md §6): `train.batch_size` examples per optimizer step whatever the number of
 workers W. The epoch's order is one seeded permutation of the whole training set (the same on every
 rank and for every W); global batch k is order[k·B:(k+1)·B], and rank r trains on its strided share
 batch[r::W]. So the examples that make up each optimizer step never depend on W.
 
 Each rank's loss is scaled by n_r·W/n (n_r its share, n the global batch): DDP averages gradients over
 W ranks, so the step sees Σ_r n_r/n · ∇(mean loss over r's share) = the gradient of the mean over the
-global batch — exact for the loss forms of SPEC §5 (per-example means plus terms that do not depend on
+global batch — exact for the loss forms of docs/method.md §5 (per-example means plus terms that do not depend on
 the batch, e.g. Eq. 15's ½s_k), and also for a last, short batch that splits unevenly.
 
 `selfre train` under `torchrun --nproc-per-node N` (no Ray): `init_from_env` reads torchrun's
@@ -21,7 +21,6 @@ import os
 import torch
 import torch.distributed as dist
 
-from selfre.config import per_rank_batch  # noqa: F401  (re-exported: the split rule lives with the config)
 from selfre.errors import ConfigError
 
 

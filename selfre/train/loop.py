@@ -1,4 +1,4 @@
-"""The one SELF training loop (SPEC §6). Bare `selfre train` and each Ray Train worker call `train()`.
+"""The one SELF training loop (docs/method.md §6). Bare `selfre train` and each Ray Train worker call `train()`.
 
 Stages per epoch: train (forward, backward, clip, step, schedule) -> evaluate on dev -> keep the best
 -> write the resumable epoch checkpoint -> hand both to the hooks (Ray reports them, the CLI logs).
@@ -24,7 +24,7 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from selfre.config import RunConfig, resolve
+from selfre.config import RunConfig, per_rank_batch, resolve
 from selfre.data.datasets import DatasetSplits, load_splits
 from selfre.encoding.collate import collate
 from selfre.encoding.encode import RelationEncoder
@@ -37,7 +37,7 @@ from selfre.train import rng, spp_diagnostics
 from selfre.train.evaluate import labels_from_probs, score_records
 from selfre.train.inference import autocast_for, predict_probs, training_matmuls
 from selfre.train.optim import build_optimizer, linear_warmup_decay
-from selfre.train.results import EpochResult, TrainHooks, TrainResult  # noqa: F401 - TrainHooks: part of train()'s API
+from selfre.train.results import EpochResult, TrainHooks, TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class _Trainer:
         self.cfg = cfg
         self.rank, self.world = ddp.rank_world()
         self.is_main = self.rank == 0
-        self.per_rank_batch = ddp.per_rank_batch(cfg.train.batch_size, self.world)  # refuses one that does not divide
+        self.per_rank_batch = per_rank_batch(cfg.train.batch_size, self.world)  # refuses one that does not divide
         self.objective = resolve(cfg.train.select_metric, cfg.data.dataset)
         if cfg.train.num_threads:
             torch.set_num_threads(cfg.train.num_threads)
@@ -115,8 +115,7 @@ class _Trainer:
         if self.scaler.is_enabled() and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])  # a bf16 or CPU run saved none: fp16 starts a fresh scale
         self.step, self.start_epoch = state["step"], state["epoch"] + 1
-        # best_f1: the key of checkpoints written before the selection metric was configurable
-        self.best_score = state.get("best_score", state.get("best_f1"))
+        self.best_score = state["best_score"]
         self.best_epoch, self.best_dev = state["best_epoch"], state["best_dev"]
         # No separate best file means the last epoch was the best one.
         self.best_weights = best if best is not None else (weights if self.best_epoch else None)

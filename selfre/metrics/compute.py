@@ -1,4 +1,4 @@
-"""Every evaluation figure of SPEC §7 from one pair of label lists.
+"""Every evaluation figure of docs/method.md §7 from one pair of label lists.
 
 `selfre score`, the training loop and reports all call `compute_metrics`, so a number printed by one
 is the number logged by the others. The output is plain JSON (floats are fractions, not percents).

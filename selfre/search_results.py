@@ -4,17 +4,31 @@ and the tracking layer (which logs, registers and reports it) share.
 Neutral ground on purpose: `selfre.search` imports `selfre.tracking` (to log a search), so the tracking
 layer must never import `selfre.search` back (tests/test_layering.py checks it). Both import this.
 
-  statuses       of one seed trial and of one configuration (meanings: selfre.search.aggregate)
+  METRIC, TIME_ATTR, FINAL_KEY
+                 what a trial reports and what ASHA, Optuna and the summary rank it by
+  statuses       of one seed trial (`seed_status`) and of one configuration (`config_status`), below
   mean_std       the seed statistics every table shows
   json_safe      NaN -> null, for summary.json
   to_csv         summary.csv: one row per configuration, every {mean, std} statistic it carries
   objective, score_stat, seed_score
-                 read a summary by its model-selection metric, also summaries written before the
-                 metric contract (no "objective": micro F1, whose stats were named dev_f1/test_f1)
+                 read a summary by its model-selection metric
+  as_float       a statistic as a float, or the missing value the caller names (NaN or None)
   best_checkpoint
                  the checkpoint a configuration stands for: its best-dev seed's final model
   chosen         the configuration a search stands for (best_config.json, MLflow's best_*, the registry)
-  tidy           a stepped float as written (0.7, not Optuna's 0.7000000000000001)
+  stepped_float  a stepped float as written (0.7, not Optuna's 0.7000000000000001)
+
+A seed trial ends in one of three ways:
+  complete    its worker reported the final result (best-dev epoch scored on test; `is_final` set);
+  stopped     the scheduler stopped it before that (ASHA pruned its configuration);
+  error       Ray Train gave up on it (worker failures beyond FailureConfig.max_failures);
+or has not ended yet:
+  unfinished  the search was interrupted while it ran or waited (`--resume` continues it).
+A configuration is `complete` only when every seed is complete; one stopped seed makes it `pruned`,
+one errored seed `failed`; otherwise (search interrupted) it is `incomplete`. Only complete
+configurations have a mean that means anything, so only they can be chosen best. The seed-repeating
+searcher (what Optuna learns) and the final summary (what people read) both call `seed_status` and
+`config_status`, so the two can never disagree.
 """
 
 from __future__ import annotations
@@ -27,10 +41,36 @@ from collections.abc import Iterable
 
 COMPLETE, STOPPED, ERROR, UNFINISHED = "complete", "stopped", "error", "unfinished"  # one seed trial
 PRUNED, FAILED, INCOMPLETE = "pruned", "failed", "incomplete"  # a configuration (or COMPLETE)
-LEGACY_OBJECTIVE = "micro_f1"  # what a summary without "objective" was ranked by
+
+# A trial's running best dev value of the search objective (train.select_metric: selfre.metrics.objective);
+# at the end, its best-dev epoch's value. What ASHA, Optuna and the summary rank by.
+METRIC = "best_dev_score"
+TIME_ATTR = "epoch"  # ASHA's clock: reports repeat an epoch (the final test report), iterations would not
+FINAL_KEY = "is_final"  # set only on the report that carries test metrics
 
 
-def tidy(value):
+def seed_status(result: dict | None, error: bool, ended: bool = True) -> str:
+    """`ended`: Tune has finished with the trial (terminated or errored), as opposed to a trial the
+    search was interrupted in; the searcher only ever hears of ended trials."""
+    if error:
+        return ERROR
+    if result and result.get(FINAL_KEY):
+        return COMPLETE
+    return STOPPED if ended else UNFINISHED
+
+
+def config_status(seed_statuses: Iterable[str], n_seeds: int) -> str:
+    statuses = list(seed_statuses)
+    if ERROR in statuses:
+        return FAILED
+    if STOPPED in statuses:
+        return PRUNED
+    if statuses.count(COMPLETE) == n_seeds:
+        return COMPLETE
+    return INCOMPLETE
+
+
+def stepped_float(value):
     """A stepped float as written: Optuna's grid points are low + k·step in binary floating point, so
     `uniform [0.1, 1.0] step 0.1` yields 0.7000000000000001 — a λ every param, tag, table and file name would
     otherwise carry. 12 significant digits is far below any step a search space uses. Non-floats pass through."""
@@ -90,19 +130,18 @@ def chosen(summary: dict) -> dict | None:
 
 def objective(summary: dict) -> str:
     """The resolved model-selection metric the search ranked by (selfre.metrics.objective)."""
-    return summary.get("objective") or LEGACY_OBJECTIVE
+    return summary["objective"]
 
 
 def score_stat(config: dict, split: str) -> dict:
-    """{mean, std} of the objective on `split` ('dev' or 'test') for one summary configuration."""
-    stat = config.get(f"{split}_score") or config.get(f"{split}_f1") or {}
-    return {"mean": _num(stat.get("mean")), "std": _num(stat.get("std"))}
+    """{mean, std} of the objective on `split` ('dev' or 'test') for one summary configuration; NaN if absent."""
+    stat = config.get(f"{split}_score") or {}
+    return {"mean": as_float(stat.get("mean"), missing=math.nan), "std": as_float(stat.get("std"), missing=math.nan)}
 
 
 def seed_score(metrics: dict, split: str) -> float:
     """The objective on `split` in one seed trial's final metrics (a summary trial's `metrics`); NaN if absent."""
-    value = metrics.get(f"{split}_score")
-    return _num(metrics.get(f"{split}_f1") if value is None else value)
+    return as_float(metrics.get(f"{split}_score"), missing=math.nan)
 
 
 def best_checkpoint(config: dict) -> str | None:
@@ -115,8 +154,10 @@ def best_checkpoint(config: dict) -> str | None:
     return max(scored, key=lambda st: st[0])[1].get("checkpoint") if scored else None
 
 
-def _num(x) -> float:
-    return float(x) if isinstance(x, int | float) else math.nan
+def as_float(value, missing: float | None) -> float | None:
+    """A statistic as a float, or `missing` where it is absent or NaN: NaN where arithmetic and sorting
+    follow (tables, the best checkpoint), None where it is written out (a registry tag, a report cell)."""
+    return float(value) if isinstance(value, int | float) and not math.isnan(value) else missing
 
 
 def _cell(x):

@@ -30,15 +30,15 @@ log = logging.getLogger(__name__)
 
 # Ray Train settings for the embedded (single-machine) cluster, unless already set in the environment.
 # Set before ray.init so every Ray process inherits them. Each cuts per-trial overhead, which dominates
-# short trials (docs/benchmarks.md; a 4-trial demo search went from ~130 s to ~100 s with both):
+# short trials (the figures: docs/benchmarks.md):
 #   * the controller polls workers for reports and exit every 2 s by default: a trial's end and each
 #     report reach Tune up to 2 s late;
 #   * the preemption watcher, an extra actor process per trial, watches for cloud nodes being drained,
 #     which cannot happen to the machine the search itself runs on.
 EMBEDDED_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5", "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
 # The embedded cluster's raylet already starts one idle Python worker per logical CPU; by default it starts more
-# when the driver connects (measured: 5 idle workers 10 s after ray.init(num_cpus=3), 3 with this off). Ray
-# Train's controllers and workers carry their own runtime env and can use none of them.
+# when the driver connects. Ray Train's controllers and workers carry their own runtime env and can use none of
+# them, so they would only hold memory and CPU.
 EMBEDDED_SYSTEM_CONFIG = {"prestart_worker_first_driver": False}
 
 
@@ -47,7 +47,7 @@ EMBEDDED_SYSTEM_CONFIG = {"prestart_worker_first_driver": False}
 # searches, or a search beside a test run) that scan fails ("Found multiple active Ray instances"), and
 # stopped trials' workers are never cleaned up. Every worker process of the embedded cluster therefore pins
 # RAY_ADDRESS to its own cluster as it starts (a Ray worker setup hook, given by import path).
-ADDRESS_HOOK = "selfre.search.session.pin_ray_address"
+ADDRESS_HOOK = "selfre.search.ray_session.pin_ray_address"
 
 
 def pin_ray_address() -> None:

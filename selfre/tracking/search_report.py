@@ -1,4 +1,4 @@
-"""`selfre report`: the paper's tables (tables.py) regenerated from what searches logged to MLflow — nothing
+"""`selfre report`: the paper's tables (paper_tables.py) regenerated from what searches logged to MLflow — nothing
 is recomputed from predictions, and nothing is re-decided: each search's summary (the artifact
 `summary/summary.json` of its parent run) says which configurations completed and which one is best.
 
@@ -30,8 +30,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_ID
 
-from selfre.results import objective
-from selfre.tracking import plots, tables
+from selfre.search_results import objective
+from selfre.tracking import paper_tables, plots
 from selfre.tracking.child import TAG_KIND
 from selfre.tracking.lineage import SHA256_TAG
 from selfre.tracking.parent import SEARCH_CONFIG, SUMMARY, TAG_DATASET, TAG_STORAGE, artifact_json
@@ -81,7 +81,7 @@ def load_searches(client: MlflowClient, experiment: str, search_run_id: str | No
     for run in runs:
         summary = artifact_json(client, run.info.run_id, SUMMARY)
         if summary is None:
-            continue  # finished before summaries were logged: nothing the report can trust
+            continue  # no summary logged: nothing the report can trust
         config = artifact_json(client, run.info.run_id, SEARCH_CONFIG) or {}
         out.append(Search(
             run.info.run_id, run.info.run_name, run.data.tags.get(TAG_STORAGE, ""), summary, config.get("base"),
@@ -132,7 +132,7 @@ def describe(fields: dict[str, str]) -> str:
 def write_report(tracking_uri: str, experiment: str, out_dir: str | Path, search_run_id: str | None = None) -> Path:
     client = MlflowClient(tracking_uri)
     searches = load_searches(client, experiment, search_run_id)
-    per_search = {s.run_id: tables.configurations(s.summary, s.label, s.base) for s in searches}
+    per_search = {s.run_id: paper_tables.configurations(s.summary, s.label, s.base) for s in searches}
     if not any(per_search.values()):
         where = f"search run {search_run_id}" if search_run_id else f"experiment {experiment!r}"
         raise ValueError(f"no complete configuration in any finished search of {where}")
@@ -165,13 +165,14 @@ def _group_section(i: int, group: list[Search], first: list[Search], per_search:
     configs = [c for s in group for c in per_search[s.run_id]]
     if not configs:
         return [*parts, "No complete configuration.", ""]
-    parts += ["### Table 5: overall P/R/F1", "", tables.table5(configs), "",
-              "### Table 6: person-centric ablation (best configuration per variant)", "", tables.table6(configs), ""]  # fmt: skip
+    parts += ["### Table 5: overall P/R/F1", "", paper_tables.table5(configs), "",
+              "### Table 6: person-centric ablation (best configuration per variant)", "",
+              paper_tables.table6(configs), ""]  # fmt: skip
     for search in group:
-        chosen = tables.best(search.summary, per_search[search.run_id])
+        chosen = paper_tables.best(search.summary, per_search[search.run_id])
         if chosen is not None:
-            parts += [f"### Table 8: seeds of {chosen.key} (best of {search.label})", "", tables.table8(chosen)]
-    points = tables.lambda_points(configs)
+            parts += [f"### Table 8: seeds of {chosen.key} (best of {search.label})", "", paper_tables.table8(chosen)]
+    points = paper_tables.lambda_points(configs)
     if points:
         png = "lambda_sensitivity.png" if i == 1 else f"lambda_sensitivity_{i}.png"
         fig = plots.lambda_curve(points)
@@ -190,7 +191,7 @@ def _ablation_section(client: MlflowClient, search: Search, groups: list[list[Se
              + (f"comparable with group {home}." if home else "comparable with no group of searches."), ""]  # fmt: skip
     table = _artifact_text(client, search.run_id, ABLATION_TABLE)
     if table is None:  # logged before the ablation wrote its table: its variants, one configuration each
-        table = tables.table6(configs) if configs else "No complete variant."
+        table = paper_tables.table6(configs) if configs else "No complete variant."
     return [*parts, table.strip(), ""]
 
 

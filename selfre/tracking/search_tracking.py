@@ -1,10 +1,10 @@
 """The search driver's whole MLflow side in three calls (what selfre.search calls):
 
-    tracking = SearchTracking.open(tracking_uri, run_folder, plan.name, plan.dataset, plan.to_dict())
+    tracking = SearchTracking.open(tracking_uri, plan.storage, plan.name, plan.dataset, plan.to_dict())
         # before Ray starts: preflight (fails fast) + the parent run; None URI = embedded SQLite store.
         # The plan's search section names the experiment, the registered model and whether trials log
         # system metrics (search.experiment / registered_model / system_metrics; targets.py for defaults).
-    train_loop_config["tracking"] = tracking.worker_config     # rank 0 of each trial: child.hooks(...)
+    train_loop_config["tracking"] = tracking.worker_config     # rank 0 of each trial: child.tracked_hooks(...)
     tracking.finish(summary)   # after fit: register the best checkpoint, summary artifacts, close runs -> lines to print
     tracking.fail(exc)         # on an exception instead
 """
@@ -12,14 +12,14 @@
 from __future__ import annotations
 
 import logging
-import math
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
 from selfre.redact import redact
-from selfre.results import best_checkpoint, chosen, objective, score_stat
+from selfre.search_results import as_float, best_checkpoint, chosen, objective, score_stat
 from selfre.stage_timer import timed
+from selfre.storage.uri import is_uri
 from selfre.tracking import links, parent, preflight, registry, targets
 
 log = logging.getLogger(__name__)
@@ -36,18 +36,18 @@ class SearchTracking:
     registered: registry.Registered | None = None  # set by finish()
 
     @classmethod
-    def open(cls, tracking_uri: str | None, run_folder: str | Path | None, search_name: str, dataset: str,
+    def open(cls, tracking_uri: str | None, storage_root: str | Path | None, search_name: str, dataset: str,
              search_config: dict) -> SearchTracking:  # fmt: skip
         options = search_config.get("search") or {}
         experiment = targets.check_experiment(options.get("experiment") or targets.default_name(dataset), tracking_uri)
         model = targets.check_model_name(options.get("registered_model") or registry.model_name(dataset), tracking_uri)
         embedded = tracking_uri is None
         if embedded:
-            if run_folder is None or "://" in str(run_folder):
+            if storage_root is None or is_uri(storage_root):
                 raise preflight.TrackingUnavailable(
                     "the embedded MLflow store needs a local run folder; with remote --storage pass --tracking-uri"
                 )
-            tracking_uri, artifacts = preflight.default_tracking(run_folder)
+            tracking_uri, artifacts = preflight.default_tracking(storage_root)
         else:
             artifacts = preflight.artifacts_beside(tracking_uri)
         preflight.preflight(tracking_uri, experiment, artifacts)
@@ -77,9 +77,10 @@ class SearchTracking:
         checkpoint = best_checkpoint(best) if best else None
         if checkpoint:
             dev = score_stat(best, "dev")
+            test_pc_f1 = as_float((best.get("test_pc_f1") or {}).get("mean"), missing=None)
             registered = registry.register_best(
                 self.tracking_uri, self.parent_run_id, checkpoint, self.dataset, best["config_id"], objective(summary),
-                dev["mean"], dev["std"], _num((best.get("test_pc_f1") or {}).get("mean")), self.model_name,
+                dev["mean"], dev["std"], test_pc_f1, self.model_name,
             )  # fmt: skip
             log.info("registered %s version %s as %s", registered.name, registered.version, registered.alias)
             where.append(f"model: registered {registered.name} version {registered.version} as @{registered.alias}; serve the "
@@ -106,7 +107,3 @@ class SearchTracking:
 
     def fail(self, exc: BaseException) -> None:
         parent.finish_search(self.tracking_uri, self.parent_run_id, {"configurations": []}, "FAILED", f"{type(exc).__name__}: {exc}")
-
-
-def _num(x) -> float | None:
-    return float(x) if isinstance(x, int | float) and not math.isnan(x) else None

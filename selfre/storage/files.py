@@ -1,4 +1,4 @@
-"""The run's storage: a local folder or a URI (`s3://…`, `gs://…`), read and written through
+"""A search's files in its storage: a local folder or a URI (`s3://…`, `gs://…`), read and written through
 pyarrow's filesystems — the same layer Ray Tune/Train use, so anything Ray can store to, so can we.
 
 Layout of one search, `<storage>/<name>/`:
@@ -12,14 +12,11 @@ Layout of one search, `<storage>/<name>/`:
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
+from selfre.storage.uri import is_uri
+
 TRAIN_RUNS = "train_runs"
-
-
-def is_uri(storage: str) -> bool:
-    return bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", storage))
 
 
 def resolve(storage: str) -> str:

@@ -1,5 +1,5 @@
 """The paper's tables and λ curve from search summaries: the one implementation behind the search run's
-own artifacts (parent.py) and `selfre report` (report.py), so the two can never disagree.
+own artifacts (parent.py) and `selfre report` (search_report.py), so the two can never disagree.
 
 Input: a search's summary (selfre.search.summary: summary.json) and the base config it started from.
 Only *complete* configurations (every seed finished) count — exactly the ones the search itself could
@@ -8,7 +8,7 @@ search's objective (`summary["objective"]`, selfre.metrics.objective), and colum
 
   Table 5  overall test P/R/F1 per configuration, mean ± std over seeds
   Table 6  person-centric ablation: the best configuration per (use_spp, use_hr) variant — given only
-           comparable searches (report.py groups them by the registry's rule)
+           comparable searches (search_report.py groups them by the registry's rule)
   Table 8  a search's best configuration (its own `best`) per seed
   Fig. 11  dev/test objective against λ, where λ weighs the loss
 """
@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from selfre.results import COMPLETE, mean_std, objective, score_stat, seed_score, tidy
+from selfre.metrics.percent import mean_pm_std, percent
+from selfre.search_results import COMPLETE, as_float, mean_std, objective, score_stat, seed_score, stepped_float
 from selfre.tracking.params import dict_params
 
 LAMBDA = "model.spp_lambda"
@@ -55,11 +56,11 @@ class Configuration:
             return s["mean"], s["std"]
         s = self.row.get(name)
         if isinstance(s, dict) and "mean" in s:
-            return _nan(s["mean"]), _nan(s["std"])
+            return as_float(s["mean"], missing=math.nan), as_float(s["std"], missing=math.nan)
         return mean_std((t.get("metrics") or {}).get(name) for t in self.trials)
 
     def seed_value(self, metrics: dict, name: str) -> float:
-        return seed_score(metrics, name) if name in ("dev", "test") else _nan(metrics.get(name))
+        return seed_score(metrics, name) if name in ("dev", "test") else as_float(metrics.get(name), missing=math.nan)
 
     @property
     def spp_lambda(self) -> str | None:
@@ -67,8 +68,8 @@ class Configuration:
         uncertainty weighting, or without SPP, no λ enters the loss."""
         used = self.params.get("model.use_spp", "True") == "True" and self.params.get("model.weighting", "manual") == "manual"
         value = self.params.get(LAMBDA)
-        # Searches before seeds.tidy logged Optuna's raw grid points (0.7000000000000001).
-        return str(tidy(float(value))) if used and value is not None else None
+        # One spelling per λ in every table and plot: the float's, stepped (0.7, never 0.7000000000000001).
+        return str(stepped_float(float(value))) if used and value is not None else None
 
 
 def configurations(summary: dict, search: str, base: dict | None = None) -> list[Configuration]:
@@ -88,7 +89,7 @@ def best(summary: dict, configs: list[Configuration]) -> Configuration | None:
 def table5(configs: list[Configuration]) -> str:
     lines = [_header(["configuration", "λ", "seeds"], TABLE5, configs)]
     for c in configs:
-        lines.append(f"| {c.key} | {c.spp_lambda or '-'} | {len(c.trials)} | " + " | ".join(_pm(c, k) for k, _ in TABLE5) + " |")
+        lines.append(f"| {c.key} | {c.spp_lambda or '-'} | {len(c.trials)} | " + " | ".join(_stats(c, TABLE5)) + " |")
     return "\n".join(lines)
 
 
@@ -103,7 +104,7 @@ def table6(configs: list[Configuration]) -> str:
     order = [*VARIANTS.values(), "?"]
     lines = [_header(["variant", "configuration"], TABLE6, configs)]
     for (variant, _), c in sorted(chosen.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1])):
-        lines.append(f"| {variant} | {c.key} | " + " | ".join(_pm(c, k) for k, _ in TABLE6) + " |")
+        lines.append(f"| {variant} | {c.key} | " + " | ".join(_stats(c, TABLE6)) + " |")
     return "\n".join(lines)
 
 
@@ -112,8 +113,9 @@ def table8(c: Configuration) -> str:
     lines = [_header(["seed", "best epoch"], TABLE8, [c])]
     for t in sorted(c.trials, key=lambda t: t["seed"]):
         m = t.get("metrics") or {}
-        lines.append(f"| {t['seed']} | {m.get('best_epoch', '-')} | " + " | ".join(_pct(c.seed_value(m, k)) for k, _ in TABLE8) + " |")
-    lines.append("| mean ± std | | " + " | ".join(_pm(c, k) for k, _ in TABLE8) + " |")
+        cells = [percent(c.seed_value(m, k)) for k, _ in TABLE8]
+        lines.append(f"| {t['seed']} | {m.get('best_epoch', '-')} | " + " | ".join(cells) + " |")
+    lines.append("| mean ± std | | " + " | ".join(_stats(c, TABLE8)) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -138,19 +140,10 @@ def _header(lead: list[str], columns, configs: list[Configuration]) -> str:
     return "| " + " | ".join(heads) + " |\n" + "|---" * len(heads) + "|"
 
 
-def _pm(c: Configuration, name: str) -> str:
-    mean, std = c.stat(name)
-    return "-" if math.isnan(mean) else f"{100 * mean:.2f} ± {100 * std:.2f}"
-
-
-def _pct(x: float) -> str:
-    return "-" if math.isnan(x) else f"{100 * x:.2f}"
+def _stats(c: Configuration, columns) -> list[str]:
+    return [mean_pm_std(*c.stat(name)) for name, _ in columns]
 
 
 def _mean(c: Configuration, name: str) -> float:
     m, _ = c.stat(name)
     return -math.inf if math.isnan(m) else m
-
-
-def _nan(x) -> float:
-    return float(x) if isinstance(x, int | float) else math.nan
