@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test lint demo clean
+.PHONY: install test lint format demo clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,8 +27,15 @@ test: install
 demo: install
 	$(PY) tune/search.py --dataset demo
 
+# ruff is pinned (pyproject.toml) so that `format --check` means the same on every machine.
+LINTED := selfre tests tune benchmarks cluster
+
 lint: install
-	$(VENV)/bin/ruff check selfre tests tune benchmarks
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+
+format: install
+	$(VENV)/bin/ruff format $(LINTED)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

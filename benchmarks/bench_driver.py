@@ -158,7 +158,11 @@ def grid_points(space: list, base_flat: dict) -> list[dict]:
                 values = [round(lo + round((v - lo) / p.step) * p.step, 10) for v in values]
             if p.kind == "int":
                 values = [int(round(v)) for v in values]
-        points = [{**pt, p.key: v} if p.active(pt, base_flat) else pt for pt in points for v in (values if p.active(pt, base_flat) else [None])]
+        points = [
+            {**pt, p.key: v} if p.active(pt, base_flat) else pt
+            for pt in points
+            for v in (values if p.active(pt, base_flat) else [None])
+        ]
     unique = {json.dumps(pt, sort_keys=True): pt for pt in points}
     return list(unique.values())
 
@@ -207,8 +211,16 @@ class WorkerCounter:
                     self.pids.add(pid)
 
 
-def run_once(n_configs: int, seeds: list[int], scheduler: str, tracking: str, epochs: int, storage: Path,
-             grid_of_space: bool = False, sampler_seed: int = 0) -> dict:  # fmt: skip
+def run_once(
+    n_configs: int,
+    seeds: list[int],
+    scheduler: str,
+    tracking: str,
+    epochs: int,
+    storage: Path,
+    grid_of_space: bool = False,
+    sampler_seed: int = 0,
+) -> dict:
     import ray.tune
 
     from selfre.search.plan import build_plan
@@ -220,11 +232,21 @@ def run_once(n_configs: int, seeds: list[int], scheduler: str, tracking: str, ep
         return cfg
 
     plan = build_plan(
-        "demo", CONFIG_DIR, apply_run_overrides=short, storage_root=str(storage), name=f"{scheduler}-{n_configs}",
+        "demo",
+        CONFIG_DIR,
+        apply_run_overrides=short,
+        storage_root=str(storage),
+        name=f"{scheduler}-{n_configs}",
         tracking_uri="none" if tracking == "none" else None,
-        search_overrides={"num_samples": n_configs, "seeds": seeds, "scheduler": scheduler, "grace_period": 1,
-                          "reduction_factor": 2, "sampler_seed": sampler_seed},
-    )  # fmt: skip
+        search_overrides={
+            "num_samples": n_configs,
+            "seeds": seeds,
+            "scheduler": scheduler,
+            "grace_period": 1,
+            "reduction_factor": 2,
+            "sampler_seed": sampler_seed,
+        },
+    )
     if grid_of_space:
         from selfre.config import flatten
 
@@ -244,39 +266,60 @@ def run_once(n_configs: int, seeds: list[int], scheduler: str, tracking: str, ep
     trial_calls = [t["calls"] for t in per_trial] if tracking != "none" else []
     configs = outcome.summary["configurations"]
     return {
-        "configs": n_configs, "seeds": len(seeds), "scheduler": scheduler, "tracking": tracking, "trials": trials,
+        "configs": n_configs,
+        "seeds": len(seeds),
+        "scheduler": scheduler,
+        "tracking": tracking,
+        "trials": trials,
         "trial_epochs": sum(t["last_epoch"] or 0 for c in configs for t in c["trials"]),
         "best_dev_score": outcome.summary["best"]["dev_score"]["mean"] if outcome.summary["best"] else None,
-        "wall_s": wall, "driver_cpu_s": cpu, "wall_per_trial": wall / trials, "driver_cpu_per_trial": cpu / trials,
+        "wall_s": wall,
+        "driver_cpu_s": cpu,
+        "wall_per_trial": wall / trials,
+        "driver_cpu_per_trial": cpu / trials,
         "mlflow_driver_calls_per_trial": (driver_calls[0] - calls0) / trials,
         "mlflow_trial_calls_per_trial": sum(trial_calls) / len(trial_calls) if trial_calls else 0.0,
         "actor_starts_per_trial": len({t["pid"] for t in per_trial}) / trials,
         "worker_processes_per_trial": len(workers.pids) / trials,
-    }  # fmt: skip
+    }
 
 
 def _table(rows: list[dict]) -> str:
-    out = ["| configs x seeds | scheduler | MLflow | trials | wall s | wall s/trial | driver CPU s | driver CPU s/trial "
-           "| MLflow calls/trial (driver + trial) | trial-actor starts/trial | Ray worker processes/trial | load |",
-           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]  # fmt: skip
+    out = [
+        "| configs x seeds | scheduler | MLflow | trials | wall s | wall s/trial | driver CPU s | driver CPU s/trial "
+        "| MLflow calls/trial (driver + trial) | trial-actor starts/trial | Ray worker processes/trial | load |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for r in rows:
-        out.append(f"| {r['configs']} x {r['seeds']} | {r['scheduler']} | {r['tracking']} | {r['trials']} | {r['wall_s']:.0f} "
-                   f"| {r['wall_per_trial']:.3f} | {r['driver_cpu_s']:.0f} | {r['driver_cpu_per_trial']:.3f} "
-                   f"| {r['mlflow_driver_calls_per_trial']:.1f} + {r['mlflow_trial_calls_per_trial']:.1f} "
-                   f"| {r['actor_starts_per_trial']:.3f} | {r['worker_processes_per_trial']:.3f} | {r['load']} |")  # fmt: skip
+        out.append(
+            f"| {r['configs']} x {r['seeds']} | {r['scheduler']} | {r['tracking']} | {r['trials']} | {r['wall_s']:.0f} "
+            f"| {r['wall_per_trial']:.3f} | {r['driver_cpu_s']:.0f} | {r['driver_cpu_per_trial']:.3f} "
+            f"| {r['mlflow_driver_calls_per_trial']:.1f} + {r['mlflow_trial_calls_per_trial']:.1f} "
+            f"| {r['actor_starts_per_trial']:.3f} | {r['worker_processes_per_trial']:.3f} | {r['load']} |"
+        )
     return "\n".join(out)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--configs", default="100,300,1000", help="Comma list of configuration counts (default: %(default)s).")
+    p.add_argument(
+        "--configs", default="100,300,1000", help="Comma list of configuration counts (default: %(default)s)."
+    )
     p.add_argument("--seeds", type=int, default=3, help="Seeds per configuration (default: %(default)s).")
     p.add_argument("--scheduler", default="asha", help="Comma list of asha and/or fifo (default: %(default)s).")
-    p.add_argument("--tracking", default="embedded", choices=("embedded", "none"),
-                   help="embedded: the default SQLite MLflow store, parent + child runs; none: --tracking-uri none.")  # fmt: skip
+    p.add_argument(
+        "--tracking",
+        default="embedded",
+        choices=("embedded", "none"),
+        help="embedded: the default SQLite MLflow store, parent + child runs; none: --tracking-uri none.",
+    )
     p.add_argument("--epochs", type=int, default=4, help="Epochs per trial (default: %(default)s).")
-    p.add_argument("--asha-value", action="store_true", help="Run the space's grid with fifo and asha (ignores --configs "
-                   "and --scheduler) and compare the best mean dev score with the trial-epochs spent.")
+    p.add_argument(
+        "--asha-value",
+        action="store_true",
+        help="Run the space's grid with fifo and asha (ignores --configs "
+        "and --scheduler) and compare the best mean dev score with the trial-epochs spent.",
+    )
     p.add_argument("--json", metavar="FILE", help="Also write the rows as JSON.")
     p.add_argument("--one", metavar="CONFIGS:SCHEDULER", help=argparse.SUPPRESS)  # one size, in this process
     args = p.parse_args()
@@ -294,7 +337,9 @@ def main() -> int:
         n, scheduler = args.one.split(":")
         with tempfile.TemporaryDirectory(prefix="selfre-bench-driver-") as tmp:
             load0 = os.getloadavg()[0]
-            row = run_once(int(n), seeds, scheduler, args.tracking, args.epochs, Path(tmp), grid_of_space=args.asha_value)
+            row = run_once(
+                int(n), seeds, scheduler, args.tracking, args.epochs, Path(tmp), grid_of_space=args.asha_value
+            )
             row["load"] = f"{load0:.1f} -> {os.getloadavg()[0]:.1f}"
         print(ROW_PREFIX + json.dumps(row), flush=True)
         return 0
@@ -302,28 +347,44 @@ def main() -> int:
         for scheduler in schedulers:
             # Each size in a fresh process: one ray.init per process, as a real search has, and no size pays for
             # the previous one's Ray cluster, imports or garbage.
-            child = [sys.executable, __file__, "--one", f"{n}:{scheduler}", "--seeds", str(args.seeds),
-                     "--tracking", args.tracking, "--epochs", str(args.epochs)] + (["--asha-value"] if args.asha_value else [])  # fmt: skip
+            child = [
+                sys.executable,
+                __file__,
+                "--one",
+                f"{n}:{scheduler}",
+                "--seeds",
+                str(args.seeds),
+                "--tracking",
+                args.tracking,
+                "--epochs",
+                str(args.epochs),
+            ] + (["--asha-value"] if args.asha_value else [])
             done = subprocess.run(child, stdout=subprocess.PIPE, text=True)
             lines = [line for line in done.stdout.splitlines() if line.startswith(ROW_PREFIX)]
             if done.returncode or not lines:
                 print(done.stdout[-4000:], file=sys.stderr)
-                raise SystemExit(f"bench_driver: {n} configurations ({scheduler}) failed with exit code {done.returncode}")
-            row = json.loads(lines[-1][len(ROW_PREFIX):])
+                raise SystemExit(
+                    f"bench_driver: {n} configurations ({scheduler}) failed with exit code {done.returncode}"
+                )
+            row = json.loads(lines[-1][len(ROW_PREFIX) :])
             rows.append(row)
             print(json.dumps(row), flush=True)
     print(_table(rows))
     if args.asha_value:
         fifo, asha = rows
-        print(f"ASHA: best mean dev score {asha['best_dev_score']:.4f} vs FIFO {fifo['best_dev_score']:.4f} "
-              f"({100 * (asha['best_dev_score'] - fifo['best_dev_score']):+.2f} F1 points) with {asha['trial_epochs']} of "
-              f"{fifo['trial_epochs']} trial-epochs ({100 * asha['trial_epochs'] / fifo['trial_epochs']:.0f}%)")
+        print(
+            f"ASHA: best mean dev score {asha['best_dev_score']:.4f} vs FIFO {fifo['best_dev_score']:.4f} "
+            f"({100 * (asha['best_dev_score'] - fifo['best_dev_score']):+.2f} F1 points) with {asha['trial_epochs']} of "
+            f"{fifo['trial_epochs']} trial-epochs ({100 * asha['trial_epochs'] / fifo['trial_epochs']:.0f}%)"
+        )
     elif len(rows) > 1:
         for scheduler in schedulers:
             rs = [r for r in rows if r["scheduler"] == scheduler]
             if len(rs) > 1:
-                print(f"{scheduler}: driver CPU s/trial grows x{rs[-1]['driver_cpu_per_trial'] / rs[0]['driver_cpu_per_trial']:.2f} "
-                      f"from {rs[0]['configs']} to {rs[-1]['configs']} configurations")  # fmt: skip
+                print(
+                    f"{scheduler}: driver CPU s/trial grows x{rs[-1]['driver_cpu_per_trial'] / rs[0]['driver_cpu_per_trial']:.2f} "
+                    f"from {rs[0]['configs']} to {rs[-1]['configs']} configurations"
+                )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0

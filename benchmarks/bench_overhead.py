@@ -37,16 +37,45 @@ SEEDS = (42, 52, 62, 72, 82)
 
 def bare_seconds(data_dir: Path, size: str, seed: int, out: Path) -> float:
     epochs, n_train, n_eval = SIZES[size]
-    cmd = [sys.executable, "-m", "selfre", "train", "--out", str(out), "--dataset", "demo", "--data-dir", str(data_dir),
-           "--model", "tiny", "--epochs", str(epochs), "--max-train-examples", str(n_train), "--max-eval-examples",
-           str(n_eval), "--max-seq-length", "64", "--batch-size", str(BATCH), "--lr", "3e-3", "--seed", str(seed),
-           "--num-threads", "1", "--no-progress"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "selfre",
+        "train",
+        "--out",
+        str(out),
+        "--dataset",
+        "demo",
+        "--data-dir",
+        str(data_dir),
+        "--model",
+        "tiny",
+        "--epochs",
+        str(epochs),
+        "--max-train-examples",
+        str(n_train),
+        "--max-eval-examples",
+        str(n_eval),
+        "--max-seq-length",
+        "64",
+        "--batch-size",
+        str(BATCH),
+        "--lr",
+        "3e-3",
+        "--seed",
+        str(seed),
+        "--num-threads",
+        "1",
+        "--no-progress",
+    ]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True, cwd=REPO)
     return time.perf_counter() - start
 
 
-def trial_seconds(data_dir: Path, size: str, workers: int, trials: int, storage: Path, tracking: str) -> tuple[float, int]:
+def trial_seconds(
+    data_dir: Path, size: str, workers: int, trials: int, storage: Path, tracking: str
+) -> tuple[float, int]:
     from selfre.search.plan import build_plan
     from selfre.search.runner import run_search
 
@@ -54,16 +83,29 @@ def trial_seconds(data_dir: Path, size: str, workers: int, trials: int, storage:
 
     def same_work(cfg):
         cfg.data.data_dir, cfg.data.max_train_examples, cfg.data.max_eval_examples = str(data_dir), n_train, n_eval
-        cfg.train.epochs, cfg.train.batch_size, cfg.train.learning_rate = epochs, BATCH, 3e-3  # global batch: W-independent
+        cfg.train.epochs, cfg.train.batch_size, cfg.train.learning_rate = (
+            epochs,
+            BATCH,
+            3e-3,
+        )  # global batch: W-independent
         return cfg
 
     # One configuration (a one-point space) repeated over seeds: only the platform varies, not the work.
     plan = build_plan(
-        "demo", REPO / "tune" / "configs", apply_run_overrides=same_work, storage_root=str(storage),
-        name=f"bench-{size}-w{workers}-{tracking}", tracking_uri="none" if tracking == "none" else None,
-        search_overrides={"num_samples": 1, "seeds": list(SEEDS[:trials]), "scheduler": "fifo", "workers_per_trial": workers,
-                          "max_concurrent": 1},
-    )  # fmt: skip
+        "demo",
+        REPO / "tune" / "configs",
+        apply_run_overrides=same_work,
+        storage_root=str(storage),
+        name=f"bench-{size}-w{workers}-{tracking}",
+        tracking_uri="none" if tracking == "none" else None,
+        search_overrides={
+            "num_samples": 1,
+            "seeds": list(SEEDS[:trials]),
+            "scheduler": "fifo",
+            "workers_per_trial": workers,
+            "max_concurrent": 1,
+        },
+    )
     plan.search.space = {"model.weighting": {"choice": ["manual"]}}
     start = time.perf_counter()
     outcome = run_search(plan)
@@ -77,9 +119,12 @@ def main() -> int:
     p.add_argument("--workers", default="1,2", help="Comma list of workers per trial (default: 1,2).")
     # 4: the best model's registration, paid once per search, is then not charged to two trials.
     p.add_argument("--trials", type=int, default=4, help="Trials (seeds) per measurement (default: 4).")
-    p.add_argument("--tracking", default="none,embedded",
-                   help="Comma list: none (--tracking-uri none) and/or embedded (the default SQLite MLflow store: child "
-                   "runs, per-epoch metrics, plots, and the best model registered once per search). Default: both.")  # fmt: skip
+    p.add_argument(
+        "--tracking",
+        default="none,embedded",
+        help="Comma list: none (--tracking-uri none) and/or embedded (the default SQLite MLflow store: child "
+        "runs, per-epoch metrics, plots, and the best model registered once per search). Default: both.",
+    )
     p.add_argument("--json", metavar="FILE", help="Also write the figures as JSON.")
     args = p.parse_args()
     sizes = [s for s in args.sizes.split(",") if s]
@@ -112,23 +157,42 @@ def main() -> int:
         for size in sizes:
             # The first `tiny` run builds the preset into the cache; do it before timing anything.
             bare_seconds(data_dir, size, SEEDS[0], work / "warm")
-            bare = statistics.fmean(bare_seconds(data_dir, size, s, work / f"bare-{size}-{s}") for s in SEEDS[: args.trials])
+            bare = statistics.fmean(
+                bare_seconds(data_dir, size, s, work / f"bare-{size}-{s}") for s in SEEDS[: args.trials]
+            )
             for w in workers:
                 for tracking in trackings:
                     per_trial, n = trial_seconds(data_dir, size, w, args.trials, work / "runs", tracking)
-                    rows.append({"size": size, "epochs": SIZES[size][0], "train_examples": SIZES[size][1], "workers": w,
-                                 "tracking": tracking, "trials": n, "bare_s": bare, "trial_s": per_trial,
-                                 "overhead_s": per_trial - bare, "ratio": per_trial / bare})  # fmt: skip
+                    rows.append(
+                        {
+                            "size": size,
+                            "epochs": SIZES[size][0],
+                            "train_examples": SIZES[size][1],
+                            "workers": w,
+                            "tracking": tracking,
+                            "trials": n,
+                            "bare_s": bare,
+                            "trial_s": per_trial,
+                            "overhead_s": per_trial - bare,
+                            "ratio": per_trial / bare,
+                        }
+                    )
     finally:
         ray.shutdown()
 
     print(f"\nRay start-up (once per search): {ray_start:.1f} s; cpus: {os.cpu_count()}\n")
-    print(f"{'trial':<8} {'epochs':>6} {'train':>6} {'workers':>7} {'MLflow':>8} {'bare s':>8} {'trial s':>8} {'overhead s':>10} {'ratio':>6}")
+    print(
+        f"{'trial':<8} {'epochs':>6} {'train':>6} {'workers':>7} {'MLflow':>8} {'bare s':>8} {'trial s':>8} {'overhead s':>10} {'ratio':>6}"
+    )
     for r in rows:
-        print(f"{r['size']:<8} {r['epochs']:>6} {r['train_examples']:>6} {r['workers']:>7} {r['tracking']:>8} {r['bare_s']:>8.1f} "
-              f"{r['trial_s']:>8.1f} {r['overhead_s']:>10.1f} {r['ratio']:>6.2f}")  # fmt: skip
+        print(
+            f"{r['size']:<8} {r['epochs']:>6} {r['train_examples']:>6} {r['workers']:>7} {r['tracking']:>8} {r['bare_s']:>8.1f} "
+            f"{r['trial_s']:>8.1f} {r['overhead_s']:>10.1f} {r['ratio']:>6.2f}"
+        )
     if args.json:
-        Path(args.json).write_text(json.dumps({"ray_start_s": ray_start, "cpus": os.cpu_count(), "rows": rows}, indent=2))
+        Path(args.json).write_text(
+            json.dumps({"ray_start_s": ray_start, "cpus": os.cpu_count(), "rows": rows}, indent=2)
+        )
     return 0
 
 

@@ -46,8 +46,20 @@ from selfre.search.in_trial import FINAL_DIR_NAME, STATE_FILE
 REPO = Path(__file__).resolve().parents[1]
 SEARCH = (sys.executable, str(REPO / "tune" / "search.py"))
 NAME = "kr"
-DEFAULT_SEARCH = ["--dataset", "demo", "--num-samples", "2", "--seeds", "42", "--final-seeds", "62,72",
-                  "--workers-per-trial", "1", "--max-concurrent", "1"]  # fmt: skip
+DEFAULT_SEARCH = [
+    "--dataset",
+    "demo",
+    "--num-samples",
+    "2",
+    "--seeds",
+    "42",
+    "--final-seeds",
+    "62,72",
+    "--workers-per-trial",
+    "1",
+    "--max-concurrent",
+    "1",
+]
 # 4 trials (2 configurations x 1 seed, then 2 final seeds): spread over start-up, trials, between trials, the
 # final phase, and the summary/registration after the last trial.
 DEFAULT_KILLS = "0+15,0+35,1+0,1+12,2+0,2+12,3+0,3+12,ALL+0,ALL+3,ALL+6"
@@ -62,8 +74,13 @@ def _dataset(search_args: list[str]) -> str:
 def _placement(search_args: list[str]) -> list[str]:
     """The flags a --resume needs again: the cluster to join (the saved plan keeps the tracking URI; a
     `{storage}` one is given again all the same)."""
-    return [a for i, a in enumerate(search_args) if search_args[i - 1 : i] in (["--address"], ["--tracking-uri"])
-            or a in ("--address", "--tracking-uri") and i + 1 < len(search_args)]  # fmt: skip
+    return [
+        a
+        for i, a in enumerate(search_args)
+        if search_args[i - 1 : i] in (["--address"], ["--tracking-uri"])
+        or a in ("--address", "--tracking-uri")
+        and i + 1 < len(search_args)
+    ]
 
 
 def start(search_args: list[str], storage: Path, resume: bool = False) -> subprocess.Popen:
@@ -71,8 +88,13 @@ def start(search_args: list[str], storage: Path, resume: bool = False) -> subpro
     args = ["--dataset", _dataset(search_args), "--resume", *_placement(search_args)] if resume else list(search_args)
     args = [a.replace("{storage}", str(storage)) for a in args]
     log = open(storage / ("resume.log" if resume else "driver.log"), "w")  # noqa: SIM115 - the child owns it
-    return subprocess.Popen([*SEARCH, *args, "--storage", str(storage), "--name", NAME], cwd=storage, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    return subprocess.Popen(
+        [*SEARCH, *args, "--storage", str(storage), "--name", NAME],
+        cwd=storage,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def committed_trials(storage: Path) -> int:
@@ -114,8 +136,12 @@ def run_killed(search_args: list[str], storage: Path, after_trials: int, delay: 
             os.killpg(driver.pid, signal.SIGKILL)
         driver.wait()
         _reap(driver.pid)
-    return {"killed_after_s": round(time.time() - t0, 1), "exited_before_kill": exited,
-            "trials_committed_at_kill": committed_trials(storage), "phase": phase(storage)}  # fmt: skip
+    return {
+        "killed_after_s": round(time.time() - t0, 1),
+        "exited_before_kill": exited,
+        "trials_committed_at_kill": committed_trials(storage),
+        "phase": phase(storage),
+    }
 
 
 def _reap(pgid: int) -> None:
@@ -198,8 +224,12 @@ def _own_folder(run_config: dict | None, storage: Path) -> dict | None:
 
 
 def _figures(c: dict) -> dict:
-    return {"status": c["status"], "seeds_complete": c["seeds_complete"], "params": c["params"],
-            **{f"{k}_{s}": (c.get(k) or {}).get(s) for k in STAT_KEYS for s in ("mean", "std")}}  # fmt: skip
+    return {
+        "status": c["status"],
+        "seeds_complete": c["seeds_complete"],
+        "params": c["params"],
+        **{f"{k}_{s}": (c.get(k) or {}).get(s) for k in STAT_KEYS for s in ("mean", "std")},
+    }
 
 
 def compare(ref: dict, got: dict, tolerance: float) -> dict[str, str]:
@@ -218,12 +248,14 @@ def compare(ref: dict, got: dict, tolerance: float) -> dict[str, str]:
     if got["parent_best_config"] != got["best_config"]:
         problems.append("the parent run's best_config.json differs from the disk's")
     out["registered"] = "; ".join(problems)
-    runs = ([f"{len(got['running_runs'])} run(s) RUNNING"] if got["running_runs"] else [])
+    runs = [f"{len(got['running_runs'])} run(s) RUNNING"] if got["running_runs"] else []
     runs += [] if got["parent_status"] == ["FINISHED"] else [f"parent run(s) {got['parent_status']}"]
     out["runs"] = "; ".join(runs)
     twice = [f"{k}: {n} trial runs" for k, n in got["trial_runs_per_pair"].items() if n != 1]
     twice += [f"{k}: an epoch logged twice" for k in got["epochs_logged_twice"]]
-    twice += [] if set(got["trial_runs_per_pair"]) == set(ref["trial_runs_per_pair"]) else ["other (config, seed) pairs"]
+    twice += (
+        [] if set(got["trial_runs_per_pair"]) == set(ref["trial_runs_per_pair"]) else ["other (config, seed) pairs"]
+    )
     out["once"] = "; ".join(twice)
     return out
 
@@ -248,16 +280,28 @@ def reference(search_args: list[str], storage: Path, limit: float, reuse: bool =
     return outcome(storage, _dataset(search_args)), committed_trials(storage), seconds
 
 
-def kill_point(search_args: list[str], storage: Path, spec: str, ref: dict, total: int, tolerance: float,
-               limit: float) -> dict:  # fmt: skip
+def kill_point(
+    search_args: list[str], storage: Path, spec: str, ref: dict, total: int, tolerance: float, limit: float
+) -> dict:
     """Kill a fresh run of the search at `spec`, resume it, compare with `ref` -> the record (`ok`, `checks`)."""
     after, delay = parse_kill(spec, total)
     t0 = time.time()
     hit = run_killed(search_args, storage, after, delay, limit)
     resume_rc, resume_s = run_to_end(search_args, storage, resume=True, limit=limit)
-    checks = compare(ref, outcome(storage, _dataset(search_args)), tolerance) if resume_rc == 0 else {"resume": f"exit {resume_rc}"}
-    return {"kill": spec, **hit, "resume_exit": resume_rc, "resume_s": resume_s, "checks": checks,
-            "ok": not any(checks.values()), "wall_s": round(time.time() - t0, 1)}  # fmt: skip
+    checks = (
+        compare(ref, outcome(storage, _dataset(search_args)), tolerance)
+        if resume_rc == 0
+        else {"resume": f"exit {resume_rc}"}
+    )
+    return {
+        "kill": spec,
+        **hit,
+        "resume_exit": resume_rc,
+        "resume_s": resume_s,
+        "checks": checks,
+        "ok": not any(checks.values()),
+        "wall_s": round(time.time() - t0, 1),
+    }
 
 
 def recheck(work: Path, search_args: list[str], tolerance: float) -> int:
@@ -267,10 +311,16 @@ def recheck(work: Path, search_args: list[str], tolerance: float) -> int:
         first = int(record_file.stem.removeprefix("kill_resume") or 0)
         for j, landed in enumerate(json.loads(record_file.read_text())["kill_points"]):
             storage = work / f"kill{first + j:02d}"
-            checks = compare(ref, outcome(storage, _dataset(search_args)), tolerance) if landed["resume_exit"] == 0 else landed["checks"]
+            checks = (
+                compare(ref, outcome(storage, _dataset(search_args)), tolerance)
+                if landed["resume_exit"] == 0
+                else landed["checks"]
+            )
             failed += any(checks.values())
-            print(f"{storage.name}  {landed['kill']:>6}  {landed['phase']:<70} "
-                  + ("OK" if not any(checks.values()) else "FAIL " + json.dumps({k: v for k, v in checks.items() if v})))
+            print(
+                f"{storage.name}  {landed['kill']:>6}  {landed['phase']:<70} "
+                + ("OK" if not any(checks.values()) else "FAIL " + json.dumps({k: v for k, v in checks.items() if v}))
+            )
     return 0 if failed == 0 else 1
 
 
@@ -279,17 +329,34 @@ def main(argv: list[str] | None = None) -> int:
     search_args = DEFAULT_SEARCH
     if "--" in argv:
         search_args, argv = argv[argv.index("--") + 1 :], argv[: argv.index("--")]
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--work", required=True, type=Path, help="Folder for the runs (one storage folder per run).")
-    p.add_argument("--kills", default=DEFAULT_KILLS, help=f"Kill points N+D, comma-separated (default: {DEFAULT_KILLS}).")
+    p.add_argument(
+        "--kills", default=DEFAULT_KILLS, help=f"Kill points N+D, comma-separated (default: {DEFAULT_KILLS})."
+    )
     p.add_argument("--tolerance", type=float, default=0.0, help="Largest difference allowed in a figure (default: 0).")
     p.add_argument("--limit", type=float, default=3600, help="Seconds one driver may run (default: 3600).")
-    p.add_argument("--reuse-reference", action="store_true", help="Compare with WORK/reference if it finished before "
-                   "(the same search arguments!) instead of running it again.")  # fmt: skip
-    p.add_argument("--first", type=int, default=0, help="Number the kill points from here (WORK/killNN), so a "
-                   "second invocation beside an earlier one keeps its folders.")  # fmt: skip
-    p.add_argument("--recheck", action="store_true", help="Only compare the finished WORK/kill* folders with "
-                   "WORK/reference again (kill_resume*.json keeps where each kill landed).")  # fmt: skip
+    p.add_argument(
+        "--reuse-reference",
+        action="store_true",
+        help="Compare with WORK/reference if it finished before "
+        "(the same search arguments!) instead of running it again.",
+    )
+    p.add_argument(
+        "--first",
+        type=int,
+        default=0,
+        help="Number the kill points from here (WORK/killNN), so a "
+        "second invocation beside an earlier one keeps its folders.",
+    )
+    p.add_argument(
+        "--recheck",
+        action="store_true",
+        help="Only compare the finished WORK/kill* folders with "
+        "WORK/reference again (kill_resume*.json keeps where each kill landed).",
+    )
     args = p.parse_args(argv)
     work = args.work.resolve()
     if args.recheck:
@@ -308,10 +375,14 @@ def main(argv: list[str] | None = None) -> int:
         failed += not record["ok"]
         records.append(record)
         failures = {k: v for k, v in record["checks"].items() if v}
-        print(f"{spec:>8}  killed at {record['killed_after_s']:>6} s  {record['phase']:<70} resume exit "
-              f"{record['resume_exit']}  " + ("OK" if record["ok"] else "FAIL " + json.dumps(failures)), flush=True)  # fmt: skip
-        (work / f"kill_resume{args.first or ''}.json").write_text(json.dumps({"search": search_args, "reference_s": seconds,
-                                                           "kill_points": records}, indent=2))  # fmt: skip
+        print(
+            f"{spec:>8}  killed at {record['killed_after_s']:>6} s  {record['phase']:<70} resume exit "
+            f"{record['resume_exit']}  " + ("OK" if record["ok"] else "FAIL " + json.dumps(failures)),
+            flush=True,
+        )
+        (work / f"kill_resume{args.first or ''}.json").write_text(
+            json.dumps({"search": search_args, "reference_s": seconds, "kill_points": records}, indent=2)
+        )
     print(f"{len(records) - failed}/{len(records)} kill points give the uninterrupted run's answer")
     return 0 if failed == 0 else 1
 

@@ -30,12 +30,23 @@ from selfre.stage_timer import ENV as STAGE_TIMES_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 TICK = os.sysconf("SC_CLK_TCK")
-ROLES = (("ray::ImplicitFunc", "trial actor"), ("ray::_QueueActor", "Tune→Train result queue"),
-         ("ray::SynchronizationActor", "Train synchronisation actor"), ("ray::DatasetManager", "Ray Data dataset manager"), ("ray::TrainController", "train controller"),
-         ("ray::RayTrainWorker", "train worker"), ("PlacementGroupCleaner", "placement-group cleaner"),
-         ("AutoscalingCoordinator", "autoscaling coordinator"), ("raylet", "ray system"), ("gcs_server", "ray system"),
-         ("dashboard", "ray system"), ("agent", "ray system"), ("log_monitor", "ray system"), ("monitor.py", "ray system"),
-         ("ray::", "other ray worker"))  # fmt: skip
+ROLES = (
+    ("ray::ImplicitFunc", "trial actor"),
+    ("ray::_QueueActor", "Tune→Train result queue"),
+    ("ray::SynchronizationActor", "Train synchronisation actor"),
+    ("ray::DatasetManager", "Ray Data dataset manager"),
+    ("ray::TrainController", "train controller"),
+    ("ray::RayTrainWorker", "train worker"),
+    ("PlacementGroupCleaner", "placement-group cleaner"),
+    ("AutoscalingCoordinator", "autoscaling coordinator"),
+    ("raylet", "ray system"),
+    ("gcs_server", "ray system"),
+    ("dashboard", "ray system"),
+    ("agent", "ray system"),
+    ("log_monitor", "ray system"),
+    ("monitor.py", "ray system"),
+    ("ray::", "other ray worker"),
+)
 
 
 # -- CPU of the process tree ---------------------------------------------------------------------------------
@@ -119,8 +130,12 @@ def _one_trial(pids, run, actor, ready) -> dict[str, tuple[float, float]] | None
         return bool(_in(pids, pid, name, lo, hi))
 
     # One training loop, whichever process runs it (worker.train_trial; train_loop_per_worker in older event logs).
-    loop_name = "worker:train_trial" if any(e["name"] == "worker:train_trial" for e in pids[actor]) or any(
-        ours(p, "worker:train_trial") for p in pids) else "worker:train_loop_per_worker"  # fmt: skip
+    loop_name = (
+        "worker:train_trial"
+        if any(e["name"] == "worker:train_trial" for e in pids[actor])
+        or any(ours(p, "worker:train_trial") for p in pids)
+        else "worker:train_loop_per_worker"
+    )
     workers = [p for p in pids if ours(p, loop_name)]
     if not workers:
         return None
@@ -159,8 +174,12 @@ def _one_trial(pids, run, actor, ready) -> dict[str, tuple[float, float]] | None
 
 
 # The training loop's own work: what a trial costs wherever it runs. Everything else a trial costs is the platform's.
-LOOP_WORK = ("loop:_Trainer.train_epoch", "loop:_Trainer.evaluate", "checkpoint:save_model_checkpoint",
-             "checkpoint:save_training_state")  # fmt: skip
+LOOP_WORK = (
+    "loop:_Trainer.train_epoch",
+    "loop:_Trainer.evaluate",
+    "checkpoint:save_model_checkpoint",
+    "checkpoint:save_training_state",
+)
 
 
 def training_loop_cpu(events: list[dict]) -> float:
@@ -169,10 +188,13 @@ def training_loop_cpu(events: list[dict]) -> float:
 
 
 def driver_phases(events: list[dict]) -> dict[str, float]:
-    names = {"runner:check_data": "data check + tiny preset warm-up", "runner:open_tracking": "MLflow: preflight + parent run",
-             "ray:Tuner.fit": "Tuner.fit (all trials)",
-             "session:SearchTracking.finish": "MLflow: register best model, close runs",
-             "runner:run_search": "run_search total"}  # fmt: skip
+    names = {
+        "runner:check_data": "data check + tiny preset warm-up",
+        "runner:open_tracking": "MLflow: preflight + parent run",
+        "ray:Tuner.fit": "Tuner.fit (all trials)",
+        "session:SearchTracking.finish": "MLflow: register best model, close runs",
+        "runner:run_search": "run_search total",
+    }
     phases = {label: sum(e["t1"] - e["t0"] for e in events if e["name"] == n) for n, label in names.items()}
     total = phases.pop("run_search total")
     phases["other (ray.init, summary, report)"] = total - sum(phases.values())
@@ -194,7 +216,9 @@ def report(events: list[dict], cpu: dict | None, load: str = "") -> str:
         lines.append("| stage | wall s | share | CPU s (rank 0 unless noted) |\n|---|---:|---:|---:|")
         for k in stages:
             lines.append(f"| {k} | {walls[k]:.2f} | {100 * walls[k] / total:.0f}% | {cpus[k]:.2f} |")
-        lines.append(f"| **trial total** | **{total:.1f}** | 100% | {sum(v for k, v in cpus.items() if not k.startswith('  of which')):.1f} |")
+        lines.append(
+            f"| **trial total** | **{total:.1f}** | 100% | {sum(v for k, v in cpus.items() if not k.startswith('  of which')):.1f} |"
+        )
         lines.append("")
     if cpu:
         driver = cpu["driver"]
@@ -209,16 +233,20 @@ def report(events: list[dict], cpu: dict | None, load: str = "") -> str:
         all_cpu = sum(sum(v) for v in by_role.values())
         lines.append(f"| **all** | {sum(len(v) for v in by_role.values())} | **{all_cpu:.1f}** | {all_cpu / n:.1f} |")
         loop = training_loop_cpu(events)
-        lines.append(f"\nper-trial platform cost: {all_cpu / n:.1f} CPU s of all processes per trial - {loop / n:.1f} CPU s "
-                     f"of the training loop's own work (training, evaluation, checkpoint writes; every rank) = "
-                     f"**{(all_cpu - loop) / n:.1f} CPU s**")
+        lines.append(
+            f"\nper-trial platform cost: {all_cpu / n:.1f} CPU s of all processes per trial - {loop / n:.1f} CPU s "
+            f"of the training loop's own work (training, evaluation, checkpoint writes; every rank) = "
+            f"**{(all_cpu - loop) / n:.1f} CPU s**"
+        )
         lines.append(f"\nsearch wall: {cpu['wall']:.1f} s; load average {cpu.get('load', load)}")
     return "\n".join(lines)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", help="Folder for events.jsonl, cpu.json and search.log (default: a new /tmp/selfre-profile-*).")
+    p.add_argument(
+        "--out", help="Folder for events.jsonl, cpu.json and search.log (default: a new /tmp/selfre-profile-*)."
+    )
     p.add_argument("--events", help="Only print the report of an earlier run's events.jsonl (cpu.json beside it).")
     p.add_argument("search_args", nargs=argparse.REMAINDER, help="-- then the arguments of tune/search.py")
     args = p.parse_args()
@@ -232,12 +260,20 @@ def main() -> int:
     events = out / "events.jsonl"
     events.unlink(missing_ok=True)
     search_args = args.search_args[1:] if args.search_args[:1] == ["--"] else args.search_args
-    env = {**os.environ, STAGE_TIMES_ENV: str(events),
-           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    env = {
+        **os.environ,
+        STAGE_TIMES_ENV: str(events),
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
     load0 = open("/proc/loadavg").read().split()[0]
     start = time.time()
     with open(out / "search.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, str(REPO / "tune" / "search.py"), *search_args], env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, str(REPO / "tune" / "search.py"), *search_args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         seen: dict = {}
         stop = threading.Event()
         sampler = threading.Thread(target=_sample, args=(proc.pid, seen, stop), daemon=True)
@@ -246,7 +282,12 @@ def main() -> int:
         stop.set()
         sampler.join()
     load1 = open("/proc/loadavg").read().split()[0]
-    cpu = {"driver": proc.pid, "wall": time.time() - start, "load": f"{load0} -> {load1}", "processes": {str(k): v for k, v in seen.items()}}
+    cpu = {
+        "driver": proc.pid,
+        "wall": time.time() - start,
+        "load": f"{load0} -> {load1}",
+        "processes": {str(k): v for k, v in seen.items()},
+    }
     (out / "cpu.json").write_text(json.dumps(cpu, indent=1))
     print(report([json.loads(line) for line in open(events)], cpu))
     print(f"\nsearch exit code {rc}; log, events and CPU samples in {out}")

@@ -45,27 +45,46 @@ def measure(cfg, sentences: int) -> list[dict]:
         model.train()
         out = model(**batch)
         ratio = spp_diagnostics.gradient_share(model, out.loss_re, out.loss_spp)["spp_grad_ratio_raw"]
-        rows.append({"spp_alpha": alpha, "spp_target": target, "spp_layers": layers, "loss_re": float(out.loss_re.detach()),
-                     "loss_spp": float(out.loss_spp.detach()), "grad_ratio": ratio})  # fmt: skip
+        rows.append(
+            {
+                "spp_alpha": alpha,
+                "spp_target": target,
+                "spp_layers": layers,
+                "loss_re": float(out.loss_re.detach()),
+                "loss_spp": float(out.loss_spp.detach()),
+                "grad_ratio": ratio,
+            }
+        )
     return rows
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| spp_alpha | spp_target | spp_layers | L_re | L_spp (nats) | ‖∇L_spp‖ / ‖∇L_re‖ | λ for 2%–100% |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| spp_alpha | spp_target | spp_layers | L_re | L_spp (nats) | ‖∇L_spp‖ / ‖∇L_re‖ | λ for 2%–100% |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['spp_alpha']} | {r['spp_target']} | {r['spp_layers']} | {r['loss_re']:.3f} | {r['loss_spp']:.4f} "
-                     f"| {r['grad_ratio']:.4f} | {0.02 / r['grad_ratio']:.3g}–{1 / r['grad_ratio']:.3g} |")  # fmt: skip
+        lines.append(
+            f"| {r['spp_alpha']} | {r['spp_target']} | {r['spp_layers']} | {r['loss_re']:.3f} | {r['loss_spp']:.4f} "
+            f"| {r['grad_ratio']:.4f} | {0.02 / r['grad_ratio']:.3g}–{1 / r['grad_ratio']:.3g} |"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="benchmarks/spp_regimes.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--sentences", type=int, default=32, help="Training sentences in the one batch measured (default 32).")
-    p.add_argument("--config", metavar="FILE.yaml", help="A search or train config: its data:/model:/train: sections "
-                   "(a search: section is ignored); flags override it.")  # fmt: skip
-    add_config_args(p, exclude=("use_spp", "spp_alpha", "spp_target", "spp_layers", "weighting", "spp_lambda"),
-                    config_file=False)  # fmt: skip
+    p.add_argument(
+        "--sentences", type=int, default=32, help="Training sentences in the one batch measured (default 32)."
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE.yaml",
+        help="A search or train config: its data:/model:/train: sections "
+        "(a search: section is ignored); flags override it.",
+    )
+    add_config_args(
+        p, exclude=("use_spp", "spp_alpha", "spp_target", "spp_layers", "weighting", "spp_lambda"), config_file=False
+    )
     args = p.parse_args(argv)
     loaded = load_yaml(args.config) if args.config else {}
     flags = argparse.Namespace(**{**vars(args), "config": None})  # the file is merged here, without its search:

@@ -31,8 +31,11 @@ MLFLOW_KEYS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_F
 def new_contents(name: str) -> str:
     if name == TOKEN:
         return secrets.token_hex(32)  # what Ray's own generator writes (no newline)
-    values = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": secrets.token_hex(16),
-              "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(32)}  # fmt: skip
+    values = {
+        "MLFLOW_TRACKING_USERNAME": "admin",
+        "MLFLOW_TRACKING_PASSWORD": secrets.token_hex(16),
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(32),
+    }
     return "".join(f"{key}={values[key]}\n" for key in MLFLOW_KEYS)
 
 
@@ -56,8 +59,10 @@ def make_secrets(folder: Path) -> list[str]:
         if path.exists():
             why = problem(path)
             if why:
-                raise SystemExit(f"make_secrets.py: {path} {why}: fix it, or delete it to have a new one made "
-                                 "(a running cluster then needs `ray up` again)")  # fmt: skip
+                raise SystemExit(
+                    f"make_secrets.py: {path} {why}: fix it, or delete it to have a new one made "
+                    "(a running cluster then needs `ray up` again)"
+                )
             if stat.S_IMODE(path.stat().st_mode) != 0o600:
                 path.chmod(0o600)
                 lines.append(f"kept {path} (mode set to 600)")

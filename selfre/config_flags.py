@@ -75,10 +75,14 @@ def given(args: argparse.Namespace, cls, dest: Callable[[str], str] = str) -> di
     return {k: v for k, v in values.items() if v is not None}
 
 
-def add_config_args(parser: argparse.ArgumentParser, sections=("data", "model", "train"), exclude=(), config_file=True) -> None:
+def add_config_args(
+    parser: argparse.ArgumentParser, sections=("data", "model", "train"), exclude=(), config_file=True
+) -> None:
     """One flag per config field; `config_file` adds `--config FILE.yaml` (callers with their own say False)."""
     if config_file:
-        parser.add_argument("--config", metavar="FILE.yaml", help="YAML with data:/model:/train: sections; flags override it.")
+        parser.add_argument(
+            "--config", metavar="FILE.yaml", help="YAML with data:/model:/train: sections; flags override it."
+        )
     for section in sections:
         group = parser.add_argument_group(f"{section} options")
         add_field_flags(

@@ -8,7 +8,9 @@ from collections.abc import Iterable, Iterator, Mapping
 
 
 @contextlib.contextmanager
-def overlay_environ(values: Mapping[str, str], *, keep_existing: bool = False, drop: Iterable[str] = ()) -> Iterator[None]:
+def overlay_environ(
+    values: Mapping[str, str], *, keep_existing: bool = False, drop: Iterable[str] = ()
+) -> Iterator[None]:
     """os.environ with `values` set — or, with `keep_existing`, set only where the variable is unset, so the
     user's own setting wins — and `drop` removed, for the duration of the block."""
     drop = tuple(drop)

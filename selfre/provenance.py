@@ -35,8 +35,11 @@ class CodeVersion:
 
     def tags(self) -> dict[str, str]:
         """MLflow tags (runs and model versions alike)."""
-        out = {TAG_VERSION: self.version, TAG_COMMIT: self.commit or "unknown",
-               TAG_DIRTY: "unknown" if self.dirty is None else str(self.dirty).lower()}  # fmt: skip
+        out = {
+            TAG_VERSION: self.version,
+            TAG_COMMIT: self.commit or "unknown",
+            TAG_DIRTY: "unknown" if self.dirty is None else str(self.dirty).lower(),
+        }
         if self.commit:
             out[MLFLOW_GIT_COMMIT] = self.commit
         return out

@@ -39,8 +39,12 @@ class TrainedWith:
     device: str  # a device type: cpu or cuda
 
     def to_dict(self, config_file: str = "best_config.json") -> dict:
-        return {"world_size": self.world_size, "threads_per_worker": self.threads_per_worker, "device": self.device,
-                "command": command(self.world_size, config_file)}  # fmt: skip
+        return {
+            "world_size": self.world_size,
+            "threads_per_worker": self.threads_per_worker,
+            "device": self.device,
+            "command": command(self.world_size, config_file),
+        }
 
     @classmethod
     def from_dict(cls, d, where: str) -> TrainedWith:
@@ -83,8 +87,10 @@ def differences(trained: TrainedWith, world_size: int, device_type: str) -> list
     """What differs between the recorded trial and this run, each as a phrase; [] = reproduces it."""
     out = []
     if world_size != trained.world_size:
-        out.append(f"{world_size} data-parallel worker(s), the trial {trained.world_size} "
-                   f"(re-train with: {command(trained.world_size)})")  # fmt: skip
+        out.append(
+            f"{world_size} data-parallel worker(s), the trial {trained.world_size} "
+            f"(re-train with: {command(trained.world_size)})"
+        )
     if device_type != trained.device:
         out.append(f"device {device_type}, the trial {trained.device}")
     return out

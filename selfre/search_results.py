@@ -115,9 +115,16 @@ def to_csv(summary: dict) -> str:
     columns = [f"{n}_{s}" for n in stats for s in ("mean", "std")]
     w.writerow(["config_id", "status", "seeds_complete", "seeds_planned", *keys, *columns])
     for c in configs:
-        w.writerow([c["config_id"], c["status"], c["seeds_complete"], c["seeds_planned"],
-                    *[c["params"].get(k, "") for k in keys],
-                    *[_cell((c.get(n) or {}).get(s)) for n in stats for s in ("mean", "std")]])  # fmt: skip
+        w.writerow(
+            [
+                c["config_id"],
+                c["status"],
+                c["seeds_complete"],
+                c["seeds_planned"],
+                *[c["params"].get(k, "") for k in keys],
+                *[_cell((c.get(n) or {}).get(s)) for n in stats for s in ("mean", "std")],
+            ]
+        )
     return buf.getvalue()
 
 
@@ -149,7 +156,11 @@ def best_checkpoint(config: dict) -> str | None:
     registry registers and `Predictor` loads. If that seed has no checkpoint on record, None: never a worse
     seed's model under the best seed's score (selfre.search.summary.final_checkpoint finds the final model
     even of a trial that only re-reported after --resume)."""
-    scored = [(seed_score(t.get("metrics") or {}, "dev"), t) for t in config.get("trials", []) if t.get("status", COMPLETE) == COMPLETE]
+    scored = [
+        (seed_score(t.get("metrics") or {}, "dev"), t)
+        for t in config.get("trials", [])
+        if t.get("status", COMPLETE) == COMPLETE
+    ]
     scored = [(s, t) for s, t in scored if not math.isnan(s)]
     return max(scored, key=lambda st: st[0])[1].get("checkpoint") if scored else None
 

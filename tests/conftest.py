@@ -43,9 +43,15 @@ def tiny_encoder_dir(tmp_path_factory):
     from selfre.model.presets import build_tiny_encoder
 
     return build_tiny_encoder(
-        TINY_TEXTS, tmp_path_factory.mktemp("tiny-encoder"), hidden_size=32, num_hidden_layers=2,
-        num_attention_heads=2, intermediate_size=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-    )  # fmt: skip
+        TINY_TEXTS,
+        tmp_path_factory.mktemp("tiny-encoder"),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +62,9 @@ def _no_leaked_store_or_cluster():
 
     keys = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "RAY_ADDRESS")
     # Overlaying each variable with its own value (or "dropping" an unset one) restores it exactly afterwards.
-    with overlay_environ({k: os.environ[k] for k in keys if k in os.environ}, drop=[k for k in keys if k not in os.environ]):
+    with overlay_environ(
+        {k: os.environ[k] for k in keys if k in os.environ}, drop=[k for k in keys if k not in os.environ]
+    ):
         yield
 
 
@@ -64,8 +72,14 @@ def _no_leaked_store_or_cluster():
 # other, sharing one Ray session and their session-scoped searches, while the other workers take every other test.
 # (xdist's own `--dist loadgroup` cannot do this with pytest 9: its group suffix on node ids is not applied.)
 EMBEDDED_RAY_MODULES = frozenset(
-    {"test_ablation_ray.py", "test_search_driver_ray.py", "test_search_ray.py", "test_tracking_resume.py",
-     "test_search_in_trial.py", "test_search_trainer.py"}
+    {
+        "test_ablation_ray.py",
+        "test_search_driver_ray.py",
+        "test_search_ray.py",
+        "test_tracking_resume.py",
+        "test_search_in_trial.py",
+        "test_search_trainer.py",
+    }
 )
 
 
@@ -103,8 +117,13 @@ def ray_session():
         apply_embedded_env()  # as the embedded default would
         # Workers pin RAY_ADDRESS to this cluster, as the embedded default's do: a real search may be running
         # beside the tests, and Ray Train's cleaner refuses to pick between two clusters on one machine.
-        ray.init(num_cpus=3, include_dashboard=True, logging_level=logging.WARNING,
-                 runtime_env={"worker_process_setup_hook": ADDRESS_HOOK}, _system_config=EMBEDDED_SYSTEM_CONFIG)  # fmt: skip
+        ray.init(
+            num_cpus=3,
+            include_dashboard=True,
+            logging_level=logging.WARNING,
+            runtime_env={"worker_process_setup_hook": ADDRESS_HOOK},
+            _system_config=EMBEDDED_SYSTEM_CONFIG,
+        )
         try:
             yield ray.get_runtime_context().gcs_address
         finally:

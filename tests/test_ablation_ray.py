@@ -39,9 +39,26 @@ def demo_dir(tmp_path_factory):
 @pytest.fixture(scope="session")  # session: computed once even if xdist splits the module's run
 def ablation(ray_session, demo_dir, tmp_path_factory):
     storage = tmp_path_factory.mktemp("runs")
-    args = build_parser().parse_args(["--dataset", "demo", "--data-dir", str(demo_dir), "--variants", "baseline,self",
-                                      "--seeds", "42,52", "--storage", str(storage), "--name", "abl",
-                                      "--bootstrap-resamples", "300", *SMALL, *RESOURCES])  # fmt: skip
+    args = build_parser().parse_args(
+        [
+            "--dataset",
+            "demo",
+            "--data-dir",
+            str(demo_dir),
+            "--variants",
+            "baseline,self",
+            "--seeds",
+            "42,52",
+            "--storage",
+            str(storage),
+            "--name",
+            "abl",
+            "--bootstrap-resamples",
+            "300",
+            *SMALL,
+            *RESOURCES,
+        ]
+    )
     plan = plan_from_args(args, CONFIG_DIR)
     return run_search(plan), storage
 
@@ -51,7 +68,10 @@ def test_every_variant_is_trained_once_per_seed(ablation):
     summary = outcome.summary
     assert outcome.finished and summary["num_trials"] == 2 * 2
     params = {c["config_id"]: c["params"] for c in summary["configurations"]}
-    assert params == {"v001": {"model.use_spp": False, "model.use_hr": False}, "v002": {"model.use_spp": True, "model.use_hr": True}}
+    assert params == {
+        "v001": {"model.use_spp": False, "model.use_hr": False},
+        "v002": {"model.use_spp": True, "model.use_hr": True},
+    }
     assert all(c["status"] == COMPLETE and c["seeds_complete"] == 2 for c in summary["configurations"])
 
 
@@ -62,7 +82,9 @@ def test_table_figures_equal_an_independent_computation_from_the_child_runs(abla
     assert parent.data.tags["selfre.search"] == "abl"
     by_config: dict[str, dict[int, dict]] = {}
     for run in trials:
-        by_config.setdefault(run.data.tags["selfre.config_id"], {})[int(run.data.tags["selfre.seed"])] = run.data.metrics
+        by_config.setdefault(run.data.tags["selfre.config_id"], {})[int(run.data.tags["selfre.seed"])] = (
+            run.data.metrics
+        )
     assert len(trials) == 4
     rows = {r["config_id"]: r for r in table["rows"]}
     for config_id, seeds in by_config.items():
@@ -75,7 +97,9 @@ def test_table_figures_equal_an_independent_computation_from_the_child_runs(abla
     self_row = rows["v002"]
     assert self_row["diff"]["mean"] == pytest.approx(statistics.fmean(diffs))
     contains_zero = self_row["diff"]["low"] <= 0 <= self_row["diff"]["high"]
-    assert self_row["verdict"] == "within seed noise" if contains_zero else self_row["verdict"].endswith("than baseline")
+    assert (
+        self_row["verdict"] == "within seed noise" if contains_zero else self_row["verdict"].endswith("than baseline")
+    )
     assert 0.0 <= self_row["bootstrap"]["p_value"] <= 1.0 and self_row["bootstrap"]["resamples"] == 300
     # The report was printed and logged to the ablation's run; no model is registered by an ablation.
     assert "| SELF (SPP+HR) | 2 |" in outcome.report and "paired bootstrap" in outcome.report
@@ -119,10 +143,23 @@ def test_final_seeds_retrain_the_best_configuration_and_register_the_best_of_the
         cfg.train.epochs, cfg.train.batch_size = 1, 16
         return cfg
 
-    overrides = {"num_samples": 1, "seeds": [42], "final_seeds": [52, 62], "scheduler": "fifo", "workers_per_trial": 1,
-                 "cpus_per_worker": 1.0, "max_concurrent": 2}  # fmt: skip
-    plan = build_plan("demo", CONFIG_DIR, search_overrides=overrides, apply_run_overrides=small, name="fs",
-                      storage_root=str(tmp_path / "runs"))  # fmt: skip
+    overrides = {
+        "num_samples": 1,
+        "seeds": [42],
+        "final_seeds": [52, 62],
+        "scheduler": "fifo",
+        "workers_per_trial": 1,
+        "cpus_per_worker": 1.0,
+        "max_concurrent": 2,
+    }
+    plan = build_plan(
+        "demo",
+        CONFIG_DIR,
+        search_overrides=overrides,
+        apply_run_overrides=small,
+        name="fs",
+        storage_root=str(tmp_path / "runs"),
+    )
     outcome = run_search(plan)
     final = outcome.summary["final"]
     assert final["config_id"] == "f001" and final["params"] == outcome.summary["best"]["params"]

@@ -15,8 +15,16 @@ from selfre.search import ablation
 
 def _row(variant: str, mean: float, **extra) -> dict:
     stat = {"mean": mean, "std": 0.01, "n": 3}
-    return {"variant": variant, "label": ablation.LABELS[variant], "config_id": "v", "status": "complete",
-            "seeds": [1, 2, 3], "test": stat, "pc": stat, **extra}  # fmt: skip
+    return {
+        "variant": variant,
+        "label": ablation.LABELS[variant],
+        "config_id": "v",
+        "status": "complete",
+        "seeds": [1, 2, 3],
+        "test": stat,
+        "pc": stat,
+        **extra,
+    }
 
 
 def test_a_bootstrap_p_of_zero_is_printed_as_below_one_over_the_resamples():
@@ -29,10 +37,15 @@ def test_a_bootstrap_p_of_zero_is_printed_as_below_one_over_the_resamples():
     close = paired_bootstrap(gold, base[::-1], base, SEMEVAL, "official_macro_f1", resamples=400, seed=1)
     assert 0 < close["p_value"] <= 1
     diff = t_interval([0.3, 0.32])
-    rows = [_row("baseline", 0.4), _row("spp", 0.7, diff=diff, verdict="better than baseline", bootstrap=clear),
-            _row("self", 0.4, diff=diff, verdict="better than baseline", bootstrap=close)]  # fmt: skip
+    rows = [
+        _row("baseline", 0.4),
+        _row("spp", 0.7, diff=diff, verdict="better than baseline", bootstrap=clear),
+        _row("self", 0.4, diff=diff, verdict="better than baseline", bootstrap=close),
+    ]
     lines = ablation.markdown({"objective": "official_macro_f1", "seeds": [1, 2], "test_examples": 300, "rows": rows})
-    cells = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[5] for line in lines.splitlines() if line.startswith("| ")}
+    cells = {
+        line.split(" | ")[0].lstrip("| "): line.split(" | ")[5] for line in lines.splitlines() if line.startswith("| ")
+    }
     assert cells["+SPP"] == "< 1/400"  # not "0.000": 400 resamples cannot tell p = 0 from p = 0.001
     assert cells["SELF (SPP+HR)"] == f"{close['p_value']:.3f}"
     assert cells["baseline"] == "-"
@@ -54,8 +67,20 @@ def test_an_ablation_from_a_search_starts_from_its_best_config_file(tmp_path):
     trial = TrialRecord("t1", "c001", 52, {"model.spp_lambda": 0.7}, COMPLETE, 2, {"dev_score": 0.5, "best_epoch": 2})
     best = json.loads(open(write_summary(source, summarize([trial], [52], base=source.base))["best_config"]).read())
     assert best["reproduce"]["world_size"] == 2 and best["model"]["spp_lambda"] == 0.7
-    args = build_parser().parse_args(["--from-search", "src", "--storage", str(tmp_path), "--seeds", "1,2",
-                                      "--workers-per-trial", "1", "--variants", "baseline,self"])  # fmt: skip
+    args = build_parser().parse_args(
+        [
+            "--from-search",
+            "src",
+            "--storage",
+            str(tmp_path),
+            "--seeds",
+            "1,2",
+            "--workers-per-trial",
+            "1",
+            "--variants",
+            "baseline,self",
+        ]
+    )
     plan = plan_from_args(args, config_dir)
     assert plan.base["model"]["spp_lambda"] == 0.7 and plan.search.seeds == [1, 2]
     assert plan.search.workers_per_trial == 1 and "reproduce" not in plan.base

@@ -29,9 +29,13 @@ TEXTS = ["@ * person * Bill Gates @ founded # ^ organization ^ Microsoft # in 19
 @pytest.fixture(scope="module")
 def encoder_dir(tmp_path_factory):
     return build_tiny_encoder(
-        TEXTS, tmp_path_factory.mktemp("bench-encoder"), hidden_size=HIDDEN, num_hidden_layers=LAYERS,
-        num_attention_heads=HEADS, intermediate_size=64,
-    )  # fmt: skip
+        TEXTS,
+        tmp_path_factory.mktemp("bench-encoder"),
+        hidden_size=HIDDEN,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS,
+        intermediate_size=64,
+    )
 
 
 _RESULTS: dict[str, dict] = {}
@@ -42,8 +46,24 @@ def bench_json(request, encoder_dir, capsys) -> dict:
     """One `selfre bench --json` run per SPP kernel (cached: the module's tests share it)."""
     kernel = request.param
     if kernel not in _RESULTS:
-        argv = ["bench", "--model", str(encoder_dir), "--json", "--batch-size", str(BATCH), "--seq-len", str(SEQ_LEN),
-                "--repeats", "1", "--warmup", "0", "--device", "cpu", "--spp-kernel", kernel]  # fmt: skip
+        argv = [
+            "bench",
+            "--model",
+            str(encoder_dir),
+            "--json",
+            "--batch-size",
+            str(BATCH),
+            "--seq-len",
+            str(SEQ_LEN),
+            "--repeats",
+            "1",
+            "--warmup",
+            "0",
+            "--device",
+            "cpu",
+            "--spp-kernel",
+            kernel,
+        ]
         assert main(argv) == 0
         _RESULTS[kernel] = json.loads(capsys.readouterr().out)
     return _RESULTS[kernel]

@@ -99,7 +99,9 @@ def node_image(config: dict) -> str:
 def check_gpu_yaml(config: dict) -> None:
     image = node_image(config)
     # Ray's stock image (node_setup.sh installs selfre at boot) or cluster/Dockerfile's (selfre already in it).
-    assert image == RAY_IMAGE or image.split("/")[-1] == f"selfre:{node_image_tag()}", f"{image}: not a node image of this release"
+    assert image == RAY_IMAGE or image.split("/")[-1] == f"selfre:{node_image_tag()}", (
+        f"{image}: not a node image of this release"
+    )
     types = copy.deepcopy(config["available_node_types"])
     head = types.pop(config["head_node_type"])
     assert head["resources"] == {"CPU": 0}, "trials must never run on the head"
@@ -111,10 +113,17 @@ def check_gpu_yaml(config: dict) -> None:
     assert spot and all(types[name]["max_workers"] > 0 for name in spot), "spot workers are enabled"
     for name in spot:
         # The same machine on demand is launched first, so the search never waits on spot capacity alone.
-        twins = [n for n, t in types.items() if market[n] != "spot" and t["node_config"]["InstanceType"]
-                 == types[name]["node_config"]["InstanceType"] and t["resources"] == types[name]["resources"]]  # fmt: skip
+        twins = [
+            n
+            for n, t in types.items()
+            if market[n] != "spot"
+            and t["node_config"]["InstanceType"] == types[name]["node_config"]["InstanceType"]
+            and t["resources"] == types[name]["resources"]
+        ]
         assert twins and all(types[t]["max_workers"] > 0 for t in twins), f"{name}: no on-demand floor"
-        assert all(types[t].get("priority", 0) > types[name].get("priority", 0) for t in twins), f"{name}: launched first"
+        assert all(types[t].get("priority", 0) > types[name].get("priority", 0) for t in twins), (
+            f"{name}: launched first"
+        )
 
 
 def test_gpu_yaml_matches_the_project():
@@ -215,7 +224,7 @@ def _submitter_without_token(m):
         lambda m: m["spec"]["rayClusterSpec"].update(rayVersion="2.9.0"),
         lambda m: m["metadata"].update(name="selfre-search-" + "x" * 40),  # KubeRay derives longer names from it
     ],
-)  # fmt: skip
+)
 def test_a_broken_rayjob_manifest_is_rejected(break_it):
     manifest = copy.deepcopy(load("kuberay-job.yaml"))
     break_it(manifest)
@@ -231,12 +240,14 @@ def test_a_broken_rayjob_manifest_is_rejected(break_it):
         lambda m: m["spec"]["headGroupSpec"]["rayStartParams"].update({"num-cpus": 0}),  # must be strings
         lambda m: m["spec"]["workerGroupSpecs"][0].pop("groupName"),
         lambda m: m["spec"]["workerGroupSpecs"][0].update(minReplicas=9),
-        lambda m: m["spec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["resources"]["limits"].pop("nvidia.com/gpu"),
+        lambda m: m["spec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["resources"]["limits"].pop(
+            "nvidia.com/gpu"
+        ),
         lambda m: m["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["env"][1].update(value="s3cr3t"),
         lambda m: m["spec"]["headGroupSpec"].update(serviceType="LoadBalancer"),
         lambda m: m["spec"].update(rayVersion="2.9.0"),
     ],
-)  # fmt: skip
+)
 def test_a_broken_kuberay_manifest_is_rejected(break_it):
     manifest = copy.deepcopy(load("kuberay.yaml"))
     break_it(manifest)
@@ -280,7 +291,9 @@ def check_rayjob(m: dict) -> None:
 
 
 def check_ray_container(container: dict) -> None:
-    assert container.get("name") and ray.__version__ in need(container, "image"), "the image must carry the project's Ray"
+    assert container.get("name") and ray.__version__ in need(container, "image"), (
+        "the image must carry the project's Ray"
+    )
     env = {e["name"]: e for e in container.get("env", [])}
     assert need(env, "RAY_AUTH_MODE").get("value") == "token"
     token = need(env, "RAY_AUTH_TOKEN")
@@ -347,9 +360,13 @@ def test_the_readme_starts_with_the_aws_walkthrough_and_it_edits_nothing():
     code = "\n".join(re.findall(r"^```bash\n(.*?)^```", section, re.M | re.S))
     made = {"cluster/secrets/auth_token", "cluster/secrets/mlflow.env"}  # by make_secrets.py, the first command
     for path in set(re.findall(r"\bcluster/[\w./-]+", code)) - made:
-        assert (CLUSTER.parent / path.rstrip("/.")).exists(), f"{path}: named by the walk-through, not in the repository"
+        assert (CLUSTER.parent / path.rstrip("/.")).exists(), (
+            f"{path}: named by the walk-through, not in the repository"
+        )
     assert code.index("python cluster/make_secrets.py") < code.index("ray up cluster/gpu.yaml -y")
     region = load("gpu.yaml")["provider"]["region"]
     assert f"--region {region}" in code and f"ray-autoscaler_{region}.pem" in code
-    assert not re.search(r"git tag|YOUR-|\bEDIT\b|edit `|docker (build|push)", code), "the zero-edit path builds and edits nothing"
+    assert not re.search(r"git tag|YOUR-|\bEDIT\b|edit `|docker (build|push)", code), (
+        "the zero-edit path builds and edits nothing"
+    )
     assert "RAY_AUTH_TOKEN_PATH=$PWD/cluster/secrets/auth_token" in code  # the client's token is the cluster's

@@ -52,10 +52,15 @@ def s3_demo(tmp_path_factory):
 def two_node_cluster(s3_demo, monkeypatch):
     temp = tempfile.mkdtemp(prefix="srm-", dir="/tmp")  # short: Ray's socket paths live below it
     monkeypatch.setenv("RAY_TMPDIR", temp)
-    cluster = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 3, "include_dashboard": True, "dashboard_port": free_port(),
-        "dashboard_agent_listen_port": free_port(),
-    })  # fmt: skip
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 3,
+            "include_dashboard": True,
+            "dashboard_port": free_port(),
+            "dashboard_agent_listen_port": free_port(),
+        },
+    )
     try:
         cluster.add_node(num_cpus=2)
         cluster.wait_for_nodes()
@@ -70,12 +75,41 @@ def test_search_trials_run_on_both_nodes(two_node_cluster, s3_demo, tmp_path):
     data_uri, node_cache = s3_demo
     nodes = {cluster.head_node.node_id, *(n.node_id for n in cluster.worker_nodes)}
     assert len(nodes) == 2
-    search = [*SEARCH, "--dataset", "demo", "--address", cluster.address,
-              "--name", "two-nodes", "--num-samples", "2", "--seeds", "1", "--scheduler", "fifo",
-              "--max-concurrent", "2", "--workers-per-trial", "1", "--cpus-per-worker", "2", "--num-threads", "1",
-              "--epochs", "1", "--max-train-examples", "32", "--max-eval-examples", "16",
-              "--data-dir", data_uri, "--storage", "s3://corpus/runs",
-              "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]  # fmt: skip
+    search = [
+        *SEARCH,
+        "--dataset",
+        "demo",
+        "--address",
+        cluster.address,
+        "--name",
+        "two-nodes",
+        "--num-samples",
+        "2",
+        "--seeds",
+        "1",
+        "--scheduler",
+        "fifo",
+        "--max-concurrent",
+        "2",
+        "--workers-per-trial",
+        "1",
+        "--cpus-per-worker",
+        "2",
+        "--num-threads",
+        "1",
+        "--epochs",
+        "1",
+        "--max-train-examples",
+        "32",
+        "--max-eval-examples",
+        "16",
+        "--data-dir",
+        data_uri,
+        "--storage",
+        "s3://corpus/runs",
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'mlflow.db'}",
+    ]
     env = env_without("PYTEST_")
     done = subprocess.run(search, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, f"search failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
@@ -84,8 +118,11 @@ def test_search_trials_run_on_both_nodes(two_node_cluster, s3_demo, tmp_path):
     s3 = boto3.client("s3")
     summary = json.loads(s3.get_object(Bucket="corpus", Key="runs/two-nodes/summary.json")["Body"].read())
     assert [c["status"] for c in summary["configurations"]] == ["complete", "complete"]
-    keys = {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="corpus", Prefix="runs/")
-            for o in page.get("Contents", [])}  # fmt: skip
+    keys = {
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket="corpus", Prefix="runs/")
+        for o in page.get("Contents", [])
+    }
     finals = {k for k in keys if k.endswith("/final/model.safetensors")}
     # Ray Train wrote the checkpoints to the bucket (keep_checkpoints 1: only the final one stays), Tune its state.
     assert len(finals) == 2 and "runs/two-nodes/search_plan.json" in keys
@@ -106,12 +143,22 @@ def test_search_trials_run_on_both_nodes(two_node_cluster, s3_demo, tmp_path):
     assert champion.tags["config_id"] == summary["best"]["config_id"]
 
     # A one-worker trial trains in its Tune trial actor (selfre/search/in_trial.py): that actor is the worker.
-    workers = list_actors(address=f"http://{cluster.webui_url}", filters=[("class_name", "=", "ImplicitFunc")],
-                          detail=True, limit=1000, raise_on_missing_output=False)  # fmt: skip
+    workers = list_actors(
+        address=f"http://{cluster.webui_url}",
+        filters=[("class_name", "=", "ImplicitFunc")],
+        detail=True,
+        limit=1000,
+        raise_on_missing_output=False,
+    )
     used = {w.node_id for w in workers}
     assert len(workers) == 2 and used == nodes, f"trial workers ran on {used}, cluster nodes are {nodes}"
 
     # The README's release step after a search: withdraws any standing autoscaler request, returns at once.
-    release = subprocess.run([sys.executable, str(REPO / "cluster" / "request_gpus.py"), "0", "--address",
-                              cluster.address, "--wait", "30"], env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    release = subprocess.run(
+        [sys.executable, str(REPO / "cluster" / "request_gpus.py"), "0", "--address", cluster.address, "--wait", "30"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert release.returncode == 0 and "requested 0" in release.stdout, release.stderr[-2000:]

@@ -50,7 +50,10 @@ def test_idempotent_keeps_what_exists_and_makes_what_is_missing(tmp_path):
     (folder / "auth_token").chmod(0o644)
     third = make(folder)
     assert third.returncode == 0
-    assert third.stdout.splitlines() == [f"kept {folder / 'auth_token'} (mode set to 600)", f"made {folder / 'mlflow.env'}"]
+    assert third.stdout.splitlines() == [
+        f"kept {folder / 'auth_token'} (mode set to 600)",
+        f"made {folder / 'mlflow.env'}",
+    ]
     assert (folder / "auth_token").read_bytes() == first["auth_token"] and mode(folder / "auth_token") == 0o600
     assert (folder / "mlflow.env").read_bytes() != first["mlflow.env"]
 
@@ -61,12 +64,17 @@ def test_an_unusable_existing_file_is_named_not_overwritten(tmp_path):
     (folder / "mlflow.env").write_text("MLFLOW_TRACKING_USERNAME=admin\nMLFLOW_TRACKING_PASSWORD=\n")
     done = make(folder)
     assert done.returncode != 0
-    assert f"{folder / 'mlflow.env'} has no value for MLFLOW_TRACKING_PASSWORD, MLFLOW_FLASK_SERVER_SECRET_KEY" in done.stderr
+    assert (
+        f"{folder / 'mlflow.env'} has no value for MLFLOW_TRACKING_PASSWORD, MLFLOW_FLASK_SERVER_SECRET_KEY"
+        in done.stderr
+    )
     assert (folder / "mlflow.env").read_text().endswith("PASSWORD=\n")
 
 
 def test_the_default_folder_is_ignored_by_git_but_its_readme_is_not():
     assert git("check-ignore", "cluster/secrets/auth_token", "cluster/secrets/mlflow.env").splitlines() == [
-        "cluster/secrets/auth_token", "cluster/secrets/mlflow.env"]  # fmt: skip
+        "cluster/secrets/auth_token",
+        "cluster/secrets/mlflow.env",
+    ]
     readme = subprocess.run(["git", "check-ignore", "-q", "cluster/secrets/README.md"], cwd=REPO)
     assert readme.returncode == 1 and git("ls-files", "cluster/secrets") == "cluster/secrets/README.md"

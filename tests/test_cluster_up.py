@@ -45,7 +45,7 @@ from support import REPO, env_without, free_port  # noqa: E402
 VENV = Path(sys.prefix)
 RAY_PROCESSES = ("raylet", "gcs_server", "dashboard", "monitor.py", "log_monitor", "runtime_env_agent")
 
-RELAY = '''import os, socket, sys, threading
+RELAY = """import os, socket, sys, threading
 sock = socket.create_connection((sys.argv[1], int(sys.argv[2])))
 def upstream():
     while True:
@@ -60,7 +60,7 @@ while True:
     if not data:
         break
     os.write(1, data)
-'''
+"""
 
 pytestmark = pytest.mark.slow
 
@@ -103,25 +103,42 @@ class SshMachine:
         (ssh_dir / "authorized_keys").chmod(0o600)
         self.home.chmod(0o700)
         passwd = self.workdir / "passwd"  # the namespace's view: root's home is the temp folder
-        passwd.write_text("".join(
-            ":".join([*f[:5], str(self.home), *f[6:]]) if f[0] == "root" else line
-            for line in open("/etc/passwd") for f in [line.split(":")]
-        ))  # fmt: skip
+        passwd.write_text(
+            "".join(
+                ":".join([*f[:5], str(self.home), *f[6:]]) if f[0] == "root" else line
+                for line in open("/etc/passwd")
+                for f in [line.split(":")]
+            )
+        )
         if not Path("/run/sshd").exists():  # Debian's sshd insists on its privilege-separation directory
             Path("/run/sshd").mkdir(mode=0o755, parents=True)
             self._made_run_sshd = True
         config = self.workdir / "sshd_config"
-        config.write_text("\n".join([
-            f"Port {self.port}", "ListenAddress 127.0.0.1", f"HostKey {self.workdir / 'host_key'}",
-            f"PidFile {self.workdir / 'sshd.pid'}", "AllowUsers root", "PermitRootLogin prohibit-password",
-            "AuthorizedKeysFile .ssh/authorized_keys", "PubkeyAuthentication yes", "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no", "UsePAM no", "X11Forwarding no", "",
-        ]))  # fmt: skip
+        config.write_text(
+            "\n".join(
+                [
+                    f"Port {self.port}",
+                    "ListenAddress 127.0.0.1",
+                    f"HostKey {self.workdir / 'host_key'}",
+                    f"PidFile {self.workdir / 'sshd.pid'}",
+                    "AllowUsers root",
+                    "PermitRootLogin prohibit-password",
+                    "AuthorizedKeysFile .ssh/authorized_keys",
+                    "PubkeyAuthentication yes",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "UsePAM no",
+                    "X11Forwarding no",
+                    "",
+                ]
+            )
+        )
         inside = f"mount --bind {passwd} /etc/passwd && exec {sshd} -D -e -f {config}"
         self.unshare = subprocess.Popen(
             ["unshare", "--pid", "--fork", "--mount", "--mount-proc", "--propagation", "private", "sh", "-c", inside],
-            stdout=subprocess.DEVNULL, stderr=open(self.workdir / "sshd.log", "w"),
-        )  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.workdir / "sshd.log", "w"),
+        )
         deadline = time.time() + 20
         while time.time() < deadline and self.unshare.poll() is None:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
@@ -172,9 +189,15 @@ def cluster_config(host: SshMachine, name: str, checkout: Path, secrets_dir: Pat
     assert any("node_setup.sh HEAD " in cmd for cmd in config["setup_commands"]), "local.yaml installs HEAD"
     start = [cmd.replace("--port=6379", f"--port={ports['gcs']}") for cmd in config["head_start_ray_commands"]]
     assert any(f"--port={ports['gcs']}" in cmd for cmd in start), "local.yaml's head start command changed"
-    extra = " ".join(f"--{flag}={ports[key]}" for key, flag in (
-        ("dashboard", "dashboard-port"), ("client", "ray-client-server-port"),
-        ("agent", "dashboard-agent-listen-port"), ("metrics", "metrics-export-port")))  # fmt: skip
+    extra = " ".join(
+        f"--{flag}={ports[key]}"
+        for key, flag in (
+            ("dashboard", "dashboard-port"),
+            ("client", "ray-client-server-port"),
+            ("agent", "dashboard-agent-listen-port"),
+            ("metrics", "metrics-export-port"),
+        )
+    )
     config["head_start_ray_commands"] = [cmd.replace("ray start --head", f"ray start --head {extra}") for cmd in start]
     return config
 
@@ -197,9 +220,14 @@ def local_env(workdir: Path, token: Path) -> dict:
     env = env_without("RAY_", "PYTEST_")
     (workdir / "ray-local").mkdir()
     (workdir / "tmp").mkdir()
-    env.update(PATH=f"{VENV / 'bin'}:{env.get('PATH', '')}", RAY_TMPDIR=str(workdir / "ray-local"),
-               TMPDIR=str(workdir / "tmp"), RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token",
-               RAY_AUTH_TOKEN_PATH=str(token))  # fmt: skip
+    env.update(
+        PATH=f"{VENV / 'bin'}:{env.get('PATH', '')}",
+        RAY_TMPDIR=str(workdir / "ray-local"),
+        TMPDIR=str(workdir / "tmp"),
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_AUTH_MODE="token",
+        RAY_AUTH_TOKEN_PATH=str(token),
+    )
     return env
 
 
@@ -228,7 +256,9 @@ def test_ray_up_search_job_ray_down_over_ssh(tmp_path):
     name = f"selfre-test-{secrets.token_hex(3)}"
     checkout, secrets_dir = tmp_path / "checkout", tmp_path / "secrets"
     commit = clean_clone(checkout)
-    made = run([sys.executable, str(REPO / "cluster" / "make_secrets.py"), "--dir", str(secrets_dir)], dict(os.environ), 60)
+    made = run(
+        [sys.executable, str(REPO / "cluster" / "make_secrets.py"), "--dir", str(secrets_dir)], dict(os.environ), 60
+    )
     assert made.returncode == 0, made.stderr
     token = secrets_dir / "auth_token"
     ports = {key: free_port() for key in ("gcs", "dashboard", "client", "agent", "metrics")}
@@ -247,7 +277,9 @@ def test_ray_up_search_job_ray_down_over_ssh(tmp_path):
 
         # The login shell that `ray exec` and `ray down` use: token auth on, `ray` from the venv node_setup.sh set.
         shell = run(["ray", "exec", str(cfg), "echo mode=$RAY_AUTH_MODE ray=$(command -v ray)"], env, timeout=120)
-        assert shell.returncode == 0 and "mode=token" in shell.stdout and "selfre-venv/bin/ray" in shell.stdout, shell.stdout
+        assert shell.returncode == 0 and "mode=token" in shell.stdout and "selfre-venv/bin/ray" in shell.stdout, (
+            shell.stdout
+        )
 
         dashboard = f"http://127.0.0.1:{ports['dashboard']}"
         assert http_status(f"{dashboard}/api/jobs/") == 401, "the job API must refuse requests without the token"
@@ -255,10 +287,12 @@ def test_ray_up_search_job_ray_down_over_ssh(tmp_path):
 
         started = time.time()
         # The README's form: `bash -c '...'` expands ~ and $VARS on the head, in the env Ray was started with.
-        search = ("python ~/selfre/tune/search.py --dataset demo --address auto --name on-cluster --num-samples 1 "
-                  "--seeds 7 --workers-per-trial 1 --gpus-per-worker 0 --epochs 1 --max-train-examples 32 "
-                  "--max-eval-examples 16 --data-dir ~/demo-data --storage ~/runs "
-                  "--tracking-uri sqlite:///$HOME/runs/mlflow.db")  # fmt: skip
+        search = (
+            "python ~/selfre/tune/search.py --dataset demo --address auto --name on-cluster --num-samples 1 "
+            "--seeds 7 --workers-per-trial 1 --gpus-per-worker 0 --epochs 1 --max-train-examples 32 "
+            "--max-eval-examples 16 --data-dir ~/demo-data --storage ~/runs "
+            "--tracking-uri sqlite:///$HOME/runs/mlflow.db"
+        )
         job = run(["ray", "job", "submit", "--address", dashboard, "--", "bash", "-c", search], env, timeout=420)
         timings["search job"] = time.time() - started
         assert job.returncode == 0, f"search job failed:\n{job.stdout[-6000:]}\n{job.stderr[-3000:]}"
@@ -266,10 +300,13 @@ def test_ray_up_search_job_ray_down_over_ssh(tmp_path):
         assert [c["status"] for c in summary["configurations"]] == ["complete"]
         assert (host.home / "runs" / "mlflow.db").is_file(), "the search logged nothing to MLflow"
         runs = MlflowClient(f"sqlite:///{host.home}/runs/mlflow.db").search_runs(
-            [e.experiment_id for e in MlflowClient(f"sqlite:///{host.home}/runs/mlflow.db").search_experiments()])
+            [e.experiment_id for e in MlflowClient(f"sqlite:///{host.home}/runs/mlflow.db").search_experiments()]
+        )
         kinds = sorted(r.data.tags.get("selfre.kind") for r in runs)
         assert kinds == ["search", "trial"], kinds
-        assert all(re.fullmatch(r"[0-9a-f]{40}", r.data.tags["selfre.commit"]) for r in runs), "every run names its code"
+        assert all(re.fullmatch(r"[0-9a-f]{40}", r.data.tags["selfre.commit"]) for r in runs), (
+            "every run names its code"
+        )
 
         started = time.time()
         down = run(["ray", "down", "-y", str(cfg)], env, timeout=180)

@@ -92,10 +92,28 @@ def test_train_help_lists_every_spec_switch(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     out = capsys.readouterr().out
-    for flag in ("--use-spp", "--use-hr", "--spp-layers", "--spp-target", "--spp-epsilon", "--spp-direction",
-                 "--spp-alpha", "--iel-include-markers", "--hr-connector", "--head", "--weighting", "--spp-lambda",
-                 "--marker", "--max-seq-length", "--learning-rate", "--warmup-ratio", "--max-grad-norm", "--amp",
-                 "--seed", "--resume"):  # fmt: skip
+    for flag in (
+        "--use-spp",
+        "--use-hr",
+        "--spp-layers",
+        "--spp-target",
+        "--spp-epsilon",
+        "--spp-direction",
+        "--spp-alpha",
+        "--iel-include-markers",
+        "--hr-connector",
+        "--head",
+        "--weighting",
+        "--spp-lambda",
+        "--marker",
+        "--max-seq-length",
+        "--learning-rate",
+        "--warmup-ratio",
+        "--max-grad-norm",
+        "--amp",
+        "--seed",
+        "--resume",
+    ):
         assert flag in out, flag
 
 

@@ -11,9 +11,17 @@ from selfre.cli import main
 
 
 def tacred_record(rid: str, relation: str = "no_relation", **overrides) -> dict:
-    record = {"id": rid, "relation": relation, "token": ["Ann", "Lee", "works", "for", "Acme", "."],
-              "subj_start": 0, "subj_end": 1, "obj_start": 4, "obj_end": 4,
-              "subj_type": "PERSON", "obj_type": "ORGANIZATION"}  # fmt: skip
+    record = {
+        "id": rid,
+        "relation": relation,
+        "token": ["Ann", "Lee", "works", "for", "Acme", "."],
+        "subj_start": 0,
+        "subj_end": 1,
+        "obj_start": 4,
+        "obj_end": 4,
+        "subj_type": "PERSON",
+        "obj_type": "ORGANIZATION",
+    }
     return record | overrides
 
 
@@ -92,11 +100,14 @@ def test_retacred_command(tmp_path, capsys):
     assert main(["data", "check", "--dataset", "retacred", "--data-dir", str(tmp_path / "o")]) == 0
 
 
-@pytest.mark.parametrize("action,flags", [
-    ("check", ["--dataset", "--data-dir", "--skip-bad", "--semeval-dev-seed", "--no-relation-label", "LDC2018T24"]),
-    ("retacred", ["--tacred", "--patch", "--out"]),
-    ("demo", ["--out", "--seed", "--train", "--dev", "--test"]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "action,flags",
+    [
+        ("check", ["--dataset", "--data-dir", "--skip-bad", "--semeval-dev-seed", "--no-relation-label", "LDC2018T24"]),
+        ("retacred", ["--tacred", "--patch", "--out"]),
+        ("demo", ["--out", "--seed", "--train", "--dev", "--test"]),
+    ],
+)
 def test_help_documents_every_flag(capsys, action, flags):
     with pytest.raises(SystemExit) as exc:
         main(["data", action, "--help"])

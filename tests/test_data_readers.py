@@ -25,12 +25,18 @@ from selfre.errors import ConfigError, DataError
 
 def tacred_record(rid: str, relation: str = "no_relation", **overrides) -> dict:
     record = {
-        "id": rid, "relation": relation,
+        "id": rid,
+        "relation": relation,
         "token": ["Bill", "Gates", "-LRB-", "born", "1955", "-RRB-", "founded", "Microsoft", "."],
-        "subj_start": 0, "subj_end": 1, "obj_start": 7, "obj_end": 7,
-        "subj_type": "PERSON", "obj_type": "ORGANIZATION",
-        "stanford_pos": ["NNP"] * 9, "stanford_ner": ["O"] * 9,  # extra fields must be ignored
-    }  # fmt: skip
+        "subj_start": 0,
+        "subj_end": 1,
+        "obj_start": 7,
+        "obj_end": 7,
+        "subj_type": "PERSON",
+        "obj_type": "ORGANIZATION",
+        "stanford_pos": ["NNP"] * 9,
+        "stanford_ner": ["O"] * 9,  # extra fields must be ignored
+    }
     record.update(overrides)
     return record
 
@@ -65,8 +71,13 @@ def write_semeval(folder: Path, n_train: int = 40) -> Path:
 
 
 def jsonl_line(relation: str, h=(0, 2), t=(5, 6), **extra) -> str:
-    record = {"token": ["Bill", "Gates", "-LRB-", "CEO", "-RRB-", "Microsoft", "."], "h": {"name": "Bill Gates", "pos": list(h)},
-              "t": {"name": "Microsoft", "pos": list(t)}, "relation": relation, **extra}  # fmt: skip
+    record = {
+        "token": ["Bill", "Gates", "-LRB-", "CEO", "-RRB-", "Microsoft", "."],
+        "h": {"name": "Bill Gates", "pos": list(h)},
+        "t": {"name": "Microsoft", "pos": list(t)},
+        "relation": relation,
+        **extra,
+    }
     return json.dumps(record)
 
 
@@ -164,8 +175,13 @@ def test_retacred_labels_are_not_tacred_labels(tmp_path):
 
 def test_invalid_utf8_names_the_record(tmp_path):
     folder = write_tacred(tmp_path / "t")
-    text = json.dumps([tacred_record("ok"), tacred_record("bad8", token=["Bill", "G\u00e9", "x", "y", "z", "w", "v", "Microsoft", "."])],
-                      ensure_ascii=False)  # fmt: skip
+    text = json.dumps(
+        [
+            tacred_record("ok"),
+            tacred_record("bad8", token=["Bill", "G\u00e9", "x", "y", "z", "w", "v", "Microsoft", "."]),
+        ],
+        ensure_ascii=False,
+    )
     (folder / "dev.json").write_bytes(text.encode("utf-8").replace("G\u00e9".encode(), b"G\xe9"))  # latin-1 byte
     with pytest.raises(DataError, match=r"invalid UTF-8 \(byte 0xe9\) in 'token'\[1\]") as exc:
         load("tacred", folder)
@@ -191,8 +207,15 @@ def test_missing_comma_between_records_is_located(tmp_path):
     assert_names(exc, folder / "train.json", 0, "ok")
 
 
-@pytest.mark.parametrize("content,reason", [(b"", "file is empty"), (b"  \n", "file is empty"),
-                                            (b"[]", "no records"), (b'{"id": 1}', "expected a JSON array")])  # fmt: skip
+@pytest.mark.parametrize(
+    "content,reason",
+    [
+        (b"", "file is empty"),
+        (b"  \n", "file is empty"),
+        (b"[]", "no records"),
+        (b'{"id": 1}', "expected a JSON array"),
+    ],
+)
 def test_unreadable_files(tmp_path, content, reason):
     folder = write_tacred(tmp_path / "t")
     (folder / "dev.json").write_bytes(content)
@@ -203,8 +226,11 @@ def test_unreadable_files(tmp_path, content, reason):
 
 def test_skip_bad_skips_and_counts(tmp_path, caplog):
     bad = [tacred_record("b1", obj_start=20, obj_end=20), tacred_record("b2", "per:nonsense"), {"id": "b3"}]
-    folder = write_tacred(tmp_path / "t", train=[tacred_record("ok1"), *bad, tacred_record("ok2")],
-                          test=[tacred_record("t1"), tacred_record("t2", token=[])])  # fmt: skip
+    folder = write_tacred(
+        tmp_path / "t",
+        train=[tacred_record("ok1"), *bad, tacred_record("ok2")],
+        test=[tacred_record("t1"), tacred_record("t2", token=[])],
+    )
     splits = load("tacred", folder, skip_bad=True)
     assert [r.id for r in splits.train] == ["ok1", "ok2"]
     assert splits.info["skipped"] == {"train": 3, "dev": 0, "test": 1}
@@ -220,8 +246,12 @@ def test_skip_bad_with_nothing_left_is_an_error(tmp_path):
 
 def test_truncation(tmp_path):
     records = [tacred_record(f"r{i}") for i in range(5)]
-    splits = load("tacred", write_tacred(tmp_path / "t", train=records, dev=records, test=records),
-                  max_train_examples=3, max_eval_examples=2)  # fmt: skip
+    splits = load(
+        "tacred",
+        write_tacred(tmp_path / "t", train=records, dev=records, test=records),
+        max_train_examples=3,
+        max_eval_examples=2,
+    )
     assert [r.id for r in splits.train] == ["r0", "r1", "r2"]
     assert len(splits.dev) == len(splits.test) == 2
     assert splits.info["records_read"]["train"] == 5 and splits.info["counts"]["train"] == 3
@@ -273,12 +303,15 @@ def test_semeval_reader_crlf_and_directions(tmp_path):
     assert all(not t.endswith("\r") for r in recs.values() for t in r.tokens)
 
 
-@pytest.mark.parametrize("sentence,label,reason", [
-    ("No tags <e1>here</e1> at all.", "Other", "expected one <e1>"),
-    ("Nested <e1>a <e2>b</e2></e1>.", "Other", "expected one <e1>"),
-    ("Empty <e1></e1> and <e2>x</e2>.", "Other", "encloses no word"),
-    ("A <e1>x</e1> and <e2>y</e2>.", "Made-Up(e1,e2)", "unknown label 'Made-Up"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "sentence,label,reason",
+    [
+        ("No tags <e1>here</e1> at all.", "Other", "expected one <e1>"),
+        ("Nested <e1>a <e2>b</e2></e1>.", "Other", "expected one <e1>"),
+        ("Empty <e1></e1> and <e2>x</e2>.", "Other", "encloses no word"),
+        ("A <e1>x</e1> and <e2>y</e2>.", "Made-Up(e1,e2)", "unknown label 'Made-Up"),
+    ],
+)
 def test_bad_semeval_record_names_file_index_id(tmp_path, sentence, label, reason):
     folder = write_semeval(tmp_path / "s", 3)
     text = (folder / "TRAIN_FILE.TXT").read_bytes() + semeval_block(77, sentence, label).encode()
@@ -352,8 +385,15 @@ def test_jsonl_both_naming_schemes(tmp_path, names):
 
 
 def test_jsonl_keeps_ids_and_types(tmp_path):
-    line = json.dumps({"id": "x9", "token": ["a", "b"], "h": {"pos": [0, 1], "type": "PERSON"},
-                       "t": {"pos": [1, 2], "type": "CITY"}, "relation": "lives_in"})  # fmt: skip
+    line = json.dumps(
+        {
+            "id": "x9",
+            "token": ["a", "b"],
+            "h": {"pos": [0, 1], "type": "PERSON"},
+            "t": {"pos": [1, 2], "type": "CITY"},
+            "relation": "lives_in",
+        }
+    )
     path = tmp_path / "test.jsonl"
     path.write_text("\n" + line + "\n\n")
     rec = read_jsonl(path).records[0]
@@ -372,14 +412,17 @@ def test_jsonl_ambiguous_or_missing_files(tmp_path):
     assert "OpenNRE" in str(exc.value)
 
 
-@pytest.mark.parametrize("line,reason", [
-    ('{"token": ["a"', "malformed JSON"),
-    (jsonl_line("NA", h=(0, 0)), "empty span"),
-    (jsonl_line("NA", h=(0, 9)), "out of range"),
-    (jsonl_line("NA", t=(1, 3)), "overlaps"),
-    (json.dumps({"token": ["a", "b"], "h": {"pos": [0, 1]}, "t": {}, "relation": "NA"}), "missing field 't.pos'"),
-    (jsonl_line("spouse"), "unknown label 'spouse'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "line,reason",
+    [
+        ('{"token": ["a"', "malformed JSON"),
+        (jsonl_line("NA", h=(0, 0)), "empty span"),
+        (jsonl_line("NA", h=(0, 9)), "out of range"),
+        (jsonl_line("NA", t=(1, 3)), "overlaps"),
+        (json.dumps({"token": ["a", "b"], "h": {"pos": [0, 1]}, "t": {}, "relation": "NA"}), "missing field 't.pos'"),
+        (jsonl_line("spouse"), "unknown label 'spouse'"),
+    ],
+)
 def test_bad_jsonl_line_names_file_index_id(tmp_path, line, reason):
     folder = write_jsonl(tmp_path / "j", lines={"test.txt": [jsonl_line("NA"), line]})
     with pytest.raises(DataError, match=reason) as exc:
@@ -397,13 +440,19 @@ def test_jsonl_warns_when_no_relation_label_is_unused(tmp_path, caplog):
 
 
 def test_retacred_patch_application(tmp_path):
-    tacred = write_tacred(tmp_path / "tacred",
-                          train=[tacred_record("a", "per:alternate_names"), tacred_record("b"), tacred_record("c")],
-                          dev=[tacred_record("d", "org:parents")], test=[tacred_record("e"), tacred_record("f")])  # fmt: skip
+    tacred = write_tacred(
+        tmp_path / "tacred",
+        train=[tacred_record("a", "per:alternate_names"), tacred_record("b"), tacred_record("c")],
+        dev=[tacred_record("d", "org:parents")],
+        test=[tacred_record("e"), tacred_record("f")],
+    )
     patch = tmp_path / "patch"
     patch.mkdir()
-    for split, mapping in {"train": {"a": "per:identity", "c": "no_relation", "zz": "per:title"},
-                           "dev": {"d": "no_relation"}, "test": {"f": "per:spouse"}}.items():  # fmt: skip
+    for split, mapping in {
+        "train": {"a": "per:identity", "c": "no_relation", "zz": "per:title"},
+        "dev": {"d": "no_relation"},
+        "test": {"f": "per:spouse"},
+    }.items():
         (patch / f"{split}_id2label.json").write_text(json.dumps(mapping))
     counts = apply_patch(tacred, patch, tmp_path / "out")
     assert counts["train"] == {"read": 3, "kept": 2, "dropped": 1, "relabelled": 1, "patch_unmatched": 1}

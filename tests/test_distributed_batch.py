@@ -58,13 +58,50 @@ def test_one_and_two_ddp_workers_train_the_same_steps(tmp_path, tiny_encoder_dir
     # epoch would hide nothing: the per-epoch loss is the mean over the epoch's examples, and 3 epochs of
     # 2 steps make 6 optimizer steps whose weights are compared at the end. Uncertainty weighting puts the
     # batch-independent ½s_k terms into the loss too.
-    flags = ["train", "--dataset", "demo", "--data-dir", str(data), "--model", str(tiny_encoder_dir),
-             "--max-seq-length", "256", "--epochs", "3", "--batch-size", "8", "--lr", "1e-3", "--dropout", "0",
-             "--weighting", "uncertainty", "--seed", "7", "--no-progress", "--num-threads", "1"]  # fmt: skip
+    flags = [
+        "train",
+        "--dataset",
+        "demo",
+        "--data-dir",
+        str(data),
+        "--model",
+        str(tiny_encoder_dir),
+        "--max-seq-length",
+        "256",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--lr",
+        "1e-3",
+        "--dropout",
+        "0",
+        "--weighting",
+        "uncertainty",
+        "--seed",
+        "7",
+        "--no-progress",
+        "--num-threads",
+        "1",
+    ]
     assert main([*flags, "--out", str(tmp_path / "one")]) == 0
     port = free_port()
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-           "--master-port", str(port), "-m", "selfre", *flags, "--out", str(tmp_path / "two")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(port),
+        "-m",
+        "selfre",
+        *flags,
+        "--out",
+        str(tmp_path / "two"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env_without("PYTEST_"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count('"checkpoint"') == 1  # rank 0 alone reports (and writes) the run

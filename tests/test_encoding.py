@@ -37,9 +37,25 @@ BEFORE = RelationRecord(
 def test_typed_marker_object_after_subject():
     m = mark(AFTER, "typed_entity_marker_punct")
     assert m.words == [
-        "@", "*", "person", "*", "Zyxwv", "Gates", "@", "founded",
-        "#", "^", "state", "or", "province", "^", "Acme", "Widgets", "#", ".",
-    ]  # fmt: skip
+        "@",
+        "*",
+        "person",
+        "*",
+        "Zyxwv",
+        "Gates",
+        "@",
+        "founded",
+        "#",
+        "^",
+        "state",
+        "or",
+        "province",
+        "^",
+        "Acme",
+        "Widgets",
+        "#",
+        ".",
+    ]
     assert m.roles == [SM, SM, SM, SM, S, S, SM, C, OM, OM, OM, OM, OM, OM, OB, OB, OM, C]
     assert (m.subj_marker_word, m.obj_marker_word) == (0, 8)
 
@@ -47,9 +63,24 @@ def test_typed_marker_object_after_subject():
 def test_typed_marker_object_before_subject():
     m = mark(BEFORE, "typed_entity_marker_punct")
     assert m.words == [
-        "#", "^", "organization", "^", "Acme", "#", "was", "founded", "by",
-        "@", "*", "person", "*", "Bill", "Zyxwv", "@", ".",
-    ]  # fmt: skip
+        "#",
+        "^",
+        "organization",
+        "^",
+        "Acme",
+        "#",
+        "was",
+        "founded",
+        "by",
+        "@",
+        "*",
+        "person",
+        "*",
+        "Bill",
+        "Zyxwv",
+        "@",
+        ".",
+    ]
     assert m.roles == [OM, OM, OM, OM, OB, OM, C, C, C, SM, SM, SM, SM, S, S, SM, C]
     assert (m.subj_marker_word, m.obj_marker_word) == (9, 0)
 
@@ -140,14 +171,13 @@ OPEN = {
 }
 # The marked sentences' entity stretches (in sentence order), with and without their markers.
 ENTITY_TEXT = {
-    ("typed_entity_marker_punct", AFTER.id): [
-        "@ * person * Zyxwv Gates @", "# ^ state or province ^ Acme Widgets #"],
+    ("typed_entity_marker_punct", AFTER.id): ["@ * person * Zyxwv Gates @", "# ^ state or province ^ Acme Widgets #"],
     ("typed_entity_marker_punct", BEFORE.id): ["# ^ organization ^ Acme #", "@ * person * Bill Zyxwv @"],
     ("entity_marker_punct", AFTER.id): ["@ Zyxwv Gates @", "# Acme Widgets #"],
     ("entity_marker_punct", BEFORE.id): ["# Acme #", "@ Bill Zyxwv @"],
     ("entity_marker", AFTER.id): ["[E1] Zyxwv Gates [/E1]", "[E2] Acme Widgets [/E2]"],
     ("entity_marker", BEFORE.id): ["[E2] Acme [/E2]", "[E1] Bill Zyxwv [/E1]"],
-}  # fmt: skip
+}
 BARE_TEXT = {AFTER.id: ["Zyxwv Gates", "Acme Widgets"], BEFORE.id: ["Acme", "Bill Zyxwv"]}
 
 

@@ -22,9 +22,15 @@ pytestmark = pytest.mark.slow
 RECORDS = [
     {"text": "Bill Gates founded Microsoft in 1975.", "subj": [0, 10], "obj": [19, 28]},
     {"tokens": ["Alice", "Smith", "works", "for", "Acme", "Corp"], "subj": [0, 2], "obj": [4, 6]},
-    {"text": "Anna Berg married Tom Lind in 1990 .", "subj": [0, 9], "obj": [18, 26], "subj_type": "PERSON",
-     "obj_type": "PERSON", "id": "a"},
-]  # fmt: skip
+    {
+        "text": "Anna Berg married Tom Lind in 1990 .",
+        "subj": [0, 9],
+        "obj": [18, 26],
+        "subj_type": "PERSON",
+        "obj_type": "PERSON",
+        "id": "a",
+    },
+]
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +98,10 @@ def test_export_refuses_bad_input_and_loses_nothing(checkpoint, tmp_path, capsys
 
 
 def test_export_parser_imports_neither_mlflow_nor_torch():
-    code = ("import argparse, sys\nfrom selfre.cli import export_cmd\n"
-            "export_cmd.register(argparse.ArgumentParser().add_subparsers())\n"
-            "print(sorted(m for m in ('mlflow', 'torch') if m in sys.modules))")  # fmt: skip
+    code = (
+        "import argparse, sys\nfrom selfre.cli import export_cmd\n"
+        "export_cmd.register(argparse.ArgumentParser().add_subparsers())\n"
+        "print(sorted(m for m in ('mlflow', 'torch') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

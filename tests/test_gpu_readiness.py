@@ -271,7 +271,9 @@ def test_multi_worker_gpu_trials_are_strictly_packed_on_one_node():
 
 
 def test_two_gpus_per_worker_is_refused_naming_the_flag():
-    with pytest.raises(ConfigError, match=r"--gpus-per-worker 2: a worker trains on one GPU.*--workers-per-trial 2 --gpus-per-worker 1"):
+    with pytest.raises(
+        ConfigError, match=r"--gpus-per-worker 2: a worker trains on one GPU.*--workers-per-trial 2 --gpus-per-worker 1"
+    ):
         TrialResources(1, 4, 2).validate()
     with pytest.raises(ConfigError, match="--placement"):
         TrialResources(2, 4, 1, "NEARBY").validate()
@@ -281,8 +283,20 @@ def test_the_placement_flag_reaches_the_plan(tmp_path):
     from selfre.cli.search_cmd import build_parser, plan_from_args
     from selfre.search.plan import BUNDLED_CONFIGS
 
-    args = build_parser().parse_args(["--dataset", "demo", "--data-dir", str(tmp_path), "--storage", str(tmp_path / "runs"),
-                                      "--gpus-per-worker", "1", "--placement", "SPREAD"])  # fmt: skip
+    args = build_parser().parse_args(
+        [
+            "--dataset",
+            "demo",
+            "--data-dir",
+            str(tmp_path),
+            "--storage",
+            str(tmp_path / "runs"),
+            "--gpus-per-worker",
+            "1",
+            "--placement",
+            "SPREAD",
+        ]
+    )
     plan = plan_from_args(args, BUNDLED_CONFIGS)
     assert plan.resources().placement_strategy == "SPREAD"
 

@@ -46,7 +46,9 @@ def dockerfile_images(text: str) -> list[str]:
 def all_images() -> dict[str, list[str]]:
     found = {}
     for path in [*sorted((REPO / "cluster").glob("*.yaml")), REPO / "mlflow" / "docker-compose.yml"]:
-        found[str(path.relative_to(REPO))] = [i for doc in yaml.safe_load_all(path.read_text()) for i in yaml_images(doc)]
+        found[str(path.relative_to(REPO))] = [
+            i for doc in yaml.safe_load_all(path.read_text()) for i in yaml_images(doc)
+        ]
     for path in sorted(REPO.glob("**/Dockerfile*")):
         if ".venv" not in path.parts:
             found[str(path.relative_to(REPO))] = dockerfile_images(path.read_text())
@@ -56,8 +58,14 @@ def all_images() -> dict[str, list[str]]:
 def test_every_image_is_pinned():
     found = all_images()
     # Each file that starts containers names at least one image: a parser that finds none would pass vacuously.
-    for name in ("cluster/gpu.yaml", "cluster/kuberay.yaml", "cluster/kuberay-job.yaml", "cluster/Dockerfile",
-                 "mlflow/docker-compose.yml", "mlflow/Dockerfile"):  # fmt: skip
+    for name in (
+        "cluster/gpu.yaml",
+        "cluster/kuberay.yaml",
+        "cluster/kuberay-job.yaml",
+        "cluster/Dockerfile",
+        "mlflow/docker-compose.yml",
+        "mlflow/Dockerfile",
+    ):
         assert found.get(name), f"{name}: no image found"
     problems = [f"{file}: {img}: {why}" for file, imgs in found.items() for img in imgs if (why := pin_problem(img))]
     assert problems == []
@@ -83,8 +91,14 @@ def test_pin_check_tells_pinned_from_floating(ref, pinned):
 def test_images_are_found_where_deployments_name_them():
     compose = {"services": {"a": {"image": "minio/minio:latest"}, "b": {"build": "."}}}
     pod = {"spec": {"containers": [{"name": "x", "image": "ray:1"}], "initContainers": [{"image": "busybox"}]}}
-    launcher = {"docker": {"image": "a:1", "worker_image": "b:2"}, "available_node_types": {"t": {"docker": {"worker_image": "c"}}}}
+    launcher = {
+        "docker": {"image": "a:1", "worker_image": "b:2"},
+        "available_node_types": {"t": {"docker": {"worker_image": "c"}}},
+    }
     assert yaml_images(compose) == ["minio/minio:latest"]
     assert sorted(yaml_images(pod)) == ["busybox", "ray:1"]
     assert sorted(yaml_images(launcher)) == ["a:1", "b:2", "c"]
-    assert dockerfile_images("FROM --platform=linux/amd64 python:3.11 AS build\nRUN x\nfrom ubuntu\n") == ["python:3.11", "ubuntu"]
+    assert dockerfile_images("FROM --platform=linux/amd64 python:3.11 AS build\nRUN x\nfrom ubuntu\n") == [
+        "python:3.11",
+        "ubuntu",
+    ]

@@ -63,7 +63,11 @@ def test_tracking_never_imports_the_search():
     from pathlib import Path
 
     root = Path(selfre.__file__).parent / "tracking"
-    offenders = {str(p.relative_to(root)): sorted(m for m in _imports(p) if m == "selfre.search" or m.startswith("selfre.search."))
-                 for p in sorted(root.rglob("*.py"))}  # fmt: skip
+    offenders = {
+        str(p.relative_to(root)): sorted(
+            m for m in _imports(p) if m == "selfre.search" or m.startswith("selfre.search.")
+        )
+        for p in sorted(root.rglob("*.py"))
+    }
     assert {k: v for k, v in offenders.items() if v} == {}
     assert "selfre.search_results" in _imports(root / "parent.py")  # the check parses real imports

@@ -33,12 +33,31 @@ NR = "no_relation"
 #  7  org:city_of_headquarters  no_relation               ORGANIZATION / CITY     missed
 #  8  no_relation               no_relation               ORGANIZATION / ORG      -
 #  9  per:city_of_birth         per:city_of_birth         MISC / CITY             correct
-GOLD = ["per:title", "per:title", "org:founded_by", NR, NR, "per:spouse", "per:spouse",
-        "org:city_of_headquarters", NR, "per:city_of_birth"]  # fmt: skip
-PRED = ["per:title", NR, "org:founded_by", NR, "per:spouse", "per:spouse", "per:title",
-        NR, NR, "per:city_of_birth"]  # fmt: skip
-SUBJ = ["PERSON", "PERSON", "ORGANIZATION", "ORGANIZATION", "PERSON", "PERSON", "PERSON",
-        "ORGANIZATION", "ORGANIZATION", "MISC"]  # fmt: skip
+GOLD = [
+    "per:title",
+    "per:title",
+    "org:founded_by",
+    NR,
+    NR,
+    "per:spouse",
+    "per:spouse",
+    "org:city_of_headquarters",
+    NR,
+    "per:city_of_birth",
+]
+PRED = ["per:title", NR, "org:founded_by", NR, "per:spouse", "per:spouse", "per:title", NR, NR, "per:city_of_birth"]
+SUBJ = [
+    "PERSON",
+    "PERSON",
+    "ORGANIZATION",
+    "ORGANIZATION",
+    "PERSON",
+    "PERSON",
+    "PERSON",
+    "ORGANIZATION",
+    "ORGANIZATION",
+    "MISC",
+]
 OBJ = ["TITLE", "TITLE", "PERSON", "DATE", "PERSON", "PERSON", "TITLE", "CITY", "ORGANIZATION", "CITY"]
 
 
@@ -120,10 +139,26 @@ def test_person_typed_rejects_misaligned_types():
 #  5  Other                    Component-Whole(e1,e2)   CW guessed, wrong
 #  6  Other                    Other                    -
 #  7  Message-Topic(e1,e2)     Cause-Effect(e1,e2)      MT gold missed; CE guessed, wrong
-SE_GOLD = ["Cause-Effect(e1,e2)", "Cause-Effect(e1,e2)", "Cause-Effect(e2,e1)", "Component-Whole(e1,e2)",
-           "Component-Whole(e2,e1)", "Other", "Other", "Message-Topic(e1,e2)"]  # fmt: skip
-SE_PRED = ["Cause-Effect(e1,e2)", "Cause-Effect(e2,e1)", "Cause-Effect(e2,e1)", "Other",
-           "Component-Whole(e2,e1)", "Component-Whole(e1,e2)", "Other", "Cause-Effect(e1,e2)"]  # fmt: skip
+SE_GOLD = [
+    "Cause-Effect(e1,e2)",
+    "Cause-Effect(e1,e2)",
+    "Cause-Effect(e2,e1)",
+    "Component-Whole(e1,e2)",
+    "Component-Whole(e2,e1)",
+    "Other",
+    "Other",
+    "Message-Topic(e1,e2)",
+]
+SE_PRED = [
+    "Cause-Effect(e1,e2)",
+    "Cause-Effect(e2,e1)",
+    "Cause-Effect(e2,e1)",
+    "Other",
+    "Component-Whole(e2,e1)",
+    "Component-Whole(e1,e2)",
+    "Other",
+    "Cause-Effect(e1,e2)",
+]
 
 
 def test_relation_type_strips_direction_only():
@@ -185,8 +220,11 @@ def test_confusion_ranks_labels_by_errors_with_name_tie_break():
         [0, 0, 1, 0],  # gold no_relation
     ]
     assert [(p["gold"], p["pred"], p["count"]) for p in c["pairs"]] == [
-        ("a", "b", 3), ("c", NR, 2), ("b", "a", 1), (NR, "c", 1),
-    ]  # fmt: skip
+        ("a", "b", 3),
+        ("c", NR, 2),
+        ("b", "a", 1),
+        (NR, "c", 1),
+    ]
     assert confusion(gold, pred, top_k=2)["labels"] == ["a", "b"]
 
 

@@ -46,23 +46,32 @@ class Node:
         self.commit = clean_clone(self.src)
         self.secrets = self.home / ".selfre" / "secrets"
         if secrets:
-            made = subprocess.run([sys.executable, str(REPO / "cluster" / "make_secrets.py"), "--dir", str(self.secrets)],
-                                  capture_output=True, text=True)  # fmt: skip
+            made = subprocess.run(
+                [sys.executable, str(REPO / "cluster" / "make_secrets.py"), "--dir", str(self.secrets)],
+                capture_output=True,
+                text=True,
+            )
             assert made.returncode == 0, made.stderr
         else:  # what the folder holds when make_secrets.py never ran: its README only
             self.secrets.mkdir(parents=True)
             (self.secrets / "README.md").write_text((REPO / "cluster" / "secrets" / "README.md").read_text())
         (self.home / ".selfre-installed").write_text(f"{self.commit} python3\n")
-        self.env = {**aws_env_vars(sts, tmp), "AWS_ENDPOINT_URL_STS": sts, "HOME": str(self.home),
-                    "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONPATH": str(self.src),
-                    "RAY_USAGE_STATS_ENABLED": "0"}  # fmt: skip
+        self.env = {
+            **aws_env_vars(sts, tmp),
+            "AWS_ENDPOINT_URL_STS": sts,
+            "HOME": str(self.home),
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            "PYTHONPATH": str(self.src),
+            "RAY_USAGE_STATS_ENABLED": "0",
+        }
 
     def setup(self, commands: list[str]) -> subprocess.CompletedProcess:
         """Each command in its own shell, stopping at the first failure, as Ray's updater runs them."""
         out = err = ""
         for command in commands:
-            done = subprocess.run(["bash", "-c", command], env=self.env, cwd=self.home, capture_output=True, text=True,
-                                  timeout=300)  # fmt: skip
+            done = subprocess.run(
+                ["bash", "-c", command], env=self.env, cwd=self.home, capture_output=True, text=True, timeout=300
+            )
             out, err = out + done.stdout, err + done.stderr
             if done.returncode:
                 return subprocess.CompletedProcess(command, done.returncode, out, err)
@@ -78,11 +87,17 @@ def test_gpu_yaml_sets_a_node_up_from_an_untagged_clone(tmp_path, sts):
     assert "export RAY_AUTH_MODE=token\n" in env_file
     assert f"export SELFRE_S3_ROOT=s3://selfre-{MOTO_ACCOUNT}\n" in env_file
     token = node.home / ".ray" / "auth_token"
-    assert token.read_text() == (node.secrets / "auth_token").read_text() and stat.S_IMODE(token.stat().st_mode) == 0o600
+    assert (
+        token.read_text() == (node.secrets / "auth_token").read_text() and stat.S_IMODE(token.stat().st_mode) == 0o600
+    )
     assert (node.home / ".bashrc").read_text().splitlines()[0] == f". {node.home}/.selfre.env"
     # What every later login shell (ray start, hence every Ray worker) has: the MLflow login, token auth.
-    shell = subprocess.run(["bash", "-c", '. ~/.bashrc; echo "$RAY_AUTH_MODE $MLFLOW_TRACKING_USERNAME ${#MLFLOW_TRACKING_PASSWORD}"'],
-                           env=node.env, capture_output=True, text=True)  # fmt: skip
+    shell = subprocess.run(
+        ["bash", "-c", '. ~/.bashrc; echo "$RAY_AUTH_MODE $MLFLOW_TRACKING_USERNAME ${#MLFLOW_TRACKING_PASSWORD}"'],
+        env=node.env,
+        capture_output=True,
+        text=True,
+    )
     assert shell.stdout.strip() == "token admin 32"
     again = node.setup(gpu_setup_commands())  # `ray up` again: nothing changes, .bashrc is not extended twice
     assert again.returncode == 0 and (node.home / ".bashrc").read_text().count(".selfre.env") == 1

@@ -29,8 +29,12 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
         shutil.copy(REPO / name, src / name)
     shutil.copytree(REPO / "selfre", src / "selfre", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     out = tmp_path_factory.mktemp("wheel")
-    res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(src)],
-                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    res = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert res.returncode == 0, res.stderr
     # setuptools prints a deprecation warning for licence metadata it wants in another form: none is expected.
     assert "deprecat" not in (res.stdout + res.stderr).lower(), res.stderr

@@ -22,8 +22,14 @@ PROBE = "import json, selfre.provenance as p; v = p.code_version(); print(json.d
 
 def probe(package_root: Path, cwd: Path) -> tuple[str, bool | None, str, dict]:
     """code_version() as a fresh process importing selfre from `package_root` sees it."""
-    out = subprocess.run([sys.executable, "-c", PROBE], cwd=cwd, env={"PYTHONPATH": str(package_root), "PATH": "/usr/bin:/bin"},
-                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=cwd,
+        env={"PYTHONPATH": str(package_root), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     commit, dirty, source, tags = json.loads(out)
     return commit, dirty, source, tags
 
@@ -32,8 +38,12 @@ def test_this_checkout_names_its_commit_and_changes():
     v = provenance.code_version()
     assert (v.version, v.commit, v.source) == (selfre.__version__, git("rev-parse", "HEAD"), "git")
     assert v.dirty is bool(git("status", "--porcelain", "--untracked-files=no"))
-    assert provenance.tags() == {"selfre.version": selfre.__version__, "selfre.commit": v.commit,
-                                 "selfre.dirty": str(v.dirty).lower(), "mlflow.source.git.commit": v.commit}  # fmt: skip
+    assert provenance.tags() == {
+        "selfre.version": selfre.__version__,
+        "selfre.commit": v.commit,
+        "selfre.dirty": str(v.dirty).lower(),
+        "mlflow.source.git.commit": v.commit,
+    }
     assert "mlflow.source.git.commit" not in provenance.version_tags()
 
 
@@ -43,7 +53,9 @@ def test_clean_and_changed_clones(tmp_path):
     (tmp_path / "clone" / "README.md").write_text("changed\n")
     assert probe(tmp_path / "clone", tmp_path)[:3] == (commit, True, "git")
     git("checkout", "README.md", cwd=tmp_path / "clone")
-    (tmp_path / "clone" / "scratch.py").write_text("x = 1\n")  # untracked: runs only if a changed tracked file imports it
+    (tmp_path / "clone" / "scratch.py").write_text(
+        "x = 1\n"
+    )  # untracked: runs only if a changed tracked file imports it
     assert probe(tmp_path / "clone", tmp_path)[1] is False
     (tmp_path / "clone" / "selfre" / "search_results.py").unlink()  # a deleted tracked file is a change
     assert probe(tmp_path / "clone", tmp_path)[1] is True

@@ -55,8 +55,20 @@ def _torchrun(tmp_path, cfg: RunConfig, mode: str) -> subprocess.CompletedProces
     cfg_file.write_text(json.dumps(cfg.to_dict()))
     script = tmp_path / "rank_streams_script.py"
     script.write_text(SCRIPT)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-           "--master-port", str(free_port()), str(script), str(cfg_file), mode]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(free_port()),
+        str(script),
+        str(cfg_file),
+        mode,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env_without("PYTEST_"))
 
 
@@ -129,8 +141,10 @@ class FakeCuda:
     def patch(self):
         names = ("get_rng_state", "set_rng_state", "get_rng_state_all", "set_rng_state_all")
         patches = [mock.patch.object(torch.cuda, n, getattr(self, n)) for n in names]
-        patches += [mock.patch.object(torch.cuda, "is_available", lambda: True),
-                    mock.patch.object(torch.cuda, "device_count", lambda: len(self.states))]  # fmt: skip
+        patches += [
+            mock.patch.object(torch.cuda, "is_available", lambda: True),
+            mock.patch.object(torch.cuda, "device_count", lambda: len(self.states)),
+        ]
         return patches
 
 
@@ -163,8 +177,12 @@ def test_a_checkpoint_from_an_8_gpu_process_resumes_where_one_gpu_is_visible(tmp
 
 
 def test_old_checkpoints_with_one_state_per_visible_device_still_resume():
-    legacy = {"python": __import__("random").getstate(), "numpy": __import__("numpy").random.get_state(),
-              "torch": torch.get_rng_state(), "cuda": [torch.full((16,), 9, dtype=torch.uint8)] * 8}  # fmt: skip
+    legacy = {
+        "python": __import__("random").getstate(),
+        "numpy": __import__("numpy").random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": [torch.full((16,), 9, dtype=torch.uint8)] * 8,
+    }
     on_g5 = FakeCuda(visible=1)
     _under(on_g5, lambda: rng.restore_rank_state(legacy, 0, 7, 10, torch.device("cuda", 0)))
     assert on_g5.states[0].tolist() == [9] * 16

@@ -29,7 +29,12 @@ from support import REPO, load_script
 from selfre.cli import build_parser
 
 README = REPO / "README.md"
-DOCUMENTS = [README, *sorted((REPO / "docs").glob("*.md")), REPO / "cluster" / "README.md", REPO / "mlflow" / "README.md"]
+DOCUMENTS = [
+    README,
+    *sorted((REPO / "docs").glob("*.md")),
+    REPO / "cluster" / "README.md",
+    REPO / "mlflow" / "README.md",
+]
 # The project's scripts with an argparse command line, and where the arguments after a bare `--` go (or None).
 COMMANDS = {
     "tune/search.py": None,
@@ -97,7 +102,9 @@ def _from_root(folder: str, link: str) -> str:
 def generated(path: str, repo: Path = REPO) -> bool:
     """A path .gitignore names (cluster/secrets/auth_token): made by a command, so not in a clone."""
     lines = (line.strip() for line in (repo / ".gitignore").read_text().splitlines())
-    return path.rstrip("/") in {line.strip("/") for line in lines if "/" in line.strip("/") and not line.startswith("#")}
+    return path.rstrip("/") in {
+        line.strip("/") for line in lines if "/" in line.strip("/") and not line.startswith("#")
+    }
 
 
 def path_problems(text: str, repo: Path = REPO, folder: str = "") -> list[str]:

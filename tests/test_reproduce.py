@@ -18,7 +18,9 @@ def _file(tmp_path, section) -> str:
 
 
 def test_the_record_fills_only_what_the_config_leaves_open_and_names_what_differs(tmp_path):
-    trained = reproduce.read(_file(tmp_path, {"world_size": 2, "threads_per_worker": 3, "device": "cpu", "command": "x"}))
+    trained = reproduce.read(
+        _file(tmp_path, {"world_size": 2, "threads_per_worker": 3, "device": "cpu", "command": "x"})
+    )
     assert trained == reproduce.TrainedWith(2, 3, "cpu")
     cfg = RunConfig()
     reproduce.apply(cfg, trained)
@@ -33,18 +35,26 @@ def test_the_record_fills_only_what_the_config_leaves_open_and_names_what_differ
     assert reproduce.differences(trained, 2, "cpu") == []
     assert reproduce.differences(trained, 1, "cuda") == [
         "1 data-parallel worker(s), the trial 2 (re-train with: torchrun --nproc-per-node 2 -m selfre train "
-        "--config best_config.json --out OUT)", "device cuda, the trial cpu"]  # fmt: skip
+        "--config best_config.json --out OUT)",
+        "device cuda, the trial cpu",
+    ]
     assert reproduce.command(1) == "selfre train --config best_config.json --out OUT"
     assert reproduce.read(None) is None
 
 
-@pytest.mark.parametrize("section, fragment", [
-    ({"world_size": 0, "threads_per_worker": 1, "device": "cpu"}, "reproduce.world_size: expected a whole number >= 1"),
-    ({"world_size": 2, "threads_per_worker": "4", "device": "cpu"}, "reproduce.threads_per_worker"),
-    ({"world_size": 2, "threads_per_worker": 1, "device": "tpu"}, "reproduce.device: expected one of cpu, cuda"),
-    ({"world_size": 2, "device": "cpu"}, "reproduce.threads_per_worker is missing"),
-    ([2, 1, "cpu"], "reproduce: expected a mapping"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "section, fragment",
+    [
+        (
+            {"world_size": 0, "threads_per_worker": 1, "device": "cpu"},
+            "reproduce.world_size: expected a whole number >= 1",
+        ),
+        ({"world_size": 2, "threads_per_worker": "4", "device": "cpu"}, "reproduce.threads_per_worker"),
+        ({"world_size": 2, "threads_per_worker": 1, "device": "tpu"}, "reproduce.device: expected one of cpu, cuda"),
+        ({"world_size": 2, "device": "cpu"}, "reproduce.threads_per_worker is missing"),
+        ([2, 1, "cpu"], "reproduce: expected a mapping"),
+    ],
+)
 def test_a_bad_record_names_the_file_and_the_key(tmp_path, section, fragment):
     path = _file(tmp_path, section)
     with pytest.raises(ConfigError, match=fragment) as err:

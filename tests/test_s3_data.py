@@ -27,8 +27,12 @@ from selfre.errors import ConfigError  # noqa: E402
 from selfre.storage import S3DataError, is_remote, materialize, parse_s3_uri, preflight, s3data  # noqa: E402
 from selfre.storage import cache as data_cache  # noqa: E402
 
-FILES = {"train.json": b'[{"id": "t1"}]', "dev.json": b'[{"id": "d1"}]', "test.json": b'[{"id": "x1"}]',
-         "extra/README.txt": b"nested keys keep their folders"}  # fmt: skip
+FILES = {
+    "train.json": b'[{"id": "t1"}]',
+    "dev.json": b'[{"id": "d1"}]',
+    "test.json": b'[{"id": "x1"}]',
+    "extra/README.txt": b"nested keys keep their folders",
+}
 SPLITS = ("train.json", "dev.json", "test.json")
 
 
@@ -141,8 +145,12 @@ def test_concurrent_trials_on_one_node_download_each_object_once(bucket, tmp_pat
 def test_multipart_objects_are_checked_by_size(bucket, tmp_path):
     s3, _ = counting_client()
     body = bytes(range(256)) * (24 * 1024)  # 6 MiB: two parts of >= 5 MiB (S3's minimum part size)
-    s3.upload_fileobj(io.BytesIO(body), bucket, "big/train.json",
-                      Config=TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20))  # fmt: skip
+    s3.upload_fileobj(
+        io.BytesIO(body),
+        bucket,
+        "big/train.json",
+        Config=TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20),
+    )
     local = materialize(f"s3://{bucket}/big", cache_dir=tmp_path, s3=s3)
     entry = json.loads((local / data_cache.MANIFEST).read_text())["objects"]["train.json"]
     assert "-" in entry["etag"] and entry["verified"] == "size"
@@ -196,7 +204,9 @@ def test_unreachable_endpoint(aws_env):
     from botocore.config import Config
 
     # One attempt, so the test does not sit through the retry back-off; port 9 (discard) has no listener.
-    s3 = boto3.session.Session().client("s3", endpoint_url="http://127.0.0.1:9", config=Config(retries={"total_max_attempts": 1}))
+    s3 = boto3.session.Session().client(
+        "s3", endpoint_url="http://127.0.0.1:9", config=Config(retries={"total_max_attempts": 1})
+    )
     with pytest.raises(S3DataError, match="cannot reach the S3 endpoint http://127.0.0.1:9"):
         preflight("s3://b/tacred", s3=s3)
 
@@ -211,8 +221,7 @@ def test_keys_that_escape_the_cache_folder_are_refused(bucket, tmp_path):
 
 # -- the search's side: --data-dir s3://… is checked and fetched by the driver before Ray starts ---------------
 def _search(*args: str, cwd, env) -> subprocess.CompletedProcess:
-    return subprocess.run([*SEARCH, *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return subprocess.run([*SEARCH, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_search_refuses_a_wrong_bucket_or_missing_split_before_starting_ray(bucket, tmp_path):
@@ -220,7 +229,9 @@ def test_search_refuses_a_wrong_bucket_or_missing_split_before_starting_ray(buck
     env["SELFRE_DATA_CACHE"] = str(tmp_path / "cache")
     s3data.client().delete_object(Bucket=bucket, Key="tacred/test.json")
     for data_dir, expected in ((f"s3://no-such-{bucket}/tacred", "no-such-"), (f"s3://{bucket}/tacred", "test.json")):
-        res = _search("--dataset", "tacred", "--data-dir", data_dir, "--storage", str(tmp_path / "runs"), cwd=tmp_path, env=env)
+        res = _search(
+            "--dataset", "tacred", "--data-dir", data_dir, "--storage", str(tmp_path / "runs"), cwd=tmp_path, env=env
+        )
         assert res.returncode == 2, res.stderr[-2000:]
         assert expected in res.stderr and "s3://" in res.stderr
         assert "Ray" not in res.stdout and "Started a local Ray instance" not in res.stderr
@@ -252,7 +263,9 @@ def test_plan_keeps_a_remote_data_dir_and_the_driver_reads_a_local_copy(aws_env,
         cfg.data.data_dir = remote_dir
         return cfg
 
-    plan = build_plan("demo", REPO / "tune" / "configs", apply_run_overrides=remote, name="s3", storage_root=str(tmp_path / "runs"))
+    plan = build_plan(
+        "demo", REPO / "tune" / "configs", apply_run_overrides=remote, name="s3", storage_root=str(tmp_path / "runs")
+    )
     assert plan.run_config().data.data_dir == remote_dir  # every node fetches it, not a driver path
     check_data(plan)
     [copy] = [p.parent for p in (tmp_path / "cache").rglob("train.json")]
@@ -281,14 +294,24 @@ def test_best_config_of_an_s3_search_re_trains_and_evaluates_from_s3(aws_env, tm
         cfg.train.epochs, cfg.train.batch_size, cfg.train.num_threads = 1, 8, 0  # threads: the search's choice
         return cfg
 
-    plan = build_plan("demo", REPO / "tune" / "configs", apply_run_overrides=small, name="s3", storage_root=str(tmp_path / "runs"),
-                      search_overrides={"workers_per_trial": 2, "cpus_per_worker": 2.0})  # fmt: skip
+    plan = build_plan(
+        "demo",
+        REPO / "tune" / "configs",
+        apply_run_overrides=small,
+        name="s3",
+        storage_root=str(tmp_path / "runs"),
+        search_overrides={"workers_per_trial": 2, "cpus_per_worker": 2.0},
+    )
     trial = TrialRecord("t1", "c001", 52, {}, COMPLETE, 1, {"dev_score": 0.5, "best_epoch": 1})
     best_file = Path(write_summary(plan, summarize([trial], [52], base=plan.base))["best_config"])
     best = json.loads(best_file.read_text())
     assert best["data"]["data_dir"] == remote and best["train"]["seed"] == 52 and best["train"]["num_threads"] == 0
-    assert best["reproduce"] == {"world_size": 2, "threads_per_worker": 2, "device": "cpu",
-                                 "command": "torchrun --nproc-per-node 2 -m selfre train --config best_config.json --out OUT"}  # fmt: skip
+    assert best["reproduce"] == {
+        "world_size": 2,
+        "threads_per_worker": 2,
+        "device": "cpu",
+        "command": "torchrun --nproc-per-node 2 -m selfre train --config best_config.json --out OUT",
+    }
 
     out = tmp_path / "again"
     with caplog.at_level(logging.WARNING, logger="selfre.cli.train_cmd"):

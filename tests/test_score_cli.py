@@ -11,14 +11,39 @@ from selfre.cli import main
 
 # The hand-counted cases of tests/test_metrics.py, restated so the test modules stay independent.
 NR = "no_relation"
-GOLD = ["per:title", "per:title", "org:founded_by", NR, NR, "per:spouse", "per:spouse",
-        "org:city_of_headquarters", NR, "per:city_of_birth"]  # fmt: skip
-PRED = ["per:title", NR, "org:founded_by", NR, "per:spouse", "per:spouse", "per:title",
-        NR, NR, "per:city_of_birth"]  # fmt: skip
-SE_GOLD = ["Cause-Effect(e1,e2)", "Cause-Effect(e1,e2)", "Cause-Effect(e2,e1)", "Component-Whole(e1,e2)",
-           "Component-Whole(e2,e1)", "Other", "Other", "Message-Topic(e1,e2)"]  # fmt: skip
-SE_PRED = ["Cause-Effect(e1,e2)", "Cause-Effect(e2,e1)", "Cause-Effect(e2,e1)", "Other",
-           "Component-Whole(e2,e1)", "Component-Whole(e1,e2)", "Other", "Cause-Effect(e1,e2)"]  # fmt: skip
+GOLD = [
+    "per:title",
+    "per:title",
+    "org:founded_by",
+    NR,
+    NR,
+    "per:spouse",
+    "per:spouse",
+    "org:city_of_headquarters",
+    NR,
+    "per:city_of_birth",
+]
+PRED = ["per:title", NR, "org:founded_by", NR, "per:spouse", "per:spouse", "per:title", NR, NR, "per:city_of_birth"]
+SE_GOLD = [
+    "Cause-Effect(e1,e2)",
+    "Cause-Effect(e1,e2)",
+    "Cause-Effect(e2,e1)",
+    "Component-Whole(e1,e2)",
+    "Component-Whole(e2,e1)",
+    "Other",
+    "Other",
+    "Message-Topic(e1,e2)",
+]
+SE_PRED = [
+    "Cause-Effect(e1,e2)",
+    "Cause-Effect(e2,e1)",
+    "Cause-Effect(e2,e1)",
+    "Other",
+    "Component-Whole(e2,e1)",
+    "Component-Whole(e1,e2)",
+    "Other",
+    "Cause-Effect(e1,e2)",
+]
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SEMEVAL_TEST = SHARED_DATA / "semeval2010_task8" / "TEST_FILE_FULL.TXT"

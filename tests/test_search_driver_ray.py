@@ -45,12 +45,21 @@ def _search(tmp_path: Path, scheduler: str) -> dict[str, str]:
         cfg.data.data_dir, cfg.train.epochs = str(data), 1
         return cfg
 
-    plan = build_plan("demo", REPO / "tune" / "configs", apply_run_overrides=small, storage_root=str(tmp_path / "runs"),
-                      tracking_uri="none", name=scheduler,
-                      search_overrides={"num_samples": 3, "seeds": [1], "scheduler": scheduler, "max_concurrent": 1})  # fmt: skip
+    plan = build_plan(
+        "demo",
+        REPO / "tune" / "configs",
+        apply_run_overrides=small,
+        storage_root=str(tmp_path / "runs"),
+        tracking_uri="none",
+        name=scheduler,
+        search_overrides={"num_samples": 3, "seeds": [1], "scheduler": scheduler, "max_concurrent": 1},
+    )
     pids = tmp_path / "pids"
     pids.mkdir()
-    make = lambda plan: ray.tune.with_resources(ray.tune.with_parameters(_pid_trial, pid_dir=str(pids)), {"CPU": DRIVER_CPUS})  # noqa: E731
+
+    def make(plan):
+        return ray.tune.with_resources(ray.tune.with_parameters(_pid_trial, pid_dir=str(pids)), {"CPU": DRIVER_CPUS})
+
     outcome = run_search(plan, make_trainable=make)
     assert outcome.finished and outcome.summary["num_trials"] == 3
     return {p.name: p.read_text() for p in pids.iterdir()}

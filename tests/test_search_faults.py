@@ -70,8 +70,12 @@ def test_repeated_proposals_leave_the_studys_scored_trials_distinct_points():
     """A proposal repeating a finished configuration is answered with a record TPE ignores (FAIL): a COMPLETE copy
     would weigh that point once more in TPE per repeat and count towards its start-up trials."""
     space = {"model.weighting": {"choice": ["manual", "uncertainty"]}, "train.epochs": {"int": [1, 2]}}
-    inner = OptunaSearch(space=DefineByRun(parse_space(space, RunConfig()), RunConfig()), metric="best_dev_score",
-                         mode="max", sampler=optuna.samplers.TPESampler(seed=0))  # fmt: skip
+    inner = OptunaSearch(
+        space=DefineByRun(parse_space(space, RunConfig()), RunConfig()),
+        metric="best_dev_score",
+        mode="max",
+        sampler=optuna.samplers.TPESampler(seed=0),
+    )
     rep = SeedRepeater(inner, [42], 4, redraw_duplicates=True)
     for i in range(4):
         rep.suggest(f"t{i}")
@@ -110,8 +114,11 @@ def test_a_new_search_never_inherits_a_deleted_searchs_study(tmp_path):
     plan = build_plan("tacred", CONFIG_DIR, name="s1", storage_root=str(tmp_path), tracking_uri="none")
     old = optuna.create_study(study_name="s1", storage=storage_url(plan))
     old.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.9))
-    with pytest.raises(ConfigError, match=r"Optuna study named 's1' already exists.*--name.*optuna delete-study "
-                       r"--study-name s1 --storage sqlite:///"):  # fmt: skip
+    with pytest.raises(
+        ConfigError,
+        match=r"Optuna study named 's1' already exists.*--name.*optuna delete-study "
+        r"--study-name s1 --storage sqlite:///",
+    ):
         run_search(plan)
     plan.save()  # the search's own run folder: --resume continues its study
     with pytest.raises(ConfigError, match="--data-dir is required"):
@@ -130,11 +137,20 @@ def test_a_version_registered_but_never_promoted_is_promoted_by_the_resume(tmp_p
     client = MlflowClient(uri)
     run_id = client.create_run(client.create_experiment("e", artifact_location=str(tmp_path / "a"))).info.run_id
     client.create_registered_model("m")
-    tags = {"dataset": "demo", "metric": "micro_f1", "dev_digest": "d", "mean_dev_score": "0.5", "std_dev_score": "0.1",
-            "person_centric_f1": "", "search_run_id": run_id, "config_id": "f001"}  # fmt: skip
+    tags = {
+        "dataset": "demo",
+        "metric": "micro_f1",
+        "dev_digest": "d",
+        "mean_dev_score": "0.5",
+        "std_dev_score": "0.1",
+        "person_centric_f1": "",
+        "search_run_id": run_id,
+        "config_id": "f001",
+    }
     client.create_model_version("m", str(tmp_path), run_id=run_id, tags=tags)
-    got = registry.register_best(uri, run_id, str(tmp_path / "no-checkpoint"), "demo", "f001", "micro_f1", 0.5, 0.1,
-                                 None, name="m")  # fmt: skip
+    got = registry.register_best(
+        uri, run_id, str(tmp_path / "no-checkpoint"), "demo", "f001", "micro_f1", 0.5, 0.1, None, name="m"
+    )
     assert (got.version, got.alias) == ("1", "champion")
     assert str(client.get_model_version_by_alias("m", "champion").version) == "1"
     assert len(client.search_model_versions("name = 'm'")) == 1
@@ -150,9 +166,26 @@ def test_a_driver_killed_while_reading_its_data_leaves_a_search_that_resume_cont
 
     from selfre.search.plan import SearchPlan
 
-    driver = subprocess.Popen([*SEARCH, "--dataset", "demo", "--data-dir", str(tmp_path / "demo"), "--storage",
-                               str(tmp_path / "runs"), "--name", "s", "--tracking-uri", "none"], cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    driver = subprocess.Popen(
+        [
+            *SEARCH,
+            "--dataset",
+            "demo",
+            "--data-dir",
+            str(tmp_path / "demo"),
+            "--storage",
+            str(tmp_path / "runs"),
+            "--name",
+            "s",
+            "--tracking-uri",
+            "none",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         for line in driver.stdout:
             if "generating the demo corpus" in line:

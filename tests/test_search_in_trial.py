@@ -39,10 +39,23 @@ def in_trial_search(ray_session, tmp_path_factory):
         cfg.train.epochs, cfg.train.batch_size = 2, 16
         return cfg
 
-    search = {"num_samples": 1, "seeds": [42, 52], "scheduler": "fifo", "keep_checkpoints": 3, "workers_per_trial": 1,
-              "cpus_per_worker": 1, "max_concurrent": 1}  # fmt: skip
-    plan = build_plan("demo", REPO / "tune" / "configs", search_overrides=search, apply_run_overrides=small,
-                      name="in-trial", storage_root=str(storage))  # fmt: skip
+    search = {
+        "num_samples": 1,
+        "seeds": [42, 52],
+        "scheduler": "fifo",
+        "keep_checkpoints": 3,
+        "workers_per_trial": 1,
+        "cpus_per_worker": 1,
+        "max_concurrent": 1,
+    }
+    plan = build_plan(
+        "demo",
+        REPO / "tune" / "configs",
+        search_overrides=search,
+        apply_run_overrides=small,
+        name="in-trial",
+        storage_root=str(storage),
+    )
     marker = storage / "crashed.marker"
     outcome = run_search(plan, make_trainable=crash_once(marker))
     return outcome, marker
@@ -64,8 +77,13 @@ def test_a_one_worker_trial_starts_no_ray_train_run_and_keeps_the_checkpoint_lay
     for trial in _trials(outcome):
         final = Path(trial["checkpoint"])
         assert final.parent.parent == runs and final.name == "final"
-        assert (final / "model.safetensors").is_file() and json.loads((final / "search_state.json").read_text())["is_final"]
-        assert sorted(p.name for p in final.parent.glob("checkpoint_epoch_*")) == ["checkpoint_epoch_0001", "checkpoint_epoch_0002"]
+        assert (final / "model.safetensors").is_file() and json.loads((final / "search_state.json").read_text())[
+            "is_final"
+        ]
+        assert sorted(p.name for p in final.parent.glob("checkpoint_epoch_*")) == [
+            "checkpoint_epoch_0001",
+            "checkpoint_epoch_0002",
+        ]
         assert not (final.parent / "checkpoint_manager_snapshot.json").exists()  # what a Ray Train run writes
 
 

@@ -48,10 +48,17 @@ def _plan(storage, demo_dir, name, epochs, num_samples, seeds, **search):
         return cfg
 
     # cpus_per_worker 0.5 (as in demo.yaml): two 2-worker trials at once in the 3 logical CPUs.
-    overrides = {"num_samples": num_samples, "seeds": seeds, "scheduler": "fifo", "keep_checkpoints": 3,
-                 "cpus_per_worker": 0.5, **search}  # fmt: skip
-    return build_plan("demo", CONFIG_DIR, search_overrides=overrides, apply_run_overrides=small, name=name,
-                      storage_root=str(storage))  # fmt: skip
+    overrides = {
+        "num_samples": num_samples,
+        "seeds": seeds,
+        "scheduler": "fifo",
+        "keep_checkpoints": 3,
+        "cpus_per_worker": 0.5,
+        **search,
+    }
+    return build_plan(
+        "demo", CONFIG_DIR, search_overrides=overrides, apply_run_overrides=small, name=name, storage_root=str(storage)
+    )
 
 
 def _optuna_trials(experiment: Path) -> list:
@@ -151,7 +158,10 @@ def test_mlflow_has_one_child_run_per_trial_each_epoch_logged_once(crashed_searc
     the crashed-and-resumed trial included, its epochs logged once — and the best model registered."""
     outcome, _ = crashed_search
     client, [search], trials = mlflow_runs(Path(outcome.plan.storage))
-    assert search.info.status == "FINISHED" and search.data.tags["selfre.best_config_id"] == outcome.summary["best"]["config_id"]
+    assert (
+        search.info.status == "FINISHED"
+        and search.data.tags["selfre.best_config_id"] == outcome.summary["best"]["config_id"]
+    )
     pairs = sorted((r.data.tags["selfre.config_id"], r.data.tags["selfre.seed"]) for r in trials)
     assert pairs == [("c001", "42"), ("c001", "52"), ("c002", "42"), ("c002", "52")]
     for run in trials:
@@ -186,19 +196,52 @@ def _trial_dir(outcome, trial) -> Path | None:
 # -- kill the driver, then --resume -------------------------------------------------------------------------
 def test_a_killed_search_resumes_without_training_anything_twice(ray_session, demo_dir, tmp_path):
     storage = tmp_path / "runs"
-    args = ["--dataset", "demo", "--data-dir", str(demo_dir), "--max-eval-examples", "32", "--epochs", "1",
-            "--batch-size", "16", "--num-samples", "2", "--seeds", "42", "--scheduler", "fifo",
-            # One trial at a time, one worker each (DDP is crashed_search's): the driver is killed once the
-            # first trial's final checkpoint is committed, while the second trains.
-            "--workers-per-trial", "1", "--cpus-per-worker", "1", "--max-concurrent", "1",
-            "--storage", str(storage), "--name", "killed", "--address", ray_session,
-            "--tracking-uri", f"sqlite:///{storage / 'mlflow.db'}"]  # fmt: skip
+    args = [
+        "--dataset",
+        "demo",
+        "--data-dir",
+        str(demo_dir),
+        "--max-eval-examples",
+        "32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--num-samples",
+        "2",
+        "--seeds",
+        "42",
+        "--scheduler",
+        "fifo",
+        # One trial at a time, one worker each (DDP is crashed_search's): the driver is killed once the
+        # first trial's final checkpoint is committed, while the second trains.
+        "--workers-per-trial",
+        "1",
+        "--cpus-per-worker",
+        "1",
+        "--max-concurrent",
+        "1",
+        "--storage",
+        str(storage),
+        "--name",
+        "killed",
+        "--address",
+        ray_session,
+        "--tracking-uri",
+        f"sqlite:///{storage / 'mlflow.db'}",
+    ]
     # ray.init above switched this process to token auth (this Ray's default for local clusters); the driver
     # starts without RAY_AUTH_MODE, as a user's shell would: its token-less first attempt is refused and
     # it must retry with the local token (search/ray_session.py) to join at all.
     env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
-    driver = subprocess.Popen([*SEARCH, *args], cwd=tmp_path, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    driver = subprocess.Popen(
+        [*SEARCH, *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     runs = storage / "killed" / TRAIN_RUNS
     deadline = time.time() + 240
     try:
@@ -224,8 +267,13 @@ def test_a_killed_search_resumes_without_training_anything_twice(ray_session, de
         assert _fingerprint(runs / run / "final") == fingerprint, f"{run} was trained again"
     # No epoch reached Tune twice either (a row can be missing: the killed driver's last rows were never synced).
     exp = storage / "killed"
-    reported = [(row["config"]["config_id"], row["config"]["seed"], row["epoch"])
-                for d in exp.iterdir() if (d / "result.json").exists() for row in _results(d) if not row["is_final"]]  # fmt: skip
+    reported = [
+        (row["config"]["config_id"], row["config"]["seed"], row["epoch"])
+        for d in exp.iterdir()
+        if (d / "result.json").exists()
+        for row in _results(d)
+        if not row["is_final"]
+    ]
     assert len(reported) == len(set(reported))
     # MLflow: the resumed search reopened its parent run, and each trial has exactly one run, logged once.
     client, [search], trials = mlflow_runs(storage)
@@ -247,8 +295,11 @@ def _committed_finals(runs: Path) -> list[str]:
             continue  # being written
         if latest.get("checkpoint_dir_name") == "final":
             done.append(snapshot.parent.name)
-    done += [state.parent.parent.name for state in runs.glob("*/final/search_state.json")
-             if not (state.parent.parent / "checkpoint_manager_snapshot.json").exists()]  # fmt: skip
+    done += [
+        state.parent.parent.name
+        for state in runs.glob("*/final/search_state.json")
+        if not (state.parent.parent / "checkpoint_manager_snapshot.json").exists()
+    ]
     return done
 
 
@@ -259,7 +310,11 @@ def _fingerprint(folder: Path) -> tuple:
 def _run_names(configs) -> list[str]:
     from selfre.search.trainable import run_name
 
-    return [run_name({"config_id": c["config_id"], "seed": t["seed"], "params": c["params"]}) for c in configs for t in c["trials"]]
+    return [
+        run_name({"config_id": c["config_id"], "seed": t["seed"], "params": c["params"]})
+        for c in configs
+        for t in c["trials"]
+    ]
 
 
 # -- ASHA x seeds ---------------------------------------------------------------------------------------------
@@ -271,8 +326,20 @@ def test_asha_prunes_a_whole_configuration(ray_session, tmp_path):
     epoch, it is pruned, and never best."""
     data = tmp_path / "demo"
     generate_demo(data, seed=13, n_train=400, n_dev=60, n_test=60)
-    plan = _plan(tmp_path / "runs", data, "asha", epochs=3, num_samples=2, seeds=[42, 52], scheduler="asha",
-                 grace_period=1, reduction_factor=2, workers_per_trial=1, max_concurrent=2, sampler_seed=7)  # fmt: skip
+    plan = _plan(
+        tmp_path / "runs",
+        data,
+        "asha",
+        epochs=3,
+        num_samples=2,
+        seeds=[42, 52],
+        scheduler="asha",
+        grace_period=1,
+        reduction_factor=2,
+        workers_per_trial=1,
+        max_concurrent=2,
+        sampler_seed=7,
+    )
     plan.base["data"]["max_train_examples"] = 400
     plan.base["train"]["batch_size"] = 8
     plan.search.space = {"train.learning_rate": {"choice": [0.003, 1e-6]}}

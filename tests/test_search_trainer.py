@@ -16,8 +16,13 @@ from ray.train.torch import TorchTrainer  # noqa: E402
 from selfre.search.trainer import DROPPED_WITHOUT_DATASETS, EXPECTED_CALLBACKS, LeanTorchTrainer  # noqa: E402
 
 # Settings that add or remove default callbacks: the pin is of Ray's defaults.
-_CALLBACK_SWITCHES = ("RAY_TRAIN_CALLBACKS", "RAY_CHDIR_TO_TRIAL_DIR", "RAY_TRAIN_METRICS_ENABLED",
-                      "RAY_TRAIN_ENABLE_NCCL_HANG_DETECTOR", "RAY_TRAIN_ENABLE_STATE_TRACKING")  # fmt: skip
+_CALLBACK_SWITCHES = (
+    "RAY_TRAIN_CALLBACKS",
+    "RAY_CHDIR_TO_TRIAL_DIR",
+    "RAY_TRAIN_METRICS_ENABLED",
+    "RAY_TRAIN_ENABLE_NCCL_HANG_DETECTOR",
+    "RAY_TRAIN_ENABLE_STATE_TRACKING",
+)
 
 
 def _loop(config):
@@ -41,7 +46,9 @@ def ray_defaults(monkeypatch):
 def test_the_default_callback_set_is_the_one_pinned_for_this_ray(ray_defaults):
     """An upgrade that changes Ray Train's defaults fails here: re-read `_create_default_callbacks`, then move the pin."""
     pinned = EXPECTED_CALLBACKS.get(ray.__version__)
-    assert pinned is not None, f"LeanTorchTrainer is not checked against Ray {ray.__version__}: see selfre/search/trainer.py"
+    assert pinned is not None, (
+        f"LeanTorchTrainer is not checked against Ray {ray.__version__}: see selfre/search/trainer.py"
+    )
     assert _names(TorchTrainer(_loop, scaling_config=ScalingConfig(num_workers=2))) == list(pinned)
 
 
@@ -64,12 +71,15 @@ def test_a_lean_run_trains_and_starts_no_dataset_manager(ray_session, tmp_path, 
         import tempfile
 
         with tempfile.TemporaryDirectory() as folder:  # Train V2 keeps the metrics of checkpointed reports
-            ray.train.report({"world": ray.train.get_context().get_world_size()}, checkpoint=ray.train.Checkpoint(folder))
+            ray.train.report(
+                {"world": ray.train.get_context().get_world_size()}, checkpoint=ray.train.Checkpoint(folder)
+            )
 
     result = LeanTorchTrainer(
-        loop, scaling_config=ScalingConfig(num_workers=1, resources_per_worker={"CPU": 0.5}),
+        loop,
+        scaling_config=ScalingConfig(num_workers=1, resources_per_worker={"CPU": 0.5}),
         run_config=RunConfig(name="lean", storage_path=str(tmp_path)),
-    ).fit()  # fmt: skip
+    ).fit()
     assert result.error is None and result.metrics["world"] == 1
     managers = list_actors(filters=[("class_name", "=", "DatasetManager")], raise_on_missing_output=False)
     assert managers == []

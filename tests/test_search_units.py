@@ -80,8 +80,13 @@ def test_lambda_is_only_sampled_under_manual_weighting():
         ({"train.seed": {"int": [1, 5]}}, "search.space.train.seed"),
         ({"model.head": {"choice": ["bogus"]}}, "search.space.model.head"),
         ({"train.epochs": {"int": [5, 1]}}, "search.space.train.epochs.int"),
-        ({"model.spp_lambda": {"uniform": [0.1, 1.0], "when": {"model.weighting": "manual"}},
-          "model.weighting": {"choice": ["manual", "uncertainty"]}}, "list it first"),  # fmt: skip
+        (
+            {
+                "model.spp_lambda": {"uniform": [0.1, 1.0], "when": {"model.weighting": "manual"}},
+                "model.weighting": {"choice": ["manual", "uncertainty"]},
+            },
+            "list it first",
+        ),
         ({"model.dropout": {"uniform": [0.1, 0.2], "choice": [0.1]}}, "exactly one of"),
     ],
 )
@@ -115,9 +120,11 @@ def test_configuration_status():
 # -- the seed repeater -------------------------------------------------------------------------------
 def _repeater(num_configs=3, seeds=(42, 52)) -> SeedRepeater:
     inner = OptunaSearch(
-        space=DefineByRun(parse_space(SPACE, _base()), _base()), metric="best_dev_score", mode="max",
+        space=DefineByRun(parse_space(SPACE, _base()), _base()),
+        metric="best_dev_score",
+        mode="max",
         sampler=optuna.samplers.TPESampler(seed=0),
-    )  # fmt: skip
+    )
     return SeedRepeater(inner, list(seeds), num_configs)
 
 
@@ -149,15 +156,21 @@ def test_stepped_floats_are_handed_out_as_written():
 
 
 def _small_repeater(space, num_configs, seeds=(42,)) -> SeedRepeater:
-    inner = OptunaSearch(space=DefineByRun(parse_space(space, _base()), _base()), metric="best_dev_score",
-                         mode="max", sampler=optuna.samplers.TPESampler(seed=0))  # fmt: skip
+    inner = OptunaSearch(
+        space=DefineByRun(parse_space(space, _base()), _base()),
+        metric="best_dev_score",
+        mode="max",
+        sampler=optuna.samplers.TPESampler(seed=0),
+    )
     return SeedRepeater(inner, list(seeds), num_configs, redraw_duplicates=True)
 
 
 def test_a_configuration_is_never_trained_twice():
     """TPE re-proposes points of small discrete spaces; with redraw_duplicates no point is trained as two
     configurations. Six points, six configurations: each once."""
-    rep = _small_repeater({"model.weighting": {"choice": ["manual", "uncertainty"]}, "train.epochs": {"int": [1, 3]}}, 6)
+    rep = _small_repeater(
+        {"model.weighting": {"choice": ["manual", "uncertainty"]}, "train.epochs": {"int": [1, 3]}}, 6
+    )
     handed = [rep.suggest(f"t{i}") for i in range(6)]
     points = [tuple(sorted(h["params"].items())) for h in handed]
     assert len(set(points)) == 6
@@ -173,7 +186,9 @@ def test_a_repeated_proposal_is_answered_as_failed_and_a_spent_space_repeats():
     second = rep.suggest("b")  # the space has one point: after MAX_REDRAWS answers it is trained again
     assert second["config_id"] == "c002" and second["params"] == first["params"]
     states = [t.state for t in rep.searcher._ot_study.trials]
-    assert states[0] == optuna.trial.TrialState.COMPLETE and rep.searcher._ot_study.trials[0].value == pytest.approx(0.6)
+    assert states[0] == optuna.trial.TrialState.COMPLETE and rep.searcher._ot_study.trials[0].value == pytest.approx(
+        0.6
+    )
     assert states[1:-1] == [optuna.trial.TrialState.FAIL] * seeds_module.MAX_REDRAWS
     rep.on_trial_complete("b", _final(0.4))  # c002's own result reaches its own Optuna trial
     assert rep.searcher._ot_study.trials[-1].value == pytest.approx(0.4)
@@ -244,7 +259,9 @@ def test_asha_prunes_configurations_on_matched_seeds_and_never_a_finished_trial(
     # ... its second seed completes the pair: mean 0.35 on seeds {42, 52} < c1's 0.55 there -> pruned whole.
     assert sched.on_trial_result(None, weak52, epoch_result(1, 0.6)) == TrialScheduler.STOP
     assert "c2" in sched.dead_groups
-    assert sched.on_trial_result(None, weak42, epoch_result(2, 0.99)) == TrialScheduler.STOP  # its sibling, however good
+    assert (
+        sched.on_trial_result(None, weak42, epoch_result(2, 0.99)) == TrialScheduler.STOP
+    )  # its sibling, however good
     # c1 keeps going at the next rung (no other configuration there yet).
     assert sched.on_trial_result(None, good42, epoch_result(2, 0.85)) == TrialScheduler.CONTINUE
     # A trial at its last epoch (or its final test report) is never stopped, however weak.
@@ -258,7 +275,12 @@ def test_one_unlucky_seed_cannot_prune_a_configuration():
     # c1 is good on both seeds. c2's seed 42 is unlucky at the first rung, its seed 52 strong: on the seeds both
     # configurations reached, c2's mean (0.40+0.90)/2 = 0.65 beats c1's (0.60+0.62)/2 = 0.61 — c2 goes on.
     # (Judging c2 by its first seed alone, against c1's two-seed mean, would have pruned it at 0.40 < 0.61.)
-    c1a, c1b, c2a, c2b = stub_trial("a", "c1", 42), stub_trial("b", "c1", 52), stub_trial("c", "c2", 42), stub_trial("d", "c2", 52)
+    c1a, c1b, c2a, c2b = (
+        stub_trial("a", "c1", 42),
+        stub_trial("b", "c1", 52),
+        stub_trial("c", "c2", 42),
+        stub_trial("d", "c2", 52),
+    )
     sched = seed_group_asha(c1a, c1b, c2a, c2b)
     for t, v in ((c1a, 0.60), (c1b, 0.62), (c2a, 0.40), (c2b, 0.90)):
         assert sched.on_trial_result(None, t, epoch_result(1, v)) == TrialScheduler.CONTINUE
@@ -268,7 +290,12 @@ def test_one_unlucky_seed_cannot_prune_a_configuration():
 def test_configurations_are_compared_on_the_seeds_both_reached():
     # c1 has seeds 42 and 52 at the rung, c2 has 52 and 62: they share only seed 52, fewer than min_seeds=2,
     # so c2 is not judged against c1 (whose mean over other seeds would not be like with like).
-    c1a, c1b, c2a, c2b = stub_trial("a", "c1", 42), stub_trial("b", "c1", 52), stub_trial("c", "c2", 52), stub_trial("d", "c2", 62)
+    c1a, c1b, c2a, c2b = (
+        stub_trial("a", "c1", 42),
+        stub_trial("b", "c1", 52),
+        stub_trial("c", "c2", 52),
+        stub_trial("d", "c2", 62),
+    )
     sched = seed_group_asha(c1a, c1b, c2a, c2b)
     for t, v in ((c1a, 0.9), (c1b, 0.9), (c2a, 0.1), (c2b, 0.1)):
         assert sched.on_trial_result(None, t, epoch_result(1, v)) == TrialScheduler.CONTINUE
@@ -284,7 +311,12 @@ def test_a_long_schedule_is_not_pruned_by_a_short_one_that_leads_early():
     # epoch 1 (0.60 vs 0.40), but the long one (4 epochs) is better at the same point of its schedule (0.62 at
     # epoch 2 = 50% vs 0.60 at epoch 1 = 50%) and at its end (0.80 vs 0.70). Rungs in absolute epochs would
     # prune it at epoch 1; rungs as fractions of each schedule never compare it with the short one there.
-    s42, s52, l42, l52 = stub_trial("s1", "short", 42), stub_trial("s2", "short", 52), stub_trial("l1", "long", 42), stub_trial("l2", "long", 52)
+    s42, s52, l42, l52 = (
+        stub_trial("s1", "short", 42),
+        stub_trial("s2", "short", 52),
+        stub_trial("l1", "long", 42),
+        stub_trial("l2", "long", 52),
+    )
     sched = seed_group_asha(s42, s52, l42, l52)
     curves = {"short": [0.60, 0.70], "long": [0.40, 0.62, 0.75, 0.80]}
     for trial, name in ((s42, "short"), (s52, "short"), (l42, "long"), (l52, "long")):
@@ -307,7 +339,12 @@ def test_rounding_never_puts_the_judged_configuration_later_in_its_schedule():
     # epoch 2 (50%). Compared at their own rung epochs, the 3-epoch one (0.42 at 33%) would lose to the 4-epoch
     # one's 0.62 at 50%, later in its schedule. So the 4-epoch one is taken at its last epoch not beyond 33% of
     # its schedule (epoch 1: 0.40), and the 3-epoch one goes on.
-    d42, d52, c42, c52 = stub_trial("a", "four", 42), stub_trial("b", "four", 52), stub_trial("c", "three", 42), stub_trial("d", "three", 52)
+    d42, d52, c42, c52 = (
+        stub_trial("a", "four", 42),
+        stub_trial("b", "four", 52),
+        stub_trial("c", "three", 42),
+        stub_trial("d", "three", 52),
+    )
     sched = seed_group_asha(d42, d52, c42, c52)
     for t in (d42, d52):
         for epoch, value in ((1, 0.40), (2, 0.62)):
@@ -346,17 +383,32 @@ def test_restored_trials_rebuild_pruned_groups():
 
 # -- summary -----------------------------------------------------------------------------------------
 def _rec(config_id, seed, status, dev=None, test=None, params=None):
-    metrics = {"best_epoch": 1, "dev_score": dev, "test_score": test, "dev_f1": dev, "test_precision": test,
-               "test_recall": test, "test_f1": test, "test_pc_f1": test} if status == COMPLETE else {}  # fmt: skip
+    metrics = (
+        {
+            "best_epoch": 1,
+            "dev_score": dev,
+            "test_score": test,
+            "dev_f1": dev,
+            "test_precision": test,
+            "test_recall": test,
+            "test_f1": test,
+            "test_pc_f1": test,
+        }
+        if status == COMPLETE
+        else {}
+    )
     return TrialRecord(f"{config_id}-{seed}", config_id, seed, params or {"model.head": config_id}, status, 1, metrics)
 
 
 def test_summary_picks_the_best_complete_configuration():
     records = [
-        _rec("c001", 42, COMPLETE, 0.60, 0.50), _rec("c001", 52, COMPLETE, 0.70, 0.54),
-        _rec("c002", 42, COMPLETE, 0.90, 0.80), _rec("c002", 52, STOPPED),  # pruned: higher mean, not eligible
-        _rec("c003", 42, COMPLETE, 0.62, 0.40), _rec("c003", 52, COMPLETE, 0.66, 0.42),
-    ]  # fmt: skip
+        _rec("c001", 42, COMPLETE, 0.60, 0.50),
+        _rec("c001", 52, COMPLETE, 0.70, 0.54),
+        _rec("c002", 42, COMPLETE, 0.90, 0.80),
+        _rec("c002", 52, STOPPED),  # pruned: higher mean, not eligible
+        _rec("c003", 42, COMPLETE, 0.62, 0.40),
+        _rec("c003", 52, COMPLETE, 0.66, 0.42),
+    ]
     summary = summarize(records, [42, 52])
     by_id = {c["config_id"]: c for c in summary["configurations"]}
     assert by_id["c002"]["status"] == PRUNED
@@ -364,13 +416,19 @@ def test_summary_picks_the_best_complete_configuration():
     assert by_id["c001"]["dev_f1"]["mean"] == pytest.approx(0.65)
     assert by_id["c001"]["test_f1"]["std"] == pytest.approx(statistics.stdev([0.50, 0.54]))
     csv_text = to_csv(summary)
-    assert csv_text.splitlines()[0].startswith("config_id,status,seeds_complete,seeds_planned,model.head,dev_score_mean")
+    assert csv_text.splitlines()[0].startswith(
+        "config_id,status,seeds_complete,seeds_planned,model.head,dev_score_mean"
+    )
     assert "best configuration c001" in format_report(summary)
 
 
 def test_ties_prefer_the_smaller_spread():
-    records = [_rec("c001", 42, COMPLETE, 0.5, 0.5), _rec("c001", 52, COMPLETE, 0.7, 0.5),
-               _rec("c002", 42, COMPLETE, 0.6, 0.5), _rec("c002", 52, COMPLETE, 0.6, 0.5)]  # fmt: skip
+    records = [
+        _rec("c001", 42, COMPLETE, 0.5, 0.5),
+        _rec("c001", 52, COMPLETE, 0.7, 0.5),
+        _rec("c002", 42, COMPLETE, 0.6, 0.5),
+        _rec("c002", 52, COMPLETE, 0.6, 0.5),
+    ]
     assert summarize(records, [42, 52])["best"]["config_id"] == "c002"
 
 
@@ -401,7 +459,12 @@ def test_dataset_configs_load_with_the_papers_defaults(tmp_path):
     for dataset, epochs, lam in (("tacred", 10, 0.4), ("retacred", 15, 0.7), ("semeval", 20, 0.2)):
         plan = build_plan(dataset, CONFIG_DIR, storage_root=str(tmp_path))
         cfg = plan.run_config()
-        assert (cfg.train.epochs, cfg.model.spp_lambda, cfg.train.batch_size, cfg.train.learning_rate) == (epochs, lam, 32, 3e-5)
+        assert (cfg.train.epochs, cfg.model.spp_lambda, cfg.train.batch_size, cfg.train.learning_rate) == (
+            epochs,
+            lam,
+            32,
+            3e-5,
+        )
         assert plan.search.seeds == [42, 52, 62, 72, 82]
         assert {p.key for p in plan.params()} >= {"model.spp_lambda", "model.weighting", "train.epochs"}
     demo = build_plan("demo", CONFIG_DIR, storage_root=str(tmp_path))
@@ -459,15 +522,27 @@ def _cli(*args, cwd=None):
     # process would change which store or cluster the CLI picks by default.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RAY_ADDRESS"))}
     env["PYTHONPATH"] = str(REPO)
-    return subprocess.run([*SEARCH, *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=120)  # fmt: skip
+    return subprocess.run([*SEARCH, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
 
 
 def test_help_documents_every_flag():
     out = _cli("--help").stdout
-    for flag in ("--dataset", "--data-dir", "--model", "--config", "--num-samples", "--seeds", "--scheduler",
-                 "--max-concurrent", "--workers-per-trial", "--gpus-per-worker", "--storage", "--address",
-                 "--resume", "--name"):  # fmt: skip
+    for flag in (
+        "--dataset",
+        "--data-dir",
+        "--model",
+        "--config",
+        "--num-samples",
+        "--seeds",
+        "--scheduler",
+        "--max-concurrent",
+        "--workers-per-trial",
+        "--gpus-per-worker",
+        "--storage",
+        "--address",
+        "--resume",
+        "--name",
+    ):
         assert flag in out
 
 
@@ -493,12 +568,16 @@ def test_joining_a_cluster_needs_a_tracking_store_every_node_reaches(tmp_path):
     res = _cli("--dataset", "demo", "--address", "127.0.0.1:1", "--storage", str(tmp_path / "runs"), cwd=tmp_path)
     assert res.returncode == 2 and "--tracking-uri" in res.stderr and "cluster/start_mlflow.sh" in res.stderr
     assert "Started a local Ray instance" not in res.stderr and "could not connect" not in res.stderr  # before Ray
-    res = _cli("--dataset", "demo", "--tracking-uri", "http://user:pw@127.0.0.1:1", "--storage", str(tmp_path), cwd=tmp_path)
+    res = _cli(
+        "--dataset", "demo", "--tracking-uri", "http://user:pw@127.0.0.1:1", "--storage", str(tmp_path), cwd=tmp_path
+    )
     assert res.returncode == 2 and "MLFLOW_TRACKING_USERNAME" in res.stderr and "pw@" not in res.stderr
 
 
 def test_an_unreachable_tracking_server_stops_the_search_before_ray(tmp_path):
-    res = _cli("--dataset", "demo", "--tracking-uri", "http://127.0.0.1:9", "--storage", str(tmp_path / "runs"), cwd=tmp_path)
+    res = _cli(
+        "--dataset", "demo", "--tracking-uri", "http://127.0.0.1:9", "--storage", str(tmp_path / "runs"), cwd=tmp_path
+    )
     assert res.returncode == 2 and "unreachable" in res.stderr and "127.0.0.1:9" in res.stderr
     assert "Started a local Ray instance" not in res.stderr
 
@@ -529,11 +608,25 @@ def test_checkpoint_paths_from_ray_get_their_scheme_back():
 def test_summary_ranks_by_the_objective_and_names_it():
     # c001 has the better micro F1 (dev_f1), c002 the better objective (dev_score): the objective decides.
     def rec(cid, seed, score, f1):
-        metrics = {"best_epoch": 2, "dev_score": score, "test_score": score - 0.1, "dev_f1": f1, "test_f1": f1,
-                   "test_pc_f1": f1, "test_official_macro_f1": score - 0.1}  # fmt: skip
-        return TrialRecord(f"{cid}-{seed}", cid, seed, {"model.spp_lambda": 0.1 if cid == "c001" else 0.5}, COMPLETE, 2, metrics)
+        metrics = {
+            "best_epoch": 2,
+            "dev_score": score,
+            "test_score": score - 0.1,
+            "dev_f1": f1,
+            "test_f1": f1,
+            "test_pc_f1": f1,
+            "test_official_macro_f1": score - 0.1,
+        }
+        return TrialRecord(
+            f"{cid}-{seed}", cid, seed, {"model.spp_lambda": 0.1 if cid == "c001" else 0.5}, COMPLETE, 2, metrics
+        )
 
-    records = [rec("c001", 42, 0.50, 0.90), rec("c001", 52, 0.52, 0.91), rec("c002", 42, 0.60, 0.70), rec("c002", 52, 0.64, 0.72)]
+    records = [
+        rec("c001", 42, 0.50, 0.90),
+        rec("c001", 52, 0.52, 0.91),
+        rec("c002", 42, 0.60, 0.70),
+        rec("c002", 52, 0.64, 0.72),
+    ]
     base = build_plan("semeval", CONFIG_DIR).base
     summary = summarize(records, [42, 52], objective="official_macro_f1", base=base)
     assert summary["objective"] == "official_macro_f1" and summary["best"]["config_id"] == "c002"
@@ -555,8 +648,13 @@ def test_first_configuration_is_the_papers_default_and_the_sampler_is_configured
     searcher.set_search_properties(None, None, {})
     first = SeedRepeater(searcher, [42], 3).suggest("t0")["params"]
     # Table 3 for SemEval: manual weighting, λ 0.2, 20 epochs (+ the base's spp_layers/head)
-    assert first == {"model.weighting": "manual", "model.spp_lambda": 0.2, "train.epochs": 20,
-                     "model.spp_layers": "all", "model.head": "cls_e1_e2"}  # fmt: skip
+    assert first == {
+        "model.weighting": "manual",
+        "model.spp_lambda": 0.2,
+        "train.epochs": 20,
+        "model.spp_layers": "all",
+        "model.head": "cls_e1_e2",
+    }
     sampler = searcher._ot_study.sampler
     assert isinstance(sampler, optuna.samplers.TPESampler)
     assert (sampler._multivariate, sampler._group, sampler._constant_liar) == (True, True, True)
@@ -575,8 +673,13 @@ def test_default_point_skips_inactive_and_out_of_range_values():
 
 def test_batch_must_divide_by_the_workers_before_ray_starts(tmp_path):
     with pytest.raises(ConfigError, match=r"train.batch_size=30 .*\(--workers-per-trial 4\)"):
-        build_plan("tacred", CONFIG_DIR, search_overrides={"workers_per_trial": 4},
-                   apply_run_overrides=lambda c: (setattr(c.train, "batch_size", 30), c)[1], storage_root=str(tmp_path))  # fmt: skip
+        build_plan(
+            "tacred",
+            CONFIG_DIR,
+            search_overrides={"workers_per_trial": 4},
+            apply_run_overrides=lambda c: (setattr(c.train, "batch_size", 30), c)[1],
+            storage_root=str(tmp_path),
+        )
     cfg = tmp_path / "c.yaml"
     cfg.write_text("search:\n  space:\n    train.batch_size: {choice: [16, 24, 33]}\n")
     with pytest.raises(ConfigError, match="train.batch_size=33"):
@@ -585,7 +688,9 @@ def test_batch_must_divide_by_the_workers_before_ray_starts(tmp_path):
 
 def test_typed_yaml_reaches_no_worker_as_a_string(tmp_path):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("train:\n  learning_rate: 3e-5\nsearch:\n  space:\n    train.learning_rate: {loguniform: [1e-5, 5e-5]}\n")
+    cfg.write_text(
+        "train:\n  learning_rate: 3e-5\nsearch:\n  space:\n    train.learning_rate: {loguniform: [1e-5, 5e-5]}\n"
+    )
     plan = build_plan("tacred", CONFIG_DIR, user_config=str(cfg), storage_root=str(tmp_path))
     assert plan.base["train"]["learning_rate"] == 3e-5 and plan.params()[0].values == (1e-5, 5e-5)
     cfg.write_text("train:\n  learning_rate: '3e-5'\n")  # quoted: a string, which is an error naming the key
@@ -603,13 +708,20 @@ def test_metric_flag_sets_the_objective(tmp_path):
     from selfre.config_flags import config_from_args
 
     args = build_parser().parse_args(["--dataset", "tacred", "--metric", "pc_f1"])
-    plan = build_plan("tacred", CONFIG_DIR, apply_run_overrides=lambda c: config_from_args(args, base=c), storage_root=str(tmp_path))
+    plan = build_plan(
+        "tacred", CONFIG_DIR, apply_run_overrides=lambda c: config_from_args(args, base=c), storage_root=str(tmp_path)
+    )
     assert plan.objective == "pc_f1"
     assert build_plan("semeval", CONFIG_DIR, storage_root=str(tmp_path)).objective == "official_macro_f1"
     assert build_plan("demo", CONFIG_DIR, storage_root=str(tmp_path)).objective == "micro_f1"
     with pytest.raises(ConfigError, match="only for SemEval"):
         args = build_parser().parse_args(["--dataset", "tacred", "--metric", "official_macro_f1"])
-        build_plan("tacred", CONFIG_DIR, apply_run_overrides=lambda c: config_from_args(args, base=c), storage_root=str(tmp_path))
+        build_plan(
+            "tacred",
+            CONFIG_DIR,
+            apply_run_overrides=lambda c: config_from_args(args, base=c),
+            storage_root=str(tmp_path),
+        )
 
 
 SAVED_PLANS = Path(__file__).resolve().parent / "saved_plans"

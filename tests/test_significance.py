@@ -16,7 +16,9 @@ def test_t_interval_hand_computed():
     # diffs 1, 2, 3: mean 2, sample sd 1, t(0.975, 2) = 4.303 -> half-width 4.303 / sqrt(3) = 2.4843
     iv = t_interval([1.0, 2.0, 3.0])
     assert iv["mean"] == 2.0 and iv["sd"] == 1.0
-    assert iv["low"] == pytest.approx(2 - 4.303 / math.sqrt(3)) and iv["high"] == pytest.approx(2 + 4.303 / math.sqrt(3))
+    assert iv["low"] == pytest.approx(2 - 4.303 / math.sqrt(3)) and iv["high"] == pytest.approx(
+        2 + 4.303 / math.sqrt(3)
+    )
     assert within_noise(iv)  # -0.48 .. 4.48 contains 0
     assert not within_noise(t_interval([1.0, 1.1, 0.9, 1.0, 1.05]))
     one = t_interval([0.5])
@@ -27,13 +29,16 @@ def _random_labels(label_set, n, rng):
     return [rng.choice(label_set.labels) for _ in range(n)]
 
 
-@pytest.mark.parametrize("label_set, objective, key", [
-    (DEMO, "micro_f1", lambda m: m["f1"]),
-    (DEMO, "pc_f1", lambda m: m["person_centric"]["f1"]),
-    (SEMEVAL, "micro_f1", lambda m: m["f1"]),
-    (SEMEVAL, "official_macro_f1", lambda m: m["semeval"]["official_macro_f1"]),
-    (SEMEVAL, "pc_f1", lambda m: m["person_centric"]["f1"]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "label_set, objective, key",
+    [
+        (DEMO, "micro_f1", lambda m: m["f1"]),
+        (DEMO, "pc_f1", lambda m: m["person_centric"]["f1"]),
+        (SEMEVAL, "micro_f1", lambda m: m["f1"]),
+        (SEMEVAL, "official_macro_f1", lambda m: m["semeval"]["official_macro_f1"]),
+        (SEMEVAL, "pc_f1", lambda m: m["person_centric"]["f1"]),
+    ],
+)
 def test_vectorised_scorer_matches_compute_metrics(label_set, objective, key):
     import numpy as np
 
@@ -62,15 +67,36 @@ def test_bootstrap_identical_files_give_p_one_and_a_clearly_better_file_p_below_
     same_files = [_write(tmp_path / f"same{s}.txt", p) for s, p in enumerate(noisy)]
     good_files = [_write(tmp_path / f"good{s}.txt", p) for s, p in enumerate(better)]
     base = [read_predictions(f, len(gold)) for f in base_files]
-    same = paired_bootstrap(gold, [read_predictions(f, len(gold)) for f in same_files], base, SEMEVAL, "official_macro_f1",
-                            resamples=500, seed=1)  # fmt: skip
+    same = paired_bootstrap(
+        gold,
+        [read_predictions(f, len(gold)) for f in same_files],
+        base,
+        SEMEVAL,
+        "official_macro_f1",
+        resamples=500,
+        seed=1,
+    )
     assert same["delta"] == 0.0 and same["p_value"] == 1.0
-    good = paired_bootstrap(gold, [read_predictions(f, len(gold)) for f in good_files], base, SEMEVAL, "official_macro_f1",
-                            resamples=500, seed=1)  # fmt: skip
+    good = paired_bootstrap(
+        gold,
+        [read_predictions(f, len(gold)) for f in good_files],
+        base,
+        SEMEVAL,
+        "official_macro_f1",
+        resamples=500,
+        seed=1,
+    )
     assert good["delta"] > 0.2 and good["p_value"] < 0.01
     assert "500 resamples" in good["method"] and good["seeds"] == 3
-    worse = paired_bootstrap(gold, base, [read_predictions(f, len(gold)) for f in good_files], SEMEVAL, "official_macro_f1",
-                             resamples=500, seed=1)  # fmt: skip
+    worse = paired_bootstrap(
+        gold,
+        base,
+        [read_predictions(f, len(gold)) for f in good_files],
+        SEMEVAL,
+        "official_macro_f1",
+        resamples=500,
+        seed=1,
+    )
     assert worse["delta"] < 0 and worse["p_value"] < 0.01  # two-sided
 
 

@@ -43,8 +43,10 @@ def _cfg(out_dir, data_dir, epochs=3, **model) -> RunConfig:
 @pytest.fixture(scope="module")
 def runs(demo_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("runs")
-    return {name: train(_cfg(tmp / name, demo_dir, **model)) for name, model in
-            (("strong", STRONG), ("default", DEFAULT), ("baseline", {"use_spp": False, "use_hr": False}))}  # fmt: skip
+    return {
+        name: train(_cfg(tmp / name, demo_dir, **model))
+        for name, model in (("strong", STRONG), ("default", DEFAULT), ("baseline", {"use_spp": False, "use_hr": False}))
+    }
 
 
 def _mass(result, stage, key="alpha_prime_mass"):
@@ -75,10 +77,14 @@ def test_entity_mass_before_and_after_training(runs):
             assert len(a["alpha_prime_mass"]) == len(a["alpha_mass"]) == len(a["uniform_mass"]) == 32
             assert all(0 < m < 1 for m in a["alpha_prime_mass"] + a["uniform_mass"])
             ex = a["example"]
-            assert len(ex["alpha_prime"]) == len(ex["iel"]) == len(ex["tokens"]) and sum(ex["alpha_prime"]) == pytest.approx(1, abs=1e-5)
+            assert len(ex["alpha_prime"]) == len(ex["iel"]) == len(ex["tokens"]) and sum(
+                ex["alpha_prime"]
+            ) == pytest.approx(1, abs=1e-5)
         assert r.spp_attention["before"]["uniform_mass"] == r.spp_attention["after"]["uniform_mass"]  # same probe set
     # renormalize: α is α' itself; both runs start from the same encoder, so the same "before"
-    assert strong.spp_attention["before"]["alpha_mass"] == pytest.approx(strong.spp_attention["before"]["alpha_prime_mass"])
+    assert strong.spp_attention["before"]["alpha_mass"] == pytest.approx(
+        strong.spp_attention["before"]["alpha_prime_mass"]
+    )
     assert _mass(strong, "before") == pytest.approx(_mass(default, "before"), abs=1e-6)
     # The strong regime pulls attention onto the entities; the default regime, at the same λ, barely moves it.
     gain_strong = _mass(strong, "after") - _mass(strong, "before")
@@ -93,8 +99,9 @@ def test_diagnostics_do_not_change_training(demo_dir, tmp_path, runs, monkeypatc
     monkeypatch.setattr(spp_diagnostics, "entity_mass", lambda *a, **k: {})
     quiet = train(_cfg(tmp_path / "quiet", demo_dir, **STRONG))
     loud = runs["strong"]
-    assert [(h.train_loss, h.loss_re, h.loss_spp, h.score) for h in quiet.history] == \
-           [(h.train_loss, h.loss_re, h.loss_spp, h.score) for h in loud.history]  # fmt: skip
+    assert [(h.train_loss, h.loss_re, h.loss_spp, h.score) for h in quiet.history] == [
+        (h.train_loss, h.loss_re, h.loss_spp, h.score) for h in loud.history
+    ]
     assert quiet.test["f1"] == loud.test["f1"]
 
 
@@ -109,7 +116,10 @@ def test_a_resumed_run_keeps_its_before_measurement(demo_dir, tmp_path, runs):
         train(cfg, hooks=_StopAfterFirstEpoch())
     resumed = train(cfg, resume_from=tmp_path / "r" / "last")
     assert resumed.spp_attention["before"] == runs["strong"].spp_attention["before"]
-    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["spp_attention"]["after"] == resumed.spp_attention["after"]
+    assert (
+        json.loads((tmp_path / "r" / "metrics.json").read_text())["spp_attention"]["after"]
+        == resumed.spp_attention["after"]
+    )
 
 
 def test_term_weights_are_the_factors_the_loss_applies():
@@ -141,6 +151,8 @@ def test_the_trial_run_logs_the_diagnostics_and_the_plot(tmp_path, runs):
     m = run.data.metrics
     assert m["spp_entity_mass_before"] == pytest.approx(_mass(result, "before"))
     assert m["spp_entity_mass_after"] == pytest.approx(_mass(result, "after"))
-    assert m["spp_entity_uniform_share"] == pytest.approx(statistics.fmean(result.spp_attention["before"]["uniform_mass"]))
+    assert m["spp_entity_uniform_share"] == pytest.approx(
+        statistics.fmean(result.spp_attention["before"]["uniform_mass"])
+    )
     artifacts = {a.path for folder in ("plots", "tables") for a in client.list_artifacts(trial.run_id, folder)}
     assert {"plots/spp_attention.png", "tables/spp_attention.json"} <= artifacts

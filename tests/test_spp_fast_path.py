@@ -37,20 +37,43 @@ TEXTS = [
 RECORDS = [
     RelationRecord("r0", ("Bill", "Gates", "founded", "Microsoft", "."), 0, 1, 3, 3, "x", "PERSON", "ORGANIZATION"),
     RelationRecord(
-        "r1", ("In", "1975", ",", "Zyxwv", "Qrstu", "started", "a", "company", "called", "Acme", "Widgets", "."),
-        3, 4, 9, 10, "x", "PERSON", "ORGANIZATION",
+        "r1",
+        ("In", "1975", ",", "Zyxwv", "Qrstu", "started", "a", "company", "called", "Acme", "Widgets", "."),
+        3,
+        4,
+        9,
+        10,
+        "x",
+        "PERSON",
+        "ORGANIZATION",
     ),
-    RelationRecord("r2", ("Alice", "Smith", "works", "for", "Acme", "Corp", "in", "Paris", "."), 0, 1, 4, 5, "x", "PERSON", "ORGANIZATION"),
-]  # fmt: skip
+    RelationRecord(
+        "r2",
+        ("Alice", "Smith", "works", "for", "Acme", "Corp", "in", "Paris", "."),
+        0,
+        1,
+        4,
+        5,
+        "x",
+        "PERSON",
+        "ORGANIZATION",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
 def encoder_dir(tmp_path_factory):
     """Random RoBERTa, 3 layers (so layer subsets mean something), 4 heads, no dropout anywhere."""
     return build_tiny_encoder(
-        TEXTS, tmp_path_factory.mktemp("fast-path-encoder"), hidden_size=32, num_hidden_layers=LAYERS,
-        num_attention_heads=4, intermediate_size=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-    )  # fmt: skip
+        TEXTS,
+        tmp_path_factory.mktemp("fast-path-encoder"),
+        hidden_size=32,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=4,
+        intermediate_size=64,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
 
 
 def build(encoder_dir, kernel: str, **overrides):

@@ -30,8 +30,13 @@ SPACE = {
 
 def _searcher(space=SPACE, base=None, points=None) -> OptunaSearch:
     base = base or RunConfig()
-    return OptunaSearch(space=DefineByRun(parse_space(space, base), base), metric="m", mode="max",
-                        sampler=optuna.samplers.RandomSampler(seed=0), points_to_evaluate=points)  # fmt: skip
+    return OptunaSearch(
+        space=DefineByRun(parse_space(space, base), base),
+        metric="m",
+        mode="max",
+        sampler=optuna.samplers.RandomSampler(seed=0),
+        points_to_evaluate=points,
+    )
 
 
 def test_each_regime_draws_lambda_from_its_own_range_under_the_config_key():
@@ -66,17 +71,30 @@ def test_the_first_configuration_takes_the_base_lambda_from_the_range_of_the_bas
 @pytest.mark.parametrize(
     "alternatives, fragment",
     [
-        ([{"uniform": [0.1, 1.0], "when": {"model.spp_alpha": "softmax"}},
-          {"uniform": [1.0, 9.0], "when": {"model.weighting": "manual"}}], "exclude each other"),  # fmt: skip
+        (
+            [
+                {"uniform": [0.1, 1.0], "when": {"model.spp_alpha": "softmax"}},
+                {"uniform": [1.0, 9.0], "when": {"model.weighting": "manual"}},
+            ],
+            "exclude each other",
+        ),
         ([{"uniform": [0.1, 1.0], "when": {"model.spp_alpha": "softmax"}}, {"uniform": [1.0, 9.0]}], "needs a `when`"),
         ([{"uniform": [0.1, 1.0], "when": {"model.spp_alpha": "softmax"}}], "at least two"),
-        ([{"uniform": [0.1, 1.0], "when": {"model.spp_alpha": "softmax"}},
-          {"uniform": [-1.0, 1.0], "when": {"model.spp_alpha": "renormalize"}}], None),  # fmt: skip
+        (
+            [
+                {"uniform": [0.1, 1.0], "when": {"model.spp_alpha": "softmax"}},
+                {"uniform": [-1.0, 1.0], "when": {"model.spp_alpha": "renormalize"}},
+            ],
+            None,
+        ),
     ],
 )
 def test_bad_alternatives_are_refused_naming_the_key(alternatives, fragment):
-    space = {"model.weighting": {"choice": ["manual"]}, "model.spp_alpha": {"choice": ["softmax", "renormalize"]},
-             "model.spp_lambda": alternatives}  # fmt: skip
+    space = {
+        "model.weighting": {"choice": ["manual"]},
+        "model.spp_alpha": {"choice": ["softmax", "renormalize"]},
+        "model.spp_lambda": alternatives,
+    }
     if fragment is None:  # a range that is fine as written but gives an invalid config: caught by the probe
         space["model.spp_lambda"][1] = {"loguniform": [0.0, 1.0], "when": {"model.spp_alpha": "renormalize"}}
         fragment = "bounds must be > 0"
@@ -85,14 +103,23 @@ def test_bad_alternatives_are_refused_naming_the_key(alternatives, fragment):
 
 
 def test_bundled_spp_regime_search_is_the_question_as_asked(tmp_path):
-    plan = build_plan("semeval", CONFIG_DIR, user_config=str(CONFIG_DIR / "semeval-cpu-spp.yaml"), storage_root=str(tmp_path))
+    plan = build_plan(
+        "semeval", CONFIG_DIR, user_config=str(CONFIG_DIR / "semeval-cpu-spp.yaml"), storage_root=str(tmp_path)
+    )
     s, base = plan.search, plan.run_config()
     assert s.num_samples >= 8 and len(s.seeds) == 2 and s.scheduler == "asha"
     assert plan.objective == "official_macro_f1" and base.model.model_name_or_path == "minilm"
     assert base.data.max_train_examples >= 1000 and base.data.dataset == "semeval"
     keys = [p.key for p in plan.params()]
-    for key in ("model.weighting", "model.spp_alpha", "model.spp_target", "model.spp_epsilon", "model.spp_layers",
-                "model.spp_lambda", "train.epochs"):  # fmt: skip
+    for key in (
+        "model.weighting",
+        "model.spp_alpha",
+        "model.spp_target",
+        "model.spp_epsilon",
+        "model.spp_layers",
+        "model.spp_lambda",
+        "train.epochs",
+    ):
         assert key in keys, key
     # λ has one range per α regime, and the faint regime's range lies entirely above the strong one's.
     lams = [p for p in plan.params() if p.key == "model.spp_lambda"]

@@ -12,5 +12,7 @@ TESTS = Path(__file__).resolve().parent
 
 
 def test_every_module_using_the_embedded_ray_session_is_scheduled_together():
-    users = {p.name for p in TESTS.glob("test_*.py") if "ray_session" in p.read_text() and p.name != Path(__file__).name}
+    users = {
+        p.name for p in TESTS.glob("test_*.py") if "ray_session" in p.read_text() and p.name != Path(__file__).name
+    }
     assert users == set(EMBEDDED_RAY_MODULES)

@@ -31,8 +31,11 @@ def auth_server(tmp_path_factory):
     ini["mlflow"]["database_uri"] = f"sqlite:///{folder / 'auth.db'}"
     with open(folder / "basic_auth.ini", "w") as fh:
         ini.write(fh)
-    env = {"MLFLOW_AUTH_CONFIG_PATH": str(folder / "basic_auth.ini"), "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD,
-           "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-secret-key"}  # fmt: skip
+    env = {
+        "MLFLOW_AUTH_CONFIG_PATH": str(folder / "basic_auth.ini"),
+        "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-secret-key",
+    }
     proc, uri = start_server(folder, extra_args=["--app-name", "basic-auth"], env=env)
     yield uri
     stop(proc)

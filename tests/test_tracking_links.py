@@ -26,7 +26,7 @@ UI_JS = Path(mlflow.__file__).parent / "server" / "js" / "build" / "static" / "j
         ("databricks", None),
         ("file:///tmp/mlruns", None),
     ],
-)  # fmt: skip
+)
 def test_ui_address_of_each_tracking_uri(uri, base):
     assert links.ui_base(uri) == base
 
@@ -38,7 +38,10 @@ def test_embedded_links_match_the_printed_ui_command():
 
 
 def test_page_links_and_lines():
-    assert links.experiment_runs("http://h:5000", "7") == "http://h:5000/#/experiments/7/runs?workflowType=machine_learning"
+    assert (
+        links.experiment_runs("http://h:5000", "7")
+        == "http://h:5000/#/experiments/7/runs?workflowType=machine_learning"
+    )
     assert links.registered_model("http://h:5000", "main.selfre.demo") == "http://h:5000/#/models/main.selfre.demo"
     assert links.registered_model("http://h:5000", "my model") == "http://h:5000/#/models/my%20model"
     assert links.lines("http://h:5000", "7", ["selfre-tacred"]) == [

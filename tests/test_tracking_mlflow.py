@@ -30,11 +30,16 @@ from selfre.tracking.names import MAPPING_ARTIFACT, metric_names  # noqa: E402
 
 pytestmark = pytest.mark.slow
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-SEARCH_CONFIG = {"name": "demo-search", "search": {"seeds": [1, 2], "num_samples": 2, "scheduler": "asha"},
-                 "params": {"model.spp_lambda": {"type": "float", "low": 0.1, "high": 1.0}}}  # fmt: skip
+SEARCH_CONFIG = {
+    "name": "demo-search",
+    "search": {"seeds": [1, 2], "num_samples": 2, "scheduler": "asha"},
+    "params": {"model.spp_lambda": {"type": "float", "low": 0.1, "high": 1.0}},
+}
 # Pyfunc requests: both record shapes (character spans in `text`, token spans in `tokens`).
-ROWS = [{"text": "Bill Gates founded Microsoft in 1975.", "subj": [0, 10], "obj": [19, 28]},
-        {"tokens": ["Alice", "Smith", "works", "for", "Acme", "Corp"], "subj": [0, 2], "obj": [4, 6]}]  # fmt: skip
+ROWS = [
+    {"text": "Bill Gates founded Microsoft in 1975.", "subj": [0, 10], "obj": [19, 28]},
+    {"tokens": ["Alice", "Smith", "works", "for", "Acme", "Corp"], "subj": [0, 2], "obj": [4, 6]},
+]
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +78,21 @@ def server(server_and_training):
 
 def final_metrics(dev: float, test: float, best_epoch: int = 1) -> dict:
     """A trial's final metrics as the search summary keeps them (objective micro_f1: score = F1)."""
-    return {"best_epoch": best_epoch, "dev_score": dev, "test_score": test, "dev_precision": dev, "dev_recall": dev,
-            "dev_f1": dev, "dev_pc_f1": dev, "test_precision": test, "test_recall": test, "test_f1": test,
-            "test_pc_precision": test, "test_pc_recall": test, "test_pc_f1": test}  # fmt: skip
+    return {
+        "best_epoch": best_epoch,
+        "dev_score": dev,
+        "test_score": test,
+        "dev_precision": dev,
+        "dev_recall": dev,
+        "dev_f1": dev,
+        "dev_pc_f1": dev,
+        "test_precision": test,
+        "test_recall": test,
+        "test_f1": test,
+        "test_pc_precision": test,
+        "test_pc_recall": test,
+        "test_pc_f1": test,
+    }
 
 
 # The trial's config as the search built it: what config.yaml must hold (the worker trains with its own
@@ -105,8 +122,12 @@ def search(server_and_training):
         def on_epoch_end(self, result, checkpoint_dir=None):
             inner_calls.append(result.epoch)
 
-    hooks = child.tracked_hooks(Inner(), tracking, rank=0, config_id="c0", seed=1, cfg=cfg, extra_params=EXTRA, run_config=run_config)
-    assert child.tracked_hooks("inner", tracking, rank=1, config_id="c0", seed=1, cfg=cfg) == "inner"  # rank > 0 logs nothing
+    hooks = child.tracked_hooks(
+        Inner(), tracking, rank=0, config_id="c0", seed=1, cfg=cfg, extra_params=EXTRA, run_config=run_config
+    )
+    assert (
+        child.tracked_hooks("inner", tracking, rank=1, config_id="c0", seed=1, cfg=cfg) == "inner"
+    )  # rank > 0 logs nothing
     for name, *args in calls:  # exactly what train() called, in order
         getattr(hooks, name)(*args)
     stopped = child.TrialRun(server, run_id, "c1", 1, cfg)  # ASHA-stopped: worker killed after an epoch
@@ -114,10 +135,16 @@ def search(server_and_training):
     child.TrialRun(server, run_id, "c1", 2, cfg)  # failed before its first epoch
 
     test = result.test
-    m = {**final_metrics(result.best_dev["f1"], test["f1"], result.best_epoch), "dev_precision": result.best_dev["precision"],
-         "dev_recall": result.best_dev["recall"], "test_precision": test["precision"], "test_recall": test["recall"],
-         "test_pc_precision": test["person_centric"]["precision"], "test_pc_recall": test["person_centric"]["recall"],
-         "test_pc_f1": test["person_centric"]["f1"]}  # fmt: skip
+    m = {
+        **final_metrics(result.best_dev["f1"], test["f1"], result.best_epoch),
+        "dev_precision": result.best_dev["precision"],
+        "dev_recall": result.best_dev["recall"],
+        "test_precision": test["precision"],
+        "test_recall": test["recall"],
+        "test_pc_precision": test["person_centric"]["precision"],
+        "test_pc_recall": test["person_centric"]["recall"],
+        "test_pc_f1": test["person_centric"]["f1"],
+    }
     worse = {**m, "dev_f1": m["dev_f1"] * 0.9, "dev_score": m["dev_score"] * 0.9}
     records = [
         TrialRecord("t0", "c0", 1, {"model.spp_lambda": 0.4}, COMPLETE, 2, m, result.checkpoint_dir),
@@ -127,8 +154,14 @@ def search(server_and_training):
     ]
     summary = summarize(records, [1, 2], objective="micro_f1", base=cfg.to_dict())
     parent.finish_search(server, run_id, summary)
-    return {"run_id": run_id, "result": result, "summary": summary, "cfg": cfg, "inner_calls": inner_calls,
-            "run_config": run_config}  # fmt: skip
+    return {
+        "run_id": run_id,
+        "result": result,
+        "summary": summary,
+        "cfg": cfg,
+        "inner_calls": inner_calls,
+        "run_config": run_config,
+    }
 
 
 def _children(client, run_id):
@@ -154,12 +187,20 @@ def test_parent_run_has_config_best_summary_and_plots(server, search):
     assert math.isclose(run.data.metrics["best_dev_f1_mean"], best["dev_f1"]["mean"])
     assert math.isclose(run.data.metrics["best_dev_f1_std"], best["dev_f1"]["std"])
     files = set(_artifacts(client, search["run_id"]))
-    assert {"search_config.json", "best_config.json", "summary/summary.json", "summary/summary.csv",
-            "tables/seeds_table8.md"} <= files  # fmt: skip
+    assert {
+        "search_config.json",
+        "best_config.json",
+        "summary/summary.json",
+        "summary/summary.csv",
+        "tables/seeds_table8.md",
+    } <= files
     # The search trained with uncertainty weighting: λ weighs nothing, so no λ curve (as in `selfre report`).
     assert "plots/lambda_sensitivity.png" not in files
     text = open(client.download_artifacts(search["run_id"], "tables/seeds_table8.md")).read()
-    assert text.splitlines()[0] == "| seed | best epoch | dev micro_f1 | test micro_f1 | test P | test R | test F1 | PC F1 |"
+    assert (
+        text.splitlines()[0]
+        == "| seed | best epoch | dev micro_f1 | test micro_f1 | test P | test R | test F1 | PC F1 |"
+    )
     assert "| 1 |" in text and "| 2 |" in text and "mean ± std" in text
 
 
@@ -177,7 +218,9 @@ def _train_config(path) -> RunConfig:
     from selfre.cli import build_parser
     from selfre.config_flags import config_from_args
 
-    return config_from_args(build_parser().parse_args(["train", "--out", "unused", "--config", str(path)]))  # --out: out_dir
+    return config_from_args(
+        build_parser().parse_args(["train", "--out", "unused", "--config", str(path)])
+    )  # --out: out_dir
 
 
 def test_child_runs_nested_with_params_epochs_and_final_metrics(server, search):
@@ -192,8 +235,10 @@ def test_child_runs_nested_with_params_epochs_and_final_metrics(server, search):
     from selfre.config import flatten
 
     assert set(flatten(search["cfg"])) - {"out_dir"} <= set(p)  # every switch of docs/method.md
-    history = {k: sorted(m.step for m in client.get_metric_history(run.info.run_id, k))
-               for k in ("train_loss", "loss_re", "loss_spp", "dev_f1", "dev_precision", "dev_recall")}  # fmt: skip
+    history = {
+        k: sorted(m.step for m in client.get_metric_history(run.info.run_id, k))
+        for k in ("train_loss", "loss_re", "loss_spp", "dev_f1", "dev_precision", "dev_recall")
+    }
     assert all(steps == [1, 2] for steps in history.values()), history
     assert any(k.startswith("sigma") for k in run.data.metrics), run.data.metrics.keys()
     test = search["result"].test
@@ -205,8 +250,15 @@ def test_child_runs_nested_with_params_epochs_and_final_metrics(server, search):
     for label, stats in test["per_relation"].items():
         assert math.isclose(run.data.metrics[f"test_rel_f1/{names[label]}"], stats["f1"])
     files = set(_artifacts(client, run.info.run_id))
-    assert {MAPPING_ARTIFACT, "tables/per_relation.csv", "tables/test_metrics.json", "plots/per_relation_f1.png",
-            "plots/confusion_top20.png", "plots/gate_dev0.png", "plots/spp_iel_dev0.png"} <= files, files  # fmt: skip
+    assert {
+        MAPPING_ARTIFACT,
+        "tables/per_relation.csv",
+        "tables/test_metrics.json",
+        "plots/per_relation_f1.png",
+        "plots/confusion_top20.png",
+        "plots/gate_dev0.png",
+        "plots/spp_iel_dev0.png",
+    } <= files, files
     mapping = json.load(open(client.download_artifacts(run.info.run_id, MAPPING_ARTIFACT)))
     assert mapping == names
     assert search["inner_calls"] == [1, 2]
@@ -218,13 +270,18 @@ def test_child_run_config_yaml_is_the_trials_train_config(server, search, tmp_pa
     path = client.download_artifacts(run_id, child.CONFIG_ARTIFACT, str(tmp_path))
     assert RunConfig.from_dict(yaml.safe_load(open(path))).to_dict() == search["run_config"]
     cfg = _train_config(path)
-    assert cfg.to_dict() == {**search["run_config"], "out_dir": "unused"} and (cfg.data.data_dir, cfg.train.seed) == (S3_DATA, 1)
+    assert cfg.to_dict() == {**search["run_config"], "out_dir": "unused"} and (cfg.data.data_dir, cfg.train.seed) == (
+        S3_DATA,
+        1,
+    )
 
 
 def test_child_run_has_system_metrics(server, search):
     run = _children(MlflowClient(server), search["run_id"])[("c0", "1")]
     system = {k: v for k, v in run.data.metrics.items() if k.startswith("system/")}
-    assert 0 < system["system/system_memory_usage_megabytes"] and 0 < system["system/system_memory_usage_percentage"] < 100
+    assert (
+        0 < system["system/system_memory_usage_megabytes"] and 0 < system["system/system_memory_usage_percentage"] < 100
+    )
     assert 0 <= system["system/cpu_utilization_percentage"] <= 100
 
 
@@ -248,16 +305,33 @@ def test_child_run_inputs_are_the_datasets_it_saw(server, search):
     seen = {}
     for d in run.inputs.dataset_inputs:
         tags = {t.key: t.value for t in d.tags}
-        seen[tags["mlflow.data.context"]] = (d.dataset.name, d.dataset.digest, json.loads(d.dataset.source)["uri"],
-                                             tags["selfre.sha256"], tags["selfre.records"])  # fmt: skip
-    assert seen == {split: (f"demo-{split}", info["digests"][split][:36], f"{S3_DATA}/{split}.json", info["digests"][split],
-                            str(info["counts"][split])) for split in ("train", "dev", "test")}  # fmt: skip
+        seen[tags["mlflow.data.context"]] = (
+            d.dataset.name,
+            d.dataset.digest,
+            json.loads(d.dataset.source)["uri"],
+            tags["selfre.sha256"],
+            tags["selfre.records"],
+        )
+    assert seen == {
+        split: (
+            f"demo-{split}",
+            info["digests"][split][:36],
+            f"{S3_DATA}/{split}.json",
+            info["digests"][split],
+            str(info["counts"][split]),
+        )
+        for split in ("train", "dev", "test")
+    }
 
 
 def test_no_run_left_running_stopped_and_failed_have_reasons(server, search):
     client = MlflowClient(server)
     kids = _children(client, search["run_id"])
-    assert {k: r.info.status for k, r in kids.items()} == {("c0", "1"): "FINISHED", ("c1", "1"): "KILLED", ("c1", "2"): "FAILED"}
+    assert {k: r.info.status for k, r in kids.items()} == {
+        ("c0", "1"): "FINISHED",
+        ("c1", "1"): "KILLED",
+        ("c1", "2"): "FAILED",
+    }
     assert "ASHA" in kids[("c1", "1")].data.tags[child.TAG_REASON]
     assert "failed" in kids[("c1", "2")].data.tags[child.TAG_REASON]
     exp = kids[("c0", "1")].info.experiment_id
@@ -294,15 +368,27 @@ def test_a_re_reported_trial_still_ends_finished_with_its_final_metrics(server, 
     parent_id = parent.start_search(server, "selfre-rereport", "rereport", "demo", {})
     first = child.TrialRun(server, parent_id, "c9", 7, search["cfg"])
     first.on_epoch_end(search["result"].history[0])  # then the worker died, run still RUNNING
-    final = {"best_epoch": 1, "dev_precision": 0.5, "dev_recall": 0.25, "dev_f1": 1 / 3, "test_precision": 0.4,
-             "test_recall": 0.2, "test_f1": 0.8 / 3, "test_pc_precision": 0.3, "test_pc_recall": 0.3, "test_pc_f1": 0.3}  # fmt: skip
+    final = {
+        "best_epoch": 1,
+        "dev_precision": 0.5,
+        "dev_recall": 0.25,
+        "dev_f1": 1 / 3,
+        "test_precision": 0.4,
+        "test_recall": 0.2,
+        "test_f1": 0.8 / 3,
+        "test_pc_precision": 0.3,
+        "test_pc_recall": 0.3,
+        "test_pc_f1": 0.3,
+    }
     tracking = {"tracking_uri": server, "parent_run_id": parent_id}
     child.end_reported(tracking, 1, "c9", 7, search["cfg"], final)  # rank 1 logs nothing
     assert client.get_run(first.run_id).info.status == "RUNNING"
     child.end_reported(tracking, 0, "c9", 7, search["cfg"], final)
     run = client.get_run(first.run_id)
     assert run.info.status == "FINISHED" and run.data.tags[child.TAG_FINAL] == "true"
-    assert run.data.metrics["test_f1"] == pytest.approx(0.8 / 3) and run.data.metrics["test_pc_f1"] == pytest.approx(0.3)
+    assert run.data.metrics["test_f1"] == pytest.approx(0.8 / 3) and run.data.metrics["test_pc_f1"] == pytest.approx(
+        0.3
+    )
     assert run.data.metrics["best_dev_f1"] == pytest.approx(1 / 3)
     child.end_reported(tracking, 0, "c9", 7, search["cfg"], final)  # a second restart logs nothing again
     assert len(client.get_metric_history(first.run_id, "test_f1")) == 1
@@ -332,16 +418,29 @@ def test_register_champion_challenger_and_pyfunc(server, search):
     assert client.get_model_version_by_alias("selfre-demo", "challenger").version == worse.version
     # an equal score does not take the title; a better one does (promote() is the rule register_best applies)
     tags = client.get_model_version("selfre-demo", worse.version).tags
-    assert registry.promote(client, "selfre-demo", worse.version, {**tags, registry.SCORE_TAG: "0.5"})[0] == "challenger"
-    assert registry.promote(client, "selfre-demo", worse.version, {**tags, registry.SCORE_TAG: "0.55"}) == ("champion", first.version)
+    assert (
+        registry.promote(client, "selfre-demo", worse.version, {**tags, registry.SCORE_TAG: "0.5"})[0] == "challenger"
+    )
+    assert registry.promote(client, "selfre-demo", worse.version, {**tags, registry.SCORE_TAG: "0.55"}) == (
+        "champion",
+        first.version,
+    )
     client.set_model_version_tag("selfre-demo", worse.version, registry.SCORE_TAG, "0.55")
     assert client.get_model_version_by_alias("selfre-demo", "champion").version == worse.version
     mv = client.get_model_version("selfre-demo", first.version)
     from selfre.data.datasets import load_splits
 
     dev_digest = load_splits(search["cfg"].data).info["digests"]["dev"]  # what the checkpoint's data_info.json holds
-    assert {"dataset": "demo", "metric": "micro_f1", "dev_digest": dev_digest, "search_run_id": search["run_id"],
-            "mean_dev_score": "0.5", "std_dev_score": "0.01", "person_centric_f1": "0.3", "config_id": "c0"}.items() <= mv.tags.items()  # fmt: skip
+    assert {
+        "dataset": "demo",
+        "metric": "micro_f1",
+        "dev_digest": dev_digest,
+        "search_run_id": search["run_id"],
+        "mean_dev_score": "0.5",
+        "std_dev_score": "0.01",
+        "person_centric_f1": "0.3",
+        "config_id": "c0",
+    }.items() <= mv.tags.items()
 
     with registry.fluent_tracking_uri(server):
         model = mlflow.pyfunc.load_model("models:/selfre-demo@champion")
@@ -362,15 +461,21 @@ def test_register_into_an_embedded_sqlite_store(search, tmp_path):
     from selfre.tracking.preflight import artifacts_beside
 
     # artifacts beside the database, as the embedded default puts them (else MLflow writes ./mlruns in the cwd)
-    run_id = parent.start_search(store, "selfre-demo", "embedded", "demo", {"storage": str(tmp_path)}, artifacts_beside(store))
-    reg = registry.register_best(store, run_id, search["result"].checkpoint_dir, "demo", "c0", "micro_f1", 0.5, 0.0, None)
+    run_id = parent.start_search(
+        store, "selfre-demo", "embedded", "demo", {"storage": str(tmp_path)}, artifacts_beside(store)
+    )
+    reg = registry.register_best(
+        store, run_id, search["result"].checkpoint_dir, "demo", "c0", "micro_f1", 0.5, 0.0, None
+    )
     assert (reg.alias, reg.version) == ("champion", "1")
     assert os.environ.get("MLFLOW_TRACKING_URI") != store
 
 
 def test_logged_model_is_code_with_public_requirements(server, search, tmp_path):
     """Installable from the public index with any env manager: pinned name==version lines, no `+cpu`."""
-    reg = registry.register_best(server, search["run_id"], search["result"].checkpoint_dir, "reqs", "c0", "micro_f1", 0.5, 0.0, None)
+    reg = registry.register_best(
+        server, search["run_id"], search["result"].checkpoint_dir, "reqs", "c0", "micro_f1", 0.5, 0.0, None
+    )
     with registry.fluent_tracking_uri(server):
         folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=reg.model_uri, dst_path=str(tmp_path)))
     assert_logged_as_code(folder)
@@ -398,14 +503,18 @@ def test_champion_is_challenged_only_on_the_same_dev_data_and_metric(server, sea
 
     def register(name, folder, metric, score):
         run = parent.start_search(server, "selfre-rule", name, "demo", {"storage": f"/runs/{name}"})
-        reg = registry.register_best(server, run, str(folder), "demo", "c0", metric, score, 0.0, None, name="selfre-rule")
+        reg = registry.register_best(
+            server, run, str(folder), "demo", "c0", metric, score, 0.0, None, name="selfre-rule"
+        )
         return reg, client.get_model_version("selfre-rule", reg.version).tags
 
     champ, _ = register("full", ckpt, "micro_f1", 0.50)
     tiny, tags = register("tiny", small, "micro_f1", 0.99)
     assert (champ.alias, tiny.alias) == ("champion", "challenger") and tags["dev_digest"] == info["digests"]["dev"]
-    assert tags[registry.REASON_TAG].startswith(f"not compared with champion version {champ.version}: different dev data "
-                                                f"({info['digests']['dev'][:12]} vs {full_digest[:12]})")  # fmt: skip
+    assert tags[registry.REASON_TAG].startswith(
+        f"not compared with champion version {champ.version}: different dev data "
+        f"({info['digests']['dev'][:12]} vs {full_digest[:12]})"
+    )
     other, tags = register("pc", ckpt, "pc_f1", 0.99)
     assert other.alias == "challenger" and "different metric (pc_f1 vs micro_f1)" in tags[registry.REASON_TAG]
     better, tags = register("better", ckpt, "micro_f1", 0.60)
@@ -424,16 +533,33 @@ def test_preflight_passes_and_fails_fast(server):
 
 def test_serve_champion_answers_on_loopback(server, search, tmp_path):
     """Its own registered model (`selfre-serve`): independent of test order and xdist placement."""
-    reg = registry.register_best(server, search["run_id"], search["result"].checkpoint_dir, "serve", "c0", "micro_f1", 0.5, 0.0, None)
+    reg = registry.register_best(
+        server, search["run_id"], search["result"].checkpoint_dir, "serve", "c0", "micro_f1", 0.5, 0.0, None
+    )
     assert reg.model_uri == "models:/selfre-serve@champion"
     port = free_port()
     log = tmp_path / "serve.log"
     proc = subprocess.Popen(
-        [MLFLOW, "models", "serve", "-m", reg.model_uri, "--env-manager", "local",
-         "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
-        stdout=log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, **ENV_PATH, "MLFLOW_TRACKING_URI": server},
+        [
+            MLFLOW,
+            "models",
+            "serve",
+            "-m",
+            reg.model_uri,
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-w",
+            "1",
+        ],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **ENV_PATH, "MLFLOW_TRACKING_URI": server},
         start_new_session=True,
-    )  # fmt: skip
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/ping", proc, 120, log)
         answer = _invoke(port, {"inputs": ROWS})  # one request, both record forms
@@ -452,8 +578,9 @@ def test_serve_champion_answers_on_loopback(server, search, tmp_path):
 
 
 def _invoke(port: int, body: dict) -> dict:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", json.dumps(body).encode(),
-                                 {"Content-Type": "application/json"})  # fmt: skip
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations", json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=60) as r:
         return json.loads(r.read())
 
@@ -470,22 +597,33 @@ def log_search(server, experiment, name, storage, configs, base, cfg, dev_digest
     config = {"storage": storage, "base": base, "search": {"analysis": analysis}}
     run_id = parent.start_search(server, experiment, name, "demo", config)
     data_info = Path(tempfile.mkdtemp(prefix="data-info-")) / "data_info.json"
-    data_info.write_text(json.dumps({
-        "dataset": "demo", "data_dir": "/data/demo", "files": {k: f"/data/demo/{k}.json" for k in ("train", "dev", "test")},
-        "digests": {"train": "1" * 64, "dev": dev_digest, "test": "2" * 64}, "counts": {"train": 9, "dev": 3, "test": 3},
-    }))  # fmt: skip
+    data_info.write_text(
+        json.dumps(
+            {
+                "dataset": "demo",
+                "data_dir": "/data/demo",
+                "files": {k: f"/data/demo/{k}.json" for k in ("train", "dev", "test")},
+                "digests": {"train": "1" * 64, "dev": dev_digest, "test": "2" * 64},
+                "counts": {"train": 9, "dev": 3, "test": 3},
+            }
+        )
+    )
     records, seeds = [], sorted({seed for _, by_seed in configs.values() for seed in by_seed})
     for config_id, (lam, by_seed) in configs.items():
         for seed, dev in by_seed.items():
             if dev is None:
-                records.append(TrialRecord(f"{config_id}-{seed}", config_id, seed, {"model.spp_lambda": lam}, STOPPED, 1, {}))
+                records.append(
+                    TrialRecord(f"{config_id}-{seed}", config_id, seed, {"model.spp_lambda": lam}, STOPPED, 1, {})
+                )
                 continue
             m = final_metrics(dev, dev - 0.1)
             trial = child.TrialRun(server, run_id, config_id, seed, cfg)
             if dev_digest:
                 trial.log_inputs(data_info)
             trial.log_final(child.reported_scores(m))
-            records.append(TrialRecord(f"{config_id}-{seed}", config_id, seed, {"model.spp_lambda": lam}, COMPLETE, 1, m))
+            records.append(
+                TrialRecord(f"{config_id}-{seed}", config_id, seed, {"model.spp_lambda": lam}, COMPLETE, 1, m)
+            )
     summary = summarize(records, seeds, objective="micro_f1", base=base)
     parent.finish_search(server, run_id, summary)
     return run_id, summary
@@ -501,22 +639,32 @@ def test_selfre_report_shows_what_the_searches_decided(server, search, tmp_path,
     manual = RunConfig.from_dict(search["cfg"].to_dict())
     manual.model.weighting = "manual"
     base = manual.to_dict()
-    a, _ = log_search(server, "selfre-report", "same-name", "/runs/a",
-                      {"c001": (0.3, {1: 0.60, 2: 0.64}), "c002": (0.9, {1: 0.99, 2: None})}, base, manual)  # fmt: skip
-    b, _ = log_search(server, "selfre-report", "same-name", "/runs/b", {"c001": (0.5, {1: 0.50, 2: 0.52})}, base, manual)
+    a, _ = log_search(
+        server,
+        "selfre-report",
+        "same-name",
+        "/runs/a",
+        {"c001": (0.3, {1: 0.60, 2: 0.64}), "c002": (0.9, {1: 0.99, 2: None})},
+        base,
+        manual,
+    )
+    b, _ = log_search(
+        server, "selfre-report", "same-name", "/runs/b", {"c001": (0.5, {1: 0.50, 2: 0.52})}, base, manual
+    )
     assert a != b
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "selfre-report")
     assert main(["report", "--out", str(tmp_path / "all")]) == 0
     exp_id = MlflowClient(server).get_experiment_by_name("selfre-report").experiment_id
     assert capsys.readouterr().out.splitlines()[-1] == (
-        f"MLflow UI, training runs: {server}/#/experiments/{exp_id}/runs?workflowType=machine_learning")
+        f"MLflow UI, training runs: {server}/#/experiments/{exp_id}/runs?workflowType=machine_learning"
+    )
     text = (tmp_path / "all" / "report.md").read_text()
     rows = [line for line in text.splitlines() if line.startswith("| same-name")]
     assert rows[:2] == [
         "| same-name (/runs/a)/c001 | 0.3 | 2 | 62.00 ± 2.83 | 52.00 ± 2.83 | 52.00 ± 2.83 | 52.00 ± 2.83 | 52.00 ± 2.83 | 52.00 ± 2.83 |",
         "| same-name (/runs/b)/c001 | 0.5 | 2 | 51.00 ± 1.41 | 41.00 ± 1.41 | 41.00 ± 1.41 | 41.00 ± 1.41 | 41.00 ± 1.41 | 41.00 ± 1.41 |",
-    ]  # fmt: skip
+    ]
     assert "c002" not in text and "1 pruned, failed or incomplete left out" in text
     assert "| configuration | λ | seeds | dev micro_f1 | test micro_f1 | test P |" in text
     assert "## Table 8: seeds of same-name (/runs/a)/c001 (best of same-name (/runs/a))" in text
@@ -531,9 +679,17 @@ def test_selfre_report_shows_what_the_searches_decided(server, search, tmp_path,
     text = (tmp_path / "b" / "report.md").read_text()
     assert "| same-name/c001 | 0.5 | 2 | 51.00 ± 1.41 |" in text and "/runs/a" not in text
     assert main(["report", "--out", str(tmp_path / "x")]) == 2  # experiment 'nope' (from the environment)
-    assert main(["report", "--experiment", "selfre-report", "--search-run-id", "0" * 32, "--out", str(tmp_path / "x")]) == 2
+    assert (
+        main(["report", "--experiment", "selfre-report", "--search-run-id", "0" * 32, "--out", str(tmp_path / "x")])
+        == 2
+    )
     # That first search trained with uncertainty weighting: λ weighs nothing, so no λ and no λ curve.
-    assert main(["report", "--experiment", "selfre-demo", "--search-run-id", search["run_id"], "--out", str(tmp_path / "u")]) == 0
+    assert (
+        main(
+            ["report", "--experiment", "selfre-demo", "--search-run-id", search["run_id"], "--out", str(tmp_path / "u")]
+        )
+        == 0
+    )
     text = (tmp_path / "u" / "report.md").read_text()
     assert "| demo-search/c0 | - | 2 |" in text and "Fig. 11" not in text
 
@@ -549,10 +705,21 @@ def test_report_tables_compare_only_comparable_searches(server, search, tmp_path
     manual.model.weighting = "manual"
     base, full_dev, smoke_dev = manual.to_dict(), "a" * 64, "b" * 64
     log_search(server, "selfre-groups", "full", "/runs/g", {"c001": (0.4, {1: 0.60, 2: 0.62})}, base, manual, full_dev)
-    log_search(server, "selfre-groups", "smoke", "/runs/g", {"c001": (0.4, {1: 0.90, 2: 0.92})}, base, manual, smoke_dev)
+    log_search(
+        server, "selfre-groups", "smoke", "/runs/g", {"c001": (0.4, {1: 0.90, 2: 0.92})}, base, manual, smoke_dev
+    )
     log_search(server, "selfre-groups", "old", "/runs/g", {"c001": (0.4, {1: 0.95, 2: 0.95})}, base, manual, "")
-    abl, _ = log_search(server, "selfre-groups", "abl", "/runs/g", {"v001": (0.4, {1: 0.97, 2: 0.99})}, base, manual,
-                        full_dev, analysis="ablation")  # fmt: skip
+    abl, _ = log_search(
+        server,
+        "selfre-groups",
+        "abl",
+        "/runs/g",
+        {"v001": (0.4, {1: 0.97, 2: 0.99})},
+        base,
+        manual,
+        full_dev,
+        analysis="ablation",
+    )
     ablation_table = "| variant | seeds | test micro F1 | PC F1 | Δ vs baseline [95% CI] | bootstrap p | verdict |"
     MlflowClient(server).log_text(abl, ablation_table + "\n", "tables/ablation.md")
     assert main(["report", "--tracking-uri", server, "--experiment", "selfre-groups", "--out", str(tmp_path)]) == 0
@@ -592,7 +759,11 @@ def test_search_tracking_session_registers_best_seed(server, search):
     summary = search["summary"]
     assert best_checkpoint(summary["best"]) == search["result"].checkpoint_dir  # seed 1 has the higher dev F1
     tracking = SearchTracking.open(server, None, "session-search", "session", SEARCH_CONFIG)
-    assert tracking.worker_config == {"tracking_uri": server, "parent_run_id": tracking.parent_run_id, "system_metrics": True}
+    assert tracking.worker_config == {
+        "tracking_uri": server,
+        "parent_run_id": tracking.parent_run_id,
+        "system_metrics": True,
+    }
     lines = tracking.finish(summary)
     reg = tracking.registered
     assert any("models:/selfre-session@champion" in line for line in lines)
@@ -603,8 +774,10 @@ def test_search_tracking_session_registers_best_seed(server, search):
     assert client.get_run(tracking.parent_run_id).info.status == "FINISHED"
     # Links to the pages a user opens next: the Training runs view (whatever the browser chose before) and the model.
     exp_id = client.get_run(tracking.parent_run_id).info.experiment_id
-    assert lines[-2:] == [f"MLflow UI, training runs: {server}/#/experiments/{exp_id}/runs?workflowType=machine_learning",
-                          f"MLflow UI, registered model selfre-session: {server}/#/models/selfre-session"]  # fmt: skip
+    assert lines[-2:] == [
+        f"MLflow UI, training runs: {server}/#/experiments/{exp_id}/runs?workflowType=machine_learning",
+        f"MLflow UI, registered model selfre-session: {server}/#/models/selfre-session",
+    ]
 
 
 def test_every_run_and_model_version_names_its_code(server, search, tmp_path, capsys):
@@ -631,11 +804,26 @@ def test_every_run_and_model_version_names_its_code(server, search, tmp_path, ca
 
     capsys.readouterr()
     exp = client.get_experiment_by_name("selfre-provenance")
-    assert main(["report", "--tracking-uri", server, "--experiment", exp.name, "--search-run-id", tracking.parent_run_id,
-                 "--out", str(tmp_path / "report")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "report",
+                "--tracking-uri",
+                server,
+                "--experiment",
+                exp.name,
+                "--search-run-id",
+                tracking.parent_run_id,
+                "--out",
+                str(tmp_path / "report"),
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.splitlines()[-2:] == [
         f"MLflow UI, training runs: {server}/#/experiments/{exp.experiment_id}/runs?workflowType=machine_learning",
-        f"MLflow UI, registered model {mv.name}: {server}/#/models/{mv.name}"]  # fmt: skip
+        f"MLflow UI, registered model {mv.name}: {server}/#/models/{mv.name}",
+    ]
 
 
 def test_search_tracking_takes_experiment_and_registered_model(server, search, monkeypatch):
@@ -647,12 +835,20 @@ def test_search_tracking_takes_experiment_and_registered_model(server, search, m
     config = {"search": {"experiment": "team-selfre", "registered_model": "main.selfre.demo", "system_metrics": False}}
     tracking = SearchTracking.open(server, None, "named", "demo", config)
     client = MlflowClient(server)
-    assert client.get_run(tracking.parent_run_id).info.experiment_id == client.get_experiment_by_name("team-selfre").experiment_id
+    assert (
+        client.get_run(tracking.parent_run_id).info.experiment_id
+        == client.get_experiment_by_name("team-selfre").experiment_id
+    )
     assert tracking.worker_config["system_metrics"] is False
     tracking.finish(search["summary"])
     assert (tracking.registered.name, tracking.registered.alias) == ("main.selfre.demo", "champion")
-    assert client.get_model_version_by_alias("main.selfre.demo", "champion").tags["search_run_id"] == tracking.parent_run_id
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", "databricks-uc")  # a Unity Catalog registry: refused before any run starts
+    assert (
+        client.get_model_version_by_alias("main.selfre.demo", "champion").tags["search_run_id"]
+        == tracking.parent_run_id
+    )
+    monkeypatch.setenv(
+        "MLFLOW_REGISTRY_URI", "databricks-uc"
+    )  # a Unity Catalog registry: refused before any run starts
     runs = len(client.search_runs([client.get_experiment_by_name("team-selfre").experiment_id]))
     with pytest.raises(ConfigError, match="--registered-model 'selfre-demo': the Unity Catalog registry"):
         SearchTracking.open(server, None, "uc", "demo", {"search": {"experiment": "team-selfre"}})

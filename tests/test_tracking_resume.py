@@ -65,10 +65,25 @@ def test_resume_registers_the_best_seed_of_a_re_reported_trial(ray_session, tmp_
 
     small = _small_run(data, n_train=200, n_eval=40, epochs=2)
 
-    search = {"num_samples": 1, "seeds": [42, 52], "scheduler": "fifo", "workers_per_trial": 1, "cpus_per_worker": 0.5,
-              "keep_checkpoints": 3, "experiment": "team-selfre", "registered_model": "main.selfre.demo"}  # fmt: skip
-    plan = build_plan("demo", REPO / "tune" / "configs", search_overrides=search, apply_run_overrides=small, name="again",
-                      storage_root=str(tmp_path / "runs"), tracking_uri="none")  # fmt: skip
+    search = {
+        "num_samples": 1,
+        "seeds": [42, 52],
+        "scheduler": "fifo",
+        "workers_per_trial": 1,
+        "cpus_per_worker": 0.5,
+        "keep_checkpoints": 3,
+        "experiment": "team-selfre",
+        "registered_model": "main.selfre.demo",
+    }
+    plan = build_plan(
+        "demo",
+        REPO / "tune" / "configs",
+        search_overrides=search,
+        apply_run_overrides=small,
+        name="again",
+        storage_root=str(tmp_path / "runs"),
+        tracking_uri="none",
+    )
     plan.search.space = {"train.learning_rate": {"choice": [0.003]}}
     first = run_search(plan).summary
     trials = first["best"]["trials"]
@@ -98,8 +113,14 @@ def test_resume_registers_the_best_seed_of_a_re_reported_trial(ray_session, tmp_
     assert client.get_experiment(run.info.experiment_id).name == "team-selfre"
     from selfre.tracking.registry import fluent_tracking_uri
 
-    with fluent_tracking_uri(resumed.tracking_uri):  # models:/ URIs resolve through the registry, as MLFLOW_TRACKING_URI sets it
-        model = Path(mlflow.artifacts.download_artifacts(f"models:/main.selfre.demo/{mv.version}", dst_path=str(tmp_path / "model")))
+    with fluent_tracking_uri(
+        resumed.tracking_uri
+    ):  # models:/ URIs resolve through the registry, as MLFLOW_TRACKING_URI sets it
+        model = Path(
+            mlflow.artifacts.download_artifacts(
+                f"models:/main.selfre.demo/{mv.version}", dst_path=str(tmp_path / "model")
+            )
+        )
     [registered] = [p.parent for p in model.rglob("model.safetensors")]
     final = Path(best["checkpoint"])
     assert json.loads((registered / "config.json").read_text())["train"]["seed"] == best["seed"]
@@ -140,10 +161,23 @@ def test_an_unfinished_final_phase_registers_nothing_and_resume_registers_it_onc
     small = _small_run(data, n_train=120, n_eval=32, epochs=1)
 
     storage = tmp_path / "runs"
-    search = {"num_samples": 1, "seeds": [42], "final_seeds": [62, 72], "scheduler": "fifo", "workers_per_trial": 1,
-              "cpus_per_worker": 0.5}  # fmt: skip
-    plan = build_plan("demo", REPO / "tune" / "configs", search_overrides=search, apply_run_overrides=small, name="fin",
-                      storage_root=str(storage), tracking_uri=f"sqlite:///{storage / 'mlflow.db'}")  # fmt: skip
+    search = {
+        "num_samples": 1,
+        "seeds": [42],
+        "final_seeds": [62, 72],
+        "scheduler": "fifo",
+        "workers_per_trial": 1,
+        "cpus_per_worker": 0.5,
+    }
+    plan = build_plan(
+        "demo",
+        REPO / "tune" / "configs",
+        search_overrides=search,
+        apply_run_overrides=small,
+        name="fin",
+        storage_root=str(storage),
+        tracking_uri=f"sqlite:///{storage / 'mlflow.db'}",
+    )
     plan.search.space = {"train.learning_rate": {"choice": [0.003]}}
     storage.mkdir()
     client = MlflowClient(plan.tracking_uri)
@@ -152,7 +186,9 @@ def test_an_unfinished_final_phase_registers_nothing_and_resume_registers_it_onc
     assert not first.finished  # the final phase did not finish: not a result
     assert first.summary["best"]["config_id"] == "c001" and first.summary["final"] is None
     assert not (storage / "fin" / "best_config.json").exists()
-    [parent] = client.search_runs([client.get_experiment_by_name("selfre-demo").experiment_id], "tags.`selfre.kind` = 'search'")
+    [parent] = client.search_runs(
+        [client.get_experiment_by_name("selfre-demo").experiment_id], "tags.`selfre.kind` = 'search'"
+    )
     assert parent.info.status == "KILLED" and "selfre.best_config_id" not in parent.data.tags
     assert not any(k.startswith("best_") for k in parent.data.metrics)
     assert client.search_model_versions("name = 'selfre-demo'") == []
@@ -172,7 +208,9 @@ def test_an_unfinished_final_phase_registers_nothing_and_resume_registers_it_onc
     table8 = Path(client.download_artifacts(parent.info.run_id, "tables/seeds_table8.md", str(tmp_path)))
     assert [line.split("|")[1].strip() for line in table8.read_text().splitlines()[2:4]] == ["62", "72"]
     [mv] = client.search_model_versions("name = 'selfre-demo'")
-    assert mv.tags["config_id"] == "f001" and float(mv.tags["mean_dev_score"]) == pytest.approx(final["dev_score"]["mean"])
+    assert mv.tags["config_id"] == "f001" and float(mv.tags["mean_dev_score"]) == pytest.approx(
+        final["dev_score"]["mean"]
+    )
 
 
 # -- killed anywhere, the same answer (one kill point here; benchmarks/kill_resume.py runs many) ------------------
@@ -182,10 +220,38 @@ def test_a_driver_killed_in_the_final_phase_resumes_to_the_uninterrupted_answer(
     kr = load_script("benchmarks/kill_resume.py")
     data = tmp_path / "demo"
     generate_demo(data, seed=13, n_train=120, n_dev=32, n_test=32)
-    args = ["--dataset", "demo", "--data-dir", str(data), "--max-train-examples", "120", "--max-eval-examples", "32",
-            "--epochs", "1", "--batch-size", "8", "--num-samples", "1", "--seeds", "42", "--final-seeds", "62,72",
-            "--scheduler", "fifo", "--workers-per-trial", "1", "--cpus-per-worker", "0.5", "--max-concurrent", "1",
-            "--address", ray_session, "--tracking-uri", "sqlite:///{storage}/mlflow.db"]  # fmt: skip
+    args = [
+        "--dataset",
+        "demo",
+        "--data-dir",
+        str(data),
+        "--max-train-examples",
+        "120",
+        "--max-eval-examples",
+        "32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--num-samples",
+        "1",
+        "--seeds",
+        "42",
+        "--final-seeds",
+        "62,72",
+        "--scheduler",
+        "fifo",
+        "--workers-per-trial",
+        "1",
+        "--cpus-per-worker",
+        "0.5",
+        "--max-concurrent",
+        "1",
+        "--address",
+        ray_session,
+        "--tracking-uri",
+        "sqlite:///{storage}/mlflow.db",
+    ]
     ref, total, _ = kr.reference(args, tmp_path / "reference", limit=900)
     assert total == 3 and [v["config_id"] for v in ref["versions"]] == ["f001"]
     record = kr.kill_point(args, tmp_path / "killed", "2+0", ref, total, tolerance=0.0, limit=900)

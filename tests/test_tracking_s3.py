@@ -26,8 +26,12 @@ KEY_ID, SECRET = "AKIAMOTOTESTKEY12345", "moto-secret-never-logged-0123456789"
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
     with moto_endpoint() as endpoint:
-        env = {**aws_env_vars(endpoint, tmp_path_factory.mktemp("aws"), KEY_ID, SECRET), "AWS_ENDPOINT_URL": endpoint,
-               "MLFLOW_S3_ENDPOINT_URL": endpoint, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}  # fmt: skip
+        env = {
+            **aws_env_vars(endpoint, tmp_path_factory.mktemp("aws"), KEY_ID, SECRET),
+            "AWS_ENDPOINT_URL": endpoint,
+            "MLFLOW_S3_ENDPOINT_URL": endpoint,
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        }
         with environ(env):
             bucket = f"selfre-{uuid.uuid4().hex[:10]}"
             client = boto3.client("s3")
@@ -90,7 +94,9 @@ def _artifacts_land_in_bucket_and_no_credentials_leak(s3, server):
 def _preflight_fails_fast_on_missing_bucket(server):
     uri = server[0]
     with pytest.raises(preflight.TrackingUnavailable, match="artifact store"):
-        preflight.preflight(uri, experiment=f"missing-{uuid.uuid4().hex[:6]}", artifact_location="s3://no-such-bucket-xyz/a")
+        preflight.preflight(
+            uri, experiment=f"missing-{uuid.uuid4().hex[:6]}", artifact_location="s3://no-such-bucket-xyz/a"
+        )
 
 
 def _checkpoint_fetched_from_s3(s3, server):

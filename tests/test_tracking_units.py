@@ -19,7 +19,15 @@ from selfre.tracking.params import dict_params, redact, run_params  # noqa: E402
 def test_metric_names_are_mlflow_safe_unique_and_documented():
     from mlflow.utils.validation import _validate_metric_name
 
-    labels = ["per:city_of_birth", "org:top_members/employees", "Cause-Effect(e1,e2)", "a:b", "a.b", "no_relation", "))"]
+    labels = [
+        "per:city_of_birth",
+        "org:top_members/employees",
+        "Cause-Effect(e1,e2)",
+        "a:b",
+        "a.b",
+        "no_relation",
+        "))",
+    ]
     names = metric_names(labels)
     assert names["per:city_of_birth"] == "per.city_of_birth"
     assert names["org:top_members/employees"] == "org.top_members_employees"
@@ -51,14 +59,24 @@ def _png(fig) -> bytes:
 def test_plots_render_png():
     import numpy as np
 
-    per_rel = {"per:title": {"precision": 0.5, "recall": 1.0, "f1": 0.667, "support": 3},
-               "no_relation": {"precision": 0.9, "recall": 0.9, "f1": 0.9, "support": 0}}  # fmt: skip
+    per_rel = {
+        "per:title": {"precision": 0.5, "recall": 1.0, "f1": 0.667, "support": 3},
+        "no_relation": {"precision": 0.9, "recall": 0.9, "f1": 0.9, "support": 0},
+    }
     conf = {"labels": ["a", "b"], "errors": [2, 2], "matrix": [[3, 2], [0, 1]], "pairs": []}
-    for fig in (plots.per_relation_f1(per_rel), plots.confusion_top(conf), plots.confusion_top({"labels": [], "matrix": []}),
-                plots.gate_heatmap(np.random.rand(5, 4), list("abcde"), "g"),
-                plots.spp_vs_iel(np.full(5, 0.2), np.array([0, 1, 1, 0, 0.0]), list("abcde"), "s"),
-                plots.lambda_curve([{"lambda": 0.2, "mean": 0.5, "std": 0.1, "label": "dev F1"},
-                                    {"lambda": 0.8, "mean": 0.6, "std": 0.0, "label": "dev F1"}])):  # fmt: skip
+    for fig in (
+        plots.per_relation_f1(per_rel),
+        plots.confusion_top(conf),
+        plots.confusion_top({"labels": [], "matrix": []}),
+        plots.gate_heatmap(np.random.rand(5, 4), list("abcde"), "g"),
+        plots.spp_vs_iel(np.full(5, 0.2), np.array([0, 1, 1, 0, 0.0]), list("abcde"), "s"),
+        plots.lambda_curve(
+            [
+                {"lambda": 0.2, "mean": 0.5, "std": 0.1, "label": "dev F1"},
+                {"lambda": 0.8, "mean": 0.6, "std": 0.0, "label": "dev F1"},
+            ]
+        ),
+    ):
         assert _png(fig).startswith(b"\x89PNG")
 
 
@@ -66,24 +84,59 @@ def contract_summary():
     """A search summary as the metric contract has it (objective pc_f1, so the objective and micro F1 differ):
     c1 and c2 complete, c3 pruned with one finished seed that scored best of all, c4 (λ under uncertainty
     weighting) complete. The search chose c2: the best mean dev objective among complete configurations."""
+
     def trial(cid, seed, dev, dev_f1, status="complete"):
-        m = {"best_epoch": seed % 3 + 1, "dev_score": dev, "test_score": dev - 0.1, "dev_f1": dev_f1, "test_f1": dev_f1 - 0.1,
-             "test_precision": 0.5, "test_recall": 0.4, "test_pc_f1": dev - 0.1} if status == "complete" else {}  # fmt: skip
+        m = (
+            {
+                "best_epoch": seed % 3 + 1,
+                "dev_score": dev,
+                "test_score": dev - 0.1,
+                "dev_f1": dev_f1,
+                "test_f1": dev_f1 - 0.1,
+                "test_precision": 0.5,
+                "test_recall": 0.4,
+                "test_pc_f1": dev - 0.1,
+            }
+            if status == "complete"
+            else {}
+        )
         return {"config_id": cid, "seed": seed, "status": status, "metrics": m, "checkpoint": f"/ck/{cid}-{seed}"}
 
     def conf(cid, status, params, *trials):
         done = [t["metrics"] for t in trials if t["status"] == "complete"]
-        stats = {k: dict(zip(("mean", "std"), mean_std(m[k] for m in done), strict=True))
-                 for k in ("dev_score", "test_score", "dev_f1", "test_f1", "test_pc_f1")}  # fmt: skip
-        return {"config_id": cid, "status": status, "params": params, "trials": list(trials), **stats,
-                "seeds_complete": len(done), "seeds_planned": 2}  # fmt: skip
+        stats = {
+            k: dict(zip(("mean", "std"), mean_std(m[k] for m in done), strict=True))
+            for k in ("dev_score", "test_score", "dev_f1", "test_f1", "test_pc_f1")
+        }
+        return {
+            "config_id": cid,
+            "status": status,
+            "params": params,
+            "trials": list(trials),
+            **stats,
+            "seeds_complete": len(done),
+            "seeds_planned": 2,
+        }
 
     c1 = conf("c1", "complete", {"model.spp_lambda": 0.4}, trial("c1", 1, 0.60, 0.90), trial("c1", 2, 0.62, 0.92))
     # c2's λ as Optuna's step grid gives 0.8 (reported as 0.8)
-    c2 = conf("c2", "complete", {"model.spp_lambda": 0.7999999999999999}, trial("c2", 1, 0.70, 0.50), trial("c2", 2, 0.74, 0.52))
-    c3 = conf("c3", "pruned", {"model.spp_lambda": 1.0}, trial("c3", 1, 0.99, 0.99), trial("c3", 2, None, None, "stopped"))
-    c4 = conf("c4", "complete", {"model.spp_lambda": 0.2, "model.weighting": "uncertainty"},
-              trial("c4", 1, 0.30, 0.30), trial("c4", 2, 0.30, 0.30))  # fmt: skip
+    c2 = conf(
+        "c2",
+        "complete",
+        {"model.spp_lambda": 0.7999999999999999},
+        trial("c2", 1, 0.70, 0.50),
+        trial("c2", 2, 0.74, 0.52),
+    )
+    c3 = conf(
+        "c3", "pruned", {"model.spp_lambda": 1.0}, trial("c3", 1, 0.99, 0.99), trial("c3", 2, None, None, "stopped")
+    )
+    c4 = conf(
+        "c4",
+        "complete",
+        {"model.spp_lambda": 0.2, "model.weighting": "uncertainty"},
+        trial("c4", 1, 0.30, 0.30),
+        trial("c4", 2, 0.30, 0.30),
+    )
     return {"objective": "pc_f1", "seeds": [1, 2], "configurations": [c1, c2, c3, c4], "best": c2}
 
 
@@ -98,7 +151,10 @@ def test_tables_show_complete_configurations_by_the_search_objective():
     assert [c.key for c in configs] == ["s/c1", "s/c2", "s/c4"]  # c3 was pruned: its lucky seed never counts
     t5 = paper_tables.table5(configs).splitlines()
     assert t5[0] == "| configuration | λ | seeds | dev pc_f1 | test pc_f1 | test P | test R | test F1 | PC F1 |"
-    assert t5[3] == "| s/c2 | 0.8 | 2 | 72.00 ± 2.83 | 62.00 ± 2.83 | 50.00 ± 0.00 | 40.00 ± 0.00 | 41.00 ± 1.41 | 62.00 ± 2.83 |"
+    assert (
+        t5[3]
+        == "| s/c2 | 0.8 | 2 | 72.00 ± 2.83 | 62.00 ± 2.83 | 50.00 ± 0.00 | 40.00 ± 0.00 | 41.00 ± 1.41 | 62.00 ± 2.83 |"
+    )
     assert t5[4].startswith("| s/c4 | - | 2 |")  # λ weighs nothing under uncertainty weighting
     # Table 6 ranks by the objective (c2: 0.72), not by micro F1 (c1: 0.91).
     assert paper_tables.table6(configs).splitlines()[2].startswith("| SELF (SPP+HR) | s/c2 | 62.00 ± 2.83 |")
@@ -107,9 +163,17 @@ def test_tables_show_complete_configurations_by_the_search_objective():
     rows = paper_tables.table8(chosen).splitlines()
     assert rows[0] == "| seed | best epoch | dev pc_f1 | test pc_f1 | test P | test R | test F1 | PC F1 |"
     assert rows[2] == "| 1 | 2 | 70.00 | 60.00 | 50.00 | 40.00 | 40.00 | 60.00 |"
-    assert rows[4] == "| mean ± std | | 72.00 ± 2.83 | 62.00 ± 2.83 | 50.00 ± 0.00 | 40.00 ± 0.00 | 41.00 ± 1.41 | 62.00 ± 2.83 |"
+    assert (
+        rows[4]
+        == "| mean ± std | | 72.00 ± 2.83 | 62.00 ± 2.83 | 50.00 ± 0.00 | 40.00 ± 0.00 | 41.00 ± 1.41 | 62.00 ± 2.83 |"
+    )
     points = {(p["lambda"], p["label"]): round(p["mean"], 4) for p in paper_tables.lambda_points(configs)}
-    assert points == {(0.4, "dev pc_f1"): 0.61, (0.4, "test pc_f1"): 0.51, (0.8, "dev pc_f1"): 0.72, (0.8, "test pc_f1"): 0.62}
+    assert points == {
+        (0.4, "dev pc_f1"): 0.61,
+        (0.4, "test pc_f1"): 0.51,
+        (0.8, "dev pc_f1"): 0.72,
+        (0.8, "test pc_f1"): 0.62,
+    }
 
 
 def test_default_tracking_is_local_sqlite(tmp_path):
@@ -132,7 +196,9 @@ def test_report_shows_lambda_only_where_it_weighs_the_loss():
     from selfre.tracking import paper_tables
 
     summary = contract_summary()
-    for c, params in zip(summary["configurations"], ({"model.use_spp": False}, {"model.weighting": "uncertainty"}, {}, {}), strict=True):
+    for c, params in zip(
+        summary["configurations"], ({"model.use_spp": False}, {"model.weighting": "uncertainty"}, {}, {}), strict=True
+    ):
         c["params"].update(params)
     configs = paper_tables.configurations(summary, "s", BASE)
     assert [r.split(" | ")[1] for r in paper_tables.table5(configs).splitlines()[2:]] == ["-", "-", "-"]
@@ -144,20 +210,46 @@ def test_summary_csv_has_every_statistic_the_summary_carries():
 
     head = to_csv(contract_summary()).splitlines()[0].split(",")
     assert head[:6] == ["config_id", "status", "seeds_complete", "seeds_planned", "model.spp_lambda", "model.weighting"]
-    assert head[6:] == [f"{n}_{s}" for n in ("dev_score", "test_score", "dev_f1", "test_f1", "test_pc_f1") for s in ("mean", "std")]
+    assert head[6:] == [
+        f"{n}_{s}" for n in ("dev_score", "test_score", "dev_f1", "test_f1", "test_pc_f1") for s in ("mean", "std")
+    ]
 
 
 def test_final_metrics_from_a_reported_result_match_the_live_ones():
     """A trial re-reported after --resume logs the same metric names as one that trained in this process."""
     from selfre.tracking.child import final_scores, reported_scores
 
-    dev = {"precision": 0.5, "recall": 0.25, "f1": 1 / 3, "person_centric": {"precision": 0.4, "recall": 0.4, "f1": 0.4}}
-    test = {"precision": 0.4, "recall": 0.2, "f1": 0.8 / 3, "person_centric": {"precision": 0.3, "recall": 0.3, "f1": 0.3}}
+    dev = {
+        "precision": 0.5,
+        "recall": 0.25,
+        "f1": 1 / 3,
+        "person_centric": {"precision": 0.4, "recall": 0.4, "f1": 0.4},
+    }
+    test = {
+        "precision": 0.4,
+        "recall": 0.2,
+        "f1": 0.8 / 3,
+        "person_centric": {"precision": 0.3, "recall": 0.3, "f1": 0.3},
+    }
     live = final_scores(2, dev, test, "pc_f1")
     assert live["best_dev_score"] == 0.4 and live["test_score"] == 0.3 and live["best_dev_f1"] == 1 / 3
-    report = {"best_epoch": 2, "dev_score": 0.4, "test_score": 0.3, "dev_precision": 0.5, "dev_recall": 0.25, "dev_f1": 1 / 3,
-              "dev_pc_f1": 0.4, "test_precision": 0.4, "test_recall": 0.2, "test_f1": 0.8 / 3, "test_pc_f1": 0.3,
-              "test_pc_precision": 0.3, "test_pc_recall": 0.3, "is_final": True, "epochs_total": 2}  # fmt: skip
+    report = {
+        "best_epoch": 2,
+        "dev_score": 0.4,
+        "test_score": 0.3,
+        "dev_precision": 0.5,
+        "dev_recall": 0.25,
+        "dev_f1": 1 / 3,
+        "dev_pc_f1": 0.4,
+        "test_precision": 0.4,
+        "test_recall": 0.2,
+        "test_f1": 0.8 / 3,
+        "test_pc_f1": 0.3,
+        "test_pc_precision": 0.3,
+        "test_pc_recall": 0.3,
+        "is_final": True,
+        "epochs_total": 2,
+    }
     assert reported_scores(report) == live
 
 
@@ -204,15 +296,30 @@ def test_search_command_line_takes_mlflow_environment_and_flags_win(monkeypatch,
     plan = plan_from_args(build_parser().parse_args(["--dataset", "demo", "--name", "e"]), configs)
     assert (plan.tracking_uri, plan.search.experiment) == ("http://env:5000", "env-exp")
     assert plan.search.registered_model == "" and plan.search.system_metrics is True  # "": selfre-demo
-    args = ["--dataset", "demo", "--name", "f", "--tracking-uri", "none", "--experiment", "team/x",
-            "--registered-model", "main.selfre.demo", "--no-system-metrics"]  # fmt: skip
+    args = [
+        "--dataset",
+        "demo",
+        "--name",
+        "f",
+        "--tracking-uri",
+        "none",
+        "--experiment",
+        "team/x",
+        "--registered-model",
+        "main.selfre.demo",
+        "--no-system-metrics",
+    ]
     plan = plan_from_args(build_parser().parse_args(args), configs)
     assert (plan.tracking_uri, plan.search.experiment) == ("none", "team/x")
     assert plan.search.registered_model == "main.selfre.demo" and plan.search.system_metrics is False
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "$MLFLOW_TRACKING_URI if set" in text and "$MLFLOW_EXPERIMENT_NAME if set" in text and "--no-system-metrics" in text
+    assert (
+        "$MLFLOW_TRACKING_URI if set" in text
+        and "$MLFLOW_EXPERIMENT_NAME if set" in text
+        and "--no-system-metrics" in text
+    )
 
 
 def test_report_command_needs_a_store_and_an_experiment(monkeypatch, capsys):
@@ -240,7 +347,9 @@ def test_promotion_compares_only_like_with_like():
         "not compared with champion version 3: different dev data (bbbbbbbbbbbb vs aaaaaaaaaaaa); promote it by hand if it should serve"
     )
     assert "different metric (pc_f1 vs micro_f1)" in why_not_comparable({**champion, "metric": "pc_f1"}, champion, "3")
-    assert "different dataset (retacred vs tacred)" in why_not_comparable({**champion, "dataset": "retacred"}, champion, "3")
+    assert "different dataset (retacred vs tacred)" in why_not_comparable(
+        {**champion, "dataset": "retacred"}, champion, "3"
+    )
     old = {"dataset": "tacred", "mean_dev_f1": "0.7"}  # a version registered before digests: never comparable
     assert "different metric (micro_f1 vs unknown)" in why_not_comparable(champion, old, "1")
 

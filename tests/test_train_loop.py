@@ -63,8 +63,15 @@ def test_checkpoint_layout_hooks_and_metrics(demo_dir, tmp_path):
     assert all(k in hooks.epochs[0] for k in ("train_loss", "loss_re", "loss_spp", "dev_f1", "learning_rate"))
     assert hooks.dirs[-1] == tmp_path / "run" / "last"
     ck = tmp_path / "run" / "checkpoint"
-    for name in ("model.safetensors", "encoder/config.json", "tokenizer/tokenizer.json", "labels.json",
-                 "config.json", "metrics.json", "data_info.json"):  # fmt: skip
+    for name in (
+        "model.safetensors",
+        "encoder/config.json",
+        "tokenizer/tokenizer.json",
+        "labels.json",
+        "config.json",
+        "metrics.json",
+        "data_info.json",
+    ):
         assert (ck / name).exists(), name
     assert (tmp_path / "run" / "last" / "training_state.pt").exists()
     saved = json.loads((ck / "config.json").read_text())
@@ -110,11 +117,29 @@ def test_evaluate_predict_cli_and_predictor(demo_dir, tmp_path, capsys):
 
     inputs = tmp_path / "in.jsonl"
     inputs.write_text(
-        json.dumps({"text": "Anna Berg married Tom Lind in 1990 .", "subj": [0, 9], "obj": [18, 26],
-                    "subj_type": "PERSON", "obj_type": "PERSON", "id": "a"}) + "\n"
-        + json.dumps({"tokens": ["Anna", "Berg", "married", "Tom", "Lind", "."], "subj": [0, 2], "obj": [3, 5],
-                      "subj_type": "PERSON", "obj_type": "PERSON", "id": "b"}) + "\n"
-    )  # fmt: skip
+        json.dumps(
+            {
+                "text": "Anna Berg married Tom Lind in 1990 .",
+                "subj": [0, 9],
+                "obj": [18, 26],
+                "subj_type": "PERSON",
+                "obj_type": "PERSON",
+                "id": "a",
+            }
+        )
+        + "\n"
+        + json.dumps(
+            {
+                "tokens": ["Anna", "Berg", "married", "Tom", "Lind", "."],
+                "subj": [0, 2],
+                "obj": [3, 5],
+                "subj_type": "PERSON",
+                "obj_type": "PERSON",
+                "id": "b",
+            }
+        )
+        + "\n"
+    )
     assert main(["predict", "--checkpoint", str(ck), "--input", str(inputs)]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
     assert [x["id"] for x in lines] == ["a", "b"]

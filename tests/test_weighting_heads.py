@@ -210,8 +210,17 @@ def test_optimizer_gives_each_part_its_learning_rate():
     from selfre.model.self_model import SELFModel
     from selfre.train.optim import build_optimizer
 
-    enc = RobertaModel(RobertaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                     intermediate_size=32, max_position_embeddings=40), add_pooling_layer=False)  # fmt: skip
+    enc = RobertaModel(
+        RobertaConfig(
+            vocab_size=50,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=40,
+        ),
+        add_pooling_layer=False,
+    )
     model = SELFModel(enc, 3, ModelConfig(weighting="uncertainty"))
     opt = build_optimizer(model, TrainConfig(learning_rate=3e-5, head_learning_rate=1e-3, weighting_learning_rate=0.05))
     lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}

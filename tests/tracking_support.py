@@ -52,11 +52,28 @@ def launch_server(folder: Path, artifacts_destination: str | None = None, env: d
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = folder / "server.log"
-    cmd = [MLFLOW, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-           "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-           "--artifacts-destination", artifacts_destination or str(folder / "artifacts"), *extra_args]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, **ENV_PATH, **(env or {})},
-                            start_new_session=True)  # fmt: skip
+    cmd = [
+        MLFLOW,
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{folder / 'mlflow.db'}",
+        "--artifacts-destination",
+        artifacts_destination or str(folder / "artifacts"),
+        *extra_args,
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **ENV_PATH, **(env or {})},
+        start_new_session=True,
+    )
     return proc, f"http://127.0.0.1:{port}"
 
 

@@ -48,9 +48,15 @@ NUM_LABELS = len(TACRED)  # 42: the label count of the paper's Table 9 (TACRED)
 THROUGHPUT_BATCH = 64
 LATENCY_CALLS = 5  # batch-1 calls per variant per repetition (each is a sample)
 METRICS = (
-    "params", "flops_per_example", "train_flops_per_example", "train_step_ms", "infer_ms_batch1",
-    "throughput_batch64", "peak_mem_mb", "peak_mem_infer_mb",
-)  # fmt: skip
+    "params",
+    "flops_per_example",
+    "train_flops_per_example",
+    "train_step_ms",
+    "infer_ms_batch1",
+    "throughput_batch64",
+    "peak_mem_mb",
+    "peak_mem_infer_mb",
+)
 
 
 def resolve_device(name: str) -> torch.device:

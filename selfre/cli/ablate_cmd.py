@@ -53,23 +53,56 @@ def build_parser(prog: str = "tune/ablate.py") -> argparse.ArgumentParser:
         "STORAGE/NAME/ablation.{md,json,png} and the MLflow run.",
     )
     g = p.add_argument_group("ablation")
-    g.add_argument("--dataset", choices=DATASETS, help="Dataset (its tune/configs/DATASET.yaml gives the defaults); "
-                   "taken from the search with --from-search.")  # fmt: skip
+    g.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        help="Dataset (its tune/configs/DATASET.yaml gives the defaults); taken from the search with --from-search.",
+    )
     src = g.add_mutually_exclusive_group()
-    src.add_argument("--from-search", metavar="NAME", help="Ablate the best configuration of the finished search NAME "
-                     "under --storage (its best_config.json; the search's --final-seeds winner if it had one).")  # fmt: skip
-    src.add_argument("--config", metavar="FILE.yaml", help="The base configuration: data:/model:/train: sections (a "
-                     "`selfre train --config` file or a search config) over tune/configs/DATASET.yaml.")  # fmt: skip
-    g.add_argument("--variants", default=",".join(VARIANTS), type=parse_variants_arg, metavar="V1,V2,...",
-                   help=f"Variants to train, from {', '.join(VARIANTS)}; baseline is required (default: all four).")  # fmt: skip
-    g.add_argument("--variant", dest="extra_variants", action="append", default=[], type=parse_extra_variant_arg,
-                   metavar="NAME:KEY=VALUE,...", help="An extra named variant (repeatable): SELF (SPP and HR on) with "
-                   "these config fields changed, e.g. self-default:model.spp_alpha=softmax,model.spp_target=softmax,"
-                   "model.spp_lambda=0.2 — trained, compared with the baseline and reported like the others.")  # fmt: skip
-    g.add_argument("--seeds", type=parse_int_list, default=DEFAULT_SEEDS, metavar=SEEDS_METAVAR,
-                   help=f"Seeds every variant is trained with (default: {','.join(map(str, DEFAULT_SEEDS))}, the paper's).")  # fmt: skip
-    g.add_argument("--bootstrap-resamples", type=int, default=DEFAULT_RESAMPLES, metavar="N",
-                   help=f"Resamples of the paired bootstrap test (default: {DEFAULT_RESAMPLES}).")  # fmt: skip
+    src.add_argument(
+        "--from-search",
+        metavar="NAME",
+        help="Ablate the best configuration of the finished search NAME "
+        "under --storage (its best_config.json; the search's --final-seeds winner if it had one).",
+    )
+    src.add_argument(
+        "--config",
+        metavar="FILE.yaml",
+        help="The base configuration: data:/model:/train: sections (a "
+        "`selfre train --config` file or a search config) over tune/configs/DATASET.yaml.",
+    )
+    g.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        type=parse_variants_arg,
+        metavar="V1,V2,...",
+        help=f"Variants to train, from {', '.join(VARIANTS)}; baseline is required (default: all four).",
+    )
+    g.add_argument(
+        "--variant",
+        dest="extra_variants",
+        action="append",
+        default=[],
+        type=parse_extra_variant_arg,
+        metavar="NAME:KEY=VALUE,...",
+        help="An extra named variant (repeatable): SELF (SPP and HR on) with "
+        "these config fields changed, e.g. self-default:model.spp_alpha=softmax,model.spp_target=softmax,"
+        "model.spp_lambda=0.2 — trained, compared with the baseline and reported like the others.",
+    )
+    g.add_argument(
+        "--seeds",
+        type=parse_int_list,
+        default=DEFAULT_SEEDS,
+        metavar=SEEDS_METAVAR,
+        help=f"Seeds every variant is trained with (default: {','.join(map(str, DEFAULT_SEEDS))}, the paper's).",
+    )
+    g.add_argument(
+        "--bootstrap-resamples",
+        type=int,
+        default=DEFAULT_RESAMPLES,
+        metavar="N",
+        help=f"Resamples of the paired bootstrap test (default: {DEFAULT_RESAMPLES}).",
+    )
     add_run_flags(p, "ablation")
     add_config_args(p, exclude=("dataset", "seed"), config_file=False)  # --config is the ablation group's
     return p
@@ -92,7 +125,9 @@ def parse_extra_variant_arg(text: str) -> tuple[str, dict]:
 def plan_from_args(args: argparse.Namespace, config_dir: str | Path) -> SearchPlan:
     if args.resume:
         if not args.name:
-            raise SelfreError("--resume needs --name: the name of the ablation to continue (its folder under --storage)")
+            raise SelfreError(
+                "--resume needs --name: the name of the ablation to continue (its folder under --storage)"
+            )
         return SearchPlan.load(args.storage, args.name)
     user_config, dataset = args.config, args.dataset
     if args.from_search:
@@ -102,10 +137,15 @@ def plan_from_args(args: argparse.Namespace, config_dir: str | Path) -> SearchPl
     overrides = argparse.Namespace(**{**vars(args), "config": None})
     resources = run_overrides(args)
     plan = build_plan(
-        dataset, config_dir, user_config=user_config, search_overrides={**resources, "seeds": args.seeds},
+        dataset,
+        config_dir,
+        user_config=user_config,
+        search_overrides={**resources, "seeds": args.seeds},
         apply_run_overrides=lambda cfg: config_from_args(overrides, base=cfg),
-        name=args.name or None, storage_root=args.storage, tracking_uri=targets.tracking_uri(args.tracking_uri),
-    )  # fmt: skip
+        name=args.name or None,
+        storage_root=args.storage,
+        tracking_uri=targets.tracking_uri(args.tracking_uri),
+    )
     if not args.name:
         plan.name = plan.name.replace(dataset, f"{dataset}-ablation", 1)
     plan.address = args.address
@@ -120,8 +160,10 @@ def _from_search(storage_root: str, name: str, dataset: str | None) -> tuple[str
     found = SearchPlan.load(storage_root, name)  # a clear error if there is no such search
     best_file = storage.join(found.experiment_uri, "best_config.json")
     if not storage.exists(best_file):
-        raise ConfigError(f"--from-search {name}: the search has no best configuration yet ({best_file} is missing); "
-                          "let it finish (or --resume it) first")  # fmt: skip
+        raise ConfigError(
+            f"--from-search {name}: the search has no best configuration yet ({best_file} is missing); "
+            "let it finish (or --resume it) first"
+        )
     if dataset and dataset != found.dataset:
         raise ConfigError(f"--dataset {dataset} but search {name} ran on {found.dataset}")
     best = storage.read_json(best_file)

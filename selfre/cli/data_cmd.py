@@ -47,13 +47,25 @@ def register(sub) -> None:
         description="Keep each TACRED record whose id is in PATCH/{split}_id2label.json with its Re-TACRED label, "
         "drop the others, and write OUT/{train,dev,test}.json. Prints kept/dropped/relabelled counts.",
     )
-    retacred.add_argument("--tacred", required=True, metavar="DIR",
-                          help="TACRED folder holding train.json, dev.json, test.json (LDC2018T24).")  # fmt: skip
-    retacred.add_argument("--patch", required=True, metavar="DIR",
-                          help="Folder holding train_id2label.json, dev_id2label.json, test_id2label.json "
-                               "(https://github.com/gstoica27/Re-TACRED).")  # fmt: skip
-    retacred.add_argument("--out", required=True, metavar="DIR",
-                          help="Output folder for the Re-TACRED train/dev/test.json (created; must differ from --tacred).")  # fmt: skip
+    retacred.add_argument(
+        "--tacred",
+        required=True,
+        metavar="DIR",
+        help="TACRED folder holding train.json, dev.json, test.json (LDC2018T24).",
+    )
+    retacred.add_argument(
+        "--patch",
+        required=True,
+        metavar="DIR",
+        help="Folder holding train_id2label.json, dev_id2label.json, test_id2label.json "
+        "(https://github.com/gstoica27/Re-TACRED).",
+    )
+    retacred.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="Output folder for the Re-TACRED train/dev/test.json (created; must differ from --tacred).",
+    )
     retacred.set_defaults(func=_retacred)
 
     demo = actions.add_parser(
@@ -65,8 +77,9 @@ def register(sub) -> None:
     demo.add_argument("--out", required=True, metavar="DIR", help="Output folder (created if missing).")
     demo.add_argument("--seed", type=int, default=13, help="Random seed (default: 13).")
     for split, size in DEFAULT_SIZES.items():
-        demo.add_argument(f"--{split}", type=int, default=size, metavar="N",
-                          help=f"Number of {split} records (default: {size}).")  # fmt: skip
+        demo.add_argument(
+            f"--{split}", type=int, default=size, metavar="N", help=f"Number of {split} records (default: {size})."
+        )
     demo.set_defaults(func=_demo)
 
 
@@ -88,8 +101,12 @@ def _check(args: argparse.Namespace) -> int:
     print(
         f"dataset {info['dataset']} in {info['data_dir']}: label set {data.label_set.name} ({len(data.label_set)} labels)"
     )
-    print(_table(["split", "records", "skipped", "file"],
-                 [[s, info["counts"][s], info["skipped"][s], info["files"][s]] for s in SPLITS]))  # fmt: skip
+    print(
+        _table(
+            ["split", "records", "skipped", "file"],
+            [[s, info["counts"][s], info["skipped"][s], info["files"][s]] for s in SPLITS],
+        )
+    )
     if "semeval_dev" in info:
         dev = info["semeval_dev"]
         print(

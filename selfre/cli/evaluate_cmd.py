@@ -7,13 +7,20 @@ import json
 
 
 def register(sub) -> None:
-    p = sub.add_parser("evaluate", help="Score a checkpoint on its dataset's dev or test split.",
-                       description="Re-reads the checkpoint's dataset (same reader, labels, SemEval dev carve-out) "
-                       "and prints micro P/R/F1, person-centric and per-relation scores.")  # fmt: skip
+    p = sub.add_parser(
+        "evaluate",
+        help="Score a checkpoint on its dataset's dev or test split.",
+        description="Re-reads the checkpoint's dataset (same reader, labels, SemEval dev carve-out) "
+        "and prints micro P/R/F1, person-centric and per-relation scores.",
+    )
     p.add_argument("--checkpoint", required=True, metavar="DIR", help="A model checkpoint folder (OUT/checkpoint).")
     p.add_argument("--split", choices=("dev", "test"), default="test", help="Split to score (default: test).")
-    p.add_argument("--data-dir", metavar="DIR", help="Dataset folder (or s3://bucket/prefix), if it moved since "
-                   "training or the checkpoint's is another machine's cache.")  # fmt: skip
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="Dataset folder (or s3://bucket/prefix), if it moved since "
+        "training or the checkpoint's is another machine's cache.",
+    )
     p.add_argument("--batch-size", type=int, default=64, help="Evaluation batch size (default: 64).")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default: auto).")
     p.add_argument("--json", action="store_true", help="Print the full metrics as one JSON object.")

@@ -10,11 +10,12 @@ from selfre.errors import DataError
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "predict", help="Predict relations for records in a JSON-lines file.",
-        description="Each input line is a JSON object: {\"tokens\": [...], \"subj\": [s, e], \"obj\": [s, e]} "
-        "(token spans) or {\"text\": \"...\", \"subj\": [s, e], \"obj\": [s, e]} (character spans); spans are "
+        "predict",
+        help="Predict relations for records in a JSON-lines file.",
+        description='Each input line is a JSON object: {"tokens": [...], "subj": [s, e], "obj": [s, e]} '
+        '(token spans) or {"text": "...", "subj": [s, e], "obj": [s, e]} (character spans); spans are '
         "end-exclusive. Optional: subj_type, obj_type, id. Prints one JSON line per record: id, label, probability.",
-    )  # fmt: skip
+    )
     p.add_argument("--checkpoint", required=True, metavar="DIR", help="A model checkpoint folder (OUT/checkpoint).")
     p.add_argument("--input", required=True, metavar="FILE.jsonl", help="Records to label ('-' for stdin).")
     p.add_argument("--batch-size", type=int, default=64, help="Inference batch size (default: 64).")

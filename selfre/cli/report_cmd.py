@@ -9,9 +9,19 @@ from selfre.errors import ConfigError
 
 def register(sub) -> None:
     p = sub.add_parser("report", help="Regenerate the paper's tables (5, 6, 8) and λ curve (Fig. 11) from MLflow runs.")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI: http://HOST:PORT, or a search's embedded store sqlite:///<storage root>/mlflow.db (e.g. runs/search/mlflow.db; the search prints it). Default: $MLFLOW_TRACKING_URI; the flag wins.")
-    p.add_argument("--experiment", help="MLflow experiment the searches logged to (a search's --experiment, by default selfre-DATASET). Default: $MLFLOW_EXPERIMENT_NAME; the flag wins.")
-    p.add_argument("--search-run-id", default=None, help="Only this search (its MLflow parent run id; default: every finished search in the experiment).")
+    p.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI: http://HOST:PORT, or a search's embedded store sqlite:///<storage root>/mlflow.db (e.g. runs/search/mlflow.db; the search prints it). Default: $MLFLOW_TRACKING_URI; the flag wins.",
+    )
+    p.add_argument(
+        "--experiment",
+        help="MLflow experiment the searches logged to (a search's --experiment, by default selfre-DATASET). Default: $MLFLOW_EXPERIMENT_NAME; the flag wins.",
+    )
+    p.add_argument(
+        "--search-run-id",
+        default=None,
+        help="Only this search (its MLflow parent run id; default: every finished search in the experiment).",
+    )
     p.add_argument("--out", default="report", help="Output folder for report.md and PNGs.")
     p.set_defaults(func=run)
 

@@ -42,8 +42,11 @@ def format_tacred_style(m: dict) -> str:
 
 def format_semeval_official(se: dict) -> str:
     """The official part (iii) of semeval2010_task8_scorer-v1.2.pl, same figures, same layout."""
-    out = ["<<< (9+1)-WAY EVALUATION TAKING DIRECTIONALITY INTO ACCOUNT -- OFFICIAL >>>:", "",
-           "Results for the individual relations:"]  # fmt: skip
+    out = [
+        "<<< (9+1)-WAY EVALUATION TAKING DIRECTIONALITY INTO ACCOUNT -- OFFICIAL >>>:",
+        "",
+        "Results for the individual relations:",
+    ]
     for t, s in se["per_type"].items():
         wd = s["wrong_direction"]
         out.append(

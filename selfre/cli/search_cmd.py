@@ -69,18 +69,26 @@ def build_parser(prog: str = "tune/search.py") -> argparse.ArgumentParser:
         "paper's Table 3) first; the standard deviation is recorded beside the mean.",
     )
     g = p.add_argument_group("search")
-    g.add_argument("--dataset", required=True, choices=DATASETS,
-                   help="Dataset; also picks the bundled config DATASET.yaml (tune/configs/ in a clone: the paper's Table 3 "
-                   "settings and search space; jsonl: your own JSON-lines data, defaults without paper numbers). "
-                   "'demo' is generated if missing and needs no download.")  # fmt: skip
+    g.add_argument(
+        "--dataset",
+        required=True,
+        choices=DATASETS,
+        help="Dataset; also picks the bundled config DATASET.yaml (tune/configs/ in a clone: the paper's Table 3 "
+        "settings and search space; jsonl: your own JSON-lines data, defaults without paper numbers). "
+        "'demo' is generated if missing and needs no download.",
+    )
     add_field_flags(g, SamplingConfig, default_note=_default)
     add_run_flags(p, "search")
-    add_config_args(p, exclude=("dataset", "seed"))  # their "(default: ...)" is the built-in one; config files override it
+    add_config_args(
+        p, exclude=("dataset", "seed")
+    )  # their "(default: ...)" is the built-in one; config files override it
     for action in p._actions:  # the shared --config help does not know about the search: section
         if action.dest == "config":
-            action.help = ("YAML overriding the bundled DATASET.yaml: data:/model:/train: sections plus a search: "
-                           "section (num_samples, seeds, scheduler, grace_period, reduction_factor, space, ...). "
-                           "Config-field flags below override it.")  # fmt: skip
+            action.help = (
+                "YAML overriding the bundled DATASET.yaml: data:/model:/train: sections plus a search: "
+                "section (num_samples, seeds, scheduler, grace_period, reduction_factor, space, ...). "
+                "Config-field flags below override it."
+            )
     return p
 
 
@@ -89,24 +97,43 @@ def add_run_flags(p: argparse.ArgumentParser, what: str) -> None:
     naming, joining a cluster, resuming. `what` names the run in the help ("search", "ablation")."""
     g = p.add_argument_group("resources, storage and tracking")
     add_field_flags(g, ResourceConfig, default_note=_default)
-    g.add_argument("--storage", default="runs/search", metavar="PATH|URI",
-                   help="Where runs are stored: a local folder (shared by all nodes on a cluster, e.g. NFS) or a URI "
-                   "such as s3://bucket/prefix (default: runs/search).")  # fmt: skip
-    g.add_argument("--tracking-uri", metavar="URI",
-                   help="MLflow tracking server (http://HOST:PORT; credentials in MLFLOW_TRACKING_USERNAME/PASSWORD, "
-                   "never in the URI) or database URI. Default: $MLFLOW_TRACKING_URI if set, else an embedded SQLite "
-                   "store and artifacts in the storage root (the `mlflow ui` command that opens it is printed at the "
-                   "end). 'none' turns tracking off. Checked before any trial starts. With --resume, default: the URI "
-                   "the search started with.")  # fmt: skip
+    g.add_argument(
+        "--storage",
+        default="runs/search",
+        metavar="PATH|URI",
+        help="Where runs are stored: a local folder (shared by all nodes on a cluster, e.g. NFS) or a URI "
+        "such as s3://bucket/prefix (default: runs/search).",
+    )
+    g.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        help="MLflow tracking server (http://HOST:PORT; credentials in MLFLOW_TRACKING_USERNAME/PASSWORD, "
+        "never in the URI) or database URI. Default: $MLFLOW_TRACKING_URI if set, else an embedded SQLite "
+        "store and artifacts in the storage root (the `mlflow ui` command that opens it is printed at the "
+        "end). 'none' turns tracking off. Checked before any trial starts. With --resume, default: the URI "
+        "the search started with.",
+    )
     add_field_flags(g, TrackingConfig, default_note=_default)
-    g.add_argument("--name", metavar="NAME", help=f"{what.capitalize()} name = its folder under --storage (default: DATASET-TIMESTAMP). "
-                   "Required with --resume.")  # fmt: skip
-    g.add_argument("--address", metavar="ADDR", help="Join an existing Ray cluster ('auto' or HOST:PORT) instead of starting "
-                   "one in-process. For a cluster with token auth, its token must be in ~/.ray/auth_token or RAY_AUTH_TOKEN_PATH; "
-                   "set RAY_AUTH_MODE=token too, or the first, token-less attempt is refused and retried (~20 s).")  # fmt: skip
-    g.add_argument("--resume", action="store_true", help=f"Continue the interrupted {what} --name (e.g. its driver was "
-                   "killed): finished trials are kept, unfinished ones resume from their last checkpoint. The saved "
-                   "plan is used; other search and config flags are ignored.")  # fmt: skip
+    g.add_argument(
+        "--name",
+        metavar="NAME",
+        help=f"{what.capitalize()} name = its folder under --storage (default: DATASET-TIMESTAMP). "
+        "Required with --resume.",
+    )
+    g.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="Join an existing Ray cluster ('auto' or HOST:PORT) instead of starting "
+        "one in-process. For a cluster with token auth, its token must be in ~/.ray/auth_token or RAY_AUTH_TOKEN_PATH; "
+        "set RAY_AUTH_MODE=token too, or the first, token-less attempt is refused and retried (~20 s).",
+    )
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help=f"Continue the interrupted {what} --name (e.g. its driver was "
+        "killed): finished trials are kept, unfinished ones resume from their last checkpoint. The saved "
+        "plan is used; other search and config flags are ignored.",
+    )
 
 
 def run_overrides(args: argparse.Namespace) -> dict:
@@ -121,7 +148,9 @@ def plan_from_args(args: argparse.Namespace, config_dir: str | Path) -> SearchPl
         if not args.name:
             raise SelfreError("--resume needs --name: the name of the search to continue (its folder under --storage)")
         ignored = [f"--{k.replace('_', '-')}" for k in given(args, SearchConfig)]
-        ignored += [f"--{d.split('.', 1)[1].replace('_', '-')}" for d, v in vars(args).items() if "." in d and v is not None]
+        ignored += [
+            f"--{d.split('.', 1)[1].replace('_', '-')}" for d, v in vars(args).items() if "." in d and v is not None
+        ]
         if args.config:
             ignored.append("--config")
         if ignored:
@@ -134,10 +163,15 @@ def plan_from_args(args: argparse.Namespace, config_dir: str | Path) -> SearchPl
         overrides = argparse.Namespace(**{**vars(args), "config": None})  # the YAML layers are merged by build_plan
         search_overrides = {**given(args, SamplingConfig), **run_overrides(args)}
         plan = build_plan(
-            args.dataset, config_dir, user_config=args.config, search_overrides=search_overrides,
+            args.dataset,
+            config_dir,
+            user_config=args.config,
+            search_overrides=search_overrides,
             apply_run_overrides=lambda cfg: config_from_args(overrides, base=cfg),
-            name=args.name, storage_root=args.storage, tracking_uri=targets.tracking_uri(args.tracking_uri),
-        )  # fmt: skip
+            name=args.name,
+            storage_root=args.storage,
+            tracking_uri=targets.tracking_uri(args.tracking_uri),
+        )
     plan.address = args.address
     return plan
 
@@ -174,7 +208,9 @@ def _run(args: argparse.Namespace, make_plan, command: str) -> int:
     for note in outcome.notes:
         print(note)
     if not outcome.finished:
-        print(f"the run did not finish; continue it with: {command} --dataset {plan.dataset} --resume "
-              f"--name {plan.name} --storage {redact(args.storage)}")  # fmt: skip
+        print(
+            f"the run did not finish; continue it with: {command} --dataset {plan.dataset} --resume "
+            f"--name {plan.name} --storage {redact(args.storage)}"
+        )
         return 1  # partial results are not a result
     return 0 if outcome.summary["best"] is not None else 1

@@ -52,11 +52,18 @@ def run(args) -> int:
     if rank != 0:
         return 0
     test = result.test or {}
-    print(json.dumps({
-        "checkpoint": result.checkpoint_dir, "best_epoch": result.best_epoch, "objective": result.objective,
-        "dev": {k: result.best_dev.get(k) for k in ("precision", "recall", "f1")},
-        "test": {k: test.get(k) for k in ("precision", "recall", "f1")},
-        "test_person_centric_f1": (test.get("person_centric") or {}).get("f1"),
-        **({"test_official_macro_f1": test["semeval"]["official_macro_f1"]} if "semeval" in test else {}),
-    }, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "checkpoint": result.checkpoint_dir,
+                "best_epoch": result.best_epoch,
+                "objective": result.objective,
+                "dev": {k: result.best_dev.get(k) for k in ("precision", "recall", "f1")},
+                "test": {k: test.get(k) for k in ("precision", "recall", "f1")},
+                "test_person_centric_f1": (test.get("person_centric") or {}).get("f1"),
+                **({"test_official_macro_f1": test["semeval"]["official_macro_f1"]} if "semeval" in test else {}),
+            },
+            indent=2,
+        )
+    )
     return 0

@@ -24,8 +24,10 @@ SPLITS = ("train", "dev", "test")
 DEFAULT_DEMO_DIR = "demo_data"  # used when dataset=demo and data_dir is unset (git-ignored)
 _SKIPPED_SHOWN = 5  # example messages kept in `info` per split; the count is always complete
 
-_TACRED_FIELDS = ("JSON arrays of records with id, token, subj_start, subj_end, obj_start, obj_end (inclusive "
-                  "ends), subj_type, obj_type, relation")  # fmt: skip
+_TACRED_FIELDS = (
+    "JSON arrays of records with id, token, subj_start, subj_end, obj_start, obj_end (inclusive "
+    "ends), subj_type, obj_type, relation"
+)
 _LAYOUTS = {
     "tacred": "TACRED is licensed by the LDC as LDC2018T24 (https://catalog.ldc.upenn.edu/LDC2018T24) and is not "
     f"shipped with selfre. Expected layout: data_dir/train.json, data_dir/dev.json, data_dir/test.json ({_TACRED_FIELDS}).",
@@ -148,15 +150,23 @@ def _read(dataset: str, paths: dict[str, Path], cfg: DataConfig) -> tuple[LabelS
             "dev": FileRecords(train.path, dev),
             "test": test,
         }
-        extra = {"semeval_dev": {"fraction": cfg.semeval_dev_fraction, "seed": cfg.semeval_dev_seed,
-                                 "ids": [r.id for r in dev]}}  # fmt: skip
+        extra = {
+            "semeval_dev": {
+                "fraction": cfg.semeval_dev_fraction,
+                "seed": cfg.semeval_dev_seed,
+                "ids": [r.id for r in dev],
+            }
+        }
         return labels, reads, extra
     if dataset == "jsonl":
         train = jsonl.read_jsonl(paths["train"], None, cfg.skip_bad)
         train_labels = {r.relation for r in train.records}
         if cfg.no_relation_label not in train_labels:
-            logger.warning("no training record is labelled %r (data.no_relation_label); if this corpus names its "
-                           "no-relation class differently, set that flag", cfg.no_relation_label)  # fmt: skip
+            logger.warning(
+                "no training record is labelled %r (data.no_relation_label); if this corpus names its "
+                "no-relation class differently, set that flag",
+                cfg.no_relation_label,
+            )
         labels = label_set_from_training_labels("jsonl", train_labels, cfg.no_relation_label)
         reads = {"train": train, **{s: jsonl.read_jsonl(paths[s], labels, cfg.skip_bad) for s in ("dev", "test")}}
         return labels, reads, {"labels": list(labels.labels)}

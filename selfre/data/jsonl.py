@@ -39,8 +39,9 @@ def find_split_files(data_dir: str | Path) -> dict[str, Path]:
         if not present:
             raise DataError(data_dir, f"no {split} file: expected {' or '.join(str(data_dir / n) for n in names)}")
         if len(present) > 1:
-            raise DataError(data_dir, f"both {present[0].name} and {present[1].name} exist for the {split} "
-                                      "split; keep only one")  # fmt: skip
+            raise DataError(
+                data_dir, f"both {present[0].name} and {present[1].name} exist for the {split} split; keep only one"
+            )
         found[split] = present[0]
     return found
 

@@ -12,48 +12,124 @@ from dataclasses import dataclass, field
 from selfre.errors import DataError
 
 TACRED_RELATIONS = (
-    "org:alternate_names", "org:city_of_headquarters", "org:country_of_headquarters", "org:dissolved",
-    "org:founded", "org:founded_by", "org:member_of", "org:members", "org:number_of_employees/members",
-    "org:parents", "org:political/religious_affiliation", "org:shareholders",
-    "org:stateorprovince_of_headquarters", "org:subsidiaries", "org:top_members/employees", "org:website",
-    "per:age", "per:alternate_names", "per:cause_of_death", "per:charges", "per:children",
-    "per:cities_of_residence", "per:city_of_birth", "per:city_of_death", "per:countries_of_residence",
-    "per:country_of_birth", "per:country_of_death", "per:date_of_birth", "per:date_of_death",
-    "per:employee_of", "per:origin", "per:other_family", "per:parents", "per:religion",
-    "per:schools_attended", "per:siblings", "per:spouse", "per:stateorprovince_of_birth",
-    "per:stateorprovince_of_death", "per:stateorprovinces_of_residence", "per:title",
-)  # fmt: skip
+    "org:alternate_names",
+    "org:city_of_headquarters",
+    "org:country_of_headquarters",
+    "org:dissolved",
+    "org:founded",
+    "org:founded_by",
+    "org:member_of",
+    "org:members",
+    "org:number_of_employees/members",
+    "org:parents",
+    "org:political/religious_affiliation",
+    "org:shareholders",
+    "org:stateorprovince_of_headquarters",
+    "org:subsidiaries",
+    "org:top_members/employees",
+    "org:website",
+    "per:age",
+    "per:alternate_names",
+    "per:cause_of_death",
+    "per:charges",
+    "per:children",
+    "per:cities_of_residence",
+    "per:city_of_birth",
+    "per:city_of_death",
+    "per:countries_of_residence",
+    "per:country_of_birth",
+    "per:country_of_death",
+    "per:date_of_birth",
+    "per:date_of_death",
+    "per:employee_of",
+    "per:origin",
+    "per:other_family",
+    "per:parents",
+    "per:religion",
+    "per:schools_attended",
+    "per:siblings",
+    "per:spouse",
+    "per:stateorprovince_of_birth",
+    "per:stateorprovince_of_death",
+    "per:stateorprovinces_of_residence",
+    "per:title",
+)
 
 # Re-TACRED (Stoica et al. 2021): per:alternate_names -> per:identity, org:*_of_headquarters ->
 # org:*_of_branch, org:parents and org:subsidiaries removed. 39 relations + no_relation = 40.
 RETACRED_RELATIONS = (
-    "org:alternate_names", "org:city_of_branch", "org:country_of_branch", "org:dissolved", "org:founded",
-    "org:founded_by", "org:member_of", "org:members", "org:number_of_employees/members",
-    "org:political/religious_affiliation", "org:shareholders", "org:stateorprovince_of_branch",
-    "org:top_members/employees", "org:website", "per:age", "per:cause_of_death", "per:charges",
-    "per:children", "per:cities_of_residence", "per:city_of_birth", "per:city_of_death",
-    "per:countries_of_residence", "per:country_of_birth", "per:country_of_death", "per:date_of_birth",
-    "per:date_of_death", "per:employee_of", "per:identity", "per:origin", "per:other_family",
-    "per:parents", "per:religion", "per:schools_attended", "per:siblings", "per:spouse",
-    "per:stateorprovince_of_birth", "per:stateorprovince_of_death", "per:stateorprovinces_of_residence",
+    "org:alternate_names",
+    "org:city_of_branch",
+    "org:country_of_branch",
+    "org:dissolved",
+    "org:founded",
+    "org:founded_by",
+    "org:member_of",
+    "org:members",
+    "org:number_of_employees/members",
+    "org:political/religious_affiliation",
+    "org:shareholders",
+    "org:stateorprovince_of_branch",
+    "org:top_members/employees",
+    "org:website",
+    "per:age",
+    "per:cause_of_death",
+    "per:charges",
+    "per:children",
+    "per:cities_of_residence",
+    "per:city_of_birth",
+    "per:city_of_death",
+    "per:countries_of_residence",
+    "per:country_of_birth",
+    "per:country_of_death",
+    "per:date_of_birth",
+    "per:date_of_death",
+    "per:employee_of",
+    "per:identity",
+    "per:origin",
+    "per:other_family",
+    "per:parents",
+    "per:religion",
+    "per:schools_attended",
+    "per:siblings",
+    "per:spouse",
+    "per:stateorprovince_of_birth",
+    "per:stateorprovince_of_death",
+    "per:stateorprovinces_of_residence",
     "per:title",
-)  # fmt: skip
+)
 
 SEMEVAL_RELATION_TYPES = (
-    "Cause-Effect", "Component-Whole", "Content-Container", "Entity-Destination", "Entity-Origin",
-    "Instrument-Agency", "Member-Collection", "Message-Topic", "Product-Producer",
-)  # fmt: skip
-SEMEVAL_RELATIONS = tuple(
-    f"{rel}({a},{b})" for rel in SEMEVAL_RELATION_TYPES for a, b in (("e1", "e2"), ("e2", "e1"))
+    "Cause-Effect",
+    "Component-Whole",
+    "Content-Container",
+    "Entity-Destination",
+    "Entity-Origin",
+    "Instrument-Agency",
+    "Member-Collection",
+    "Message-Topic",
+    "Product-Producer",
 )
+SEMEVAL_RELATIONS = tuple(f"{rel}({a},{b})" for rel in SEMEVAL_RELATION_TYPES for a, b in (("e1", "e2"), ("e2", "e1")))
 
 # The synthetic demo corpus (selfre.data.demo) uses a TACRED-named subset, so every metric and the
 # person-centric taxonomy behave exactly as on TACRED.
 DEMO_RELATIONS = (
-    "org:city_of_headquarters", "org:founded_by", "org:top_members/employees", "per:children",
-    "per:cities_of_residence", "per:city_of_birth", "per:date_of_birth", "per:employee_of",
-    "per:other_family", "per:parents", "per:schools_attended", "per:siblings", "per:spouse", "per:title",
-)  # fmt: skip
+    "org:city_of_headquarters",
+    "org:founded_by",
+    "org:top_members/employees",
+    "per:children",
+    "per:cities_of_residence",
+    "per:city_of_birth",
+    "per:date_of_birth",
+    "per:employee_of",
+    "per:other_family",
+    "per:parents",
+    "per:schools_attended",
+    "per:siblings",
+    "per:spouse",
+    "per:title",
+)
 
 # Paper Table 10: every per:* label plus these three org:* labels whose argument is a person.
 PERSON_CENTRIC_ORG = frozenset({"org:top_members/employees", "org:shareholders", "org:founded_by"})
@@ -135,14 +211,25 @@ def _with_no_relation(no_relation: str, relations) -> tuple[str, ...]:
     return (no_relation, *sorted(relations))
 
 
-TACRED = LabelSet("tacred", _with_no_relation("no_relation", TACRED_RELATIONS), "no_relation",
-                  tacred_person_centric(TACRED_RELATIONS))  # fmt: skip
-RETACRED = LabelSet("retacred", _with_no_relation("no_relation", RETACRED_RELATIONS), "no_relation",
-                    tacred_person_centric(RETACRED_RELATIONS))  # fmt: skip
-SEMEVAL = LabelSet("semeval", _with_no_relation("Other", SEMEVAL_RELATIONS), "Other",
-                   frozenset(SEMEVAL_RELATIONS), person_centric_is_all=True)  # fmt: skip
-DEMO = LabelSet("demo", _with_no_relation("no_relation", DEMO_RELATIONS), "no_relation",
-                tacred_person_centric(DEMO_RELATIONS))  # fmt: skip
+TACRED = LabelSet(
+    "tacred", _with_no_relation("no_relation", TACRED_RELATIONS), "no_relation", tacred_person_centric(TACRED_RELATIONS)
+)
+RETACRED = LabelSet(
+    "retacred",
+    _with_no_relation("no_relation", RETACRED_RELATIONS),
+    "no_relation",
+    tacred_person_centric(RETACRED_RELATIONS),
+)
+SEMEVAL = LabelSet(
+    "semeval",
+    _with_no_relation("Other", SEMEVAL_RELATIONS),
+    "Other",
+    frozenset(SEMEVAL_RELATIONS),
+    person_centric_is_all=True,
+)
+DEMO = LabelSet(
+    "demo", _with_no_relation("no_relation", DEMO_RELATIONS), "no_relation", tacred_person_centric(DEMO_RELATIONS)
+)
 
 CANONICAL = {ls.name: ls for ls in (TACRED, RETACRED, SEMEVAL, DEMO)}
 

@@ -120,8 +120,12 @@ def _locate_json_error(path, text: str, exc: json.JSONDecodeError) -> DataError:
         try:
             _, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as err:
-            return DataError(path, f"malformed JSON at line {err.lineno} column {err.colno}: {err.msg}", index,
-                             _id_near(text, pos, err.pos))  # fmt: skip
+            return DataError(
+                path,
+                f"malformed JSON at line {err.lineno} column {err.colno}: {err.msg}",
+                index,
+                _id_near(text, pos, err.pos),
+            )
         after = _skip_ws(text, end)
         if text[after : after + 1] == ",":
             pos, index = _skip_ws(text, after + 1), index + 1
@@ -129,8 +133,12 @@ def _locate_json_error(path, text: str, exc: json.JSONDecodeError) -> DataError:
         if text[after : after + 1] == "]":
             return file_level
         line = text.count("\n", 0, after) + 1
-        return DataError(path, f"malformed JSON after this record (line {line}): expected ',' or ']'", index,
-                         _id_near(text, pos, end))  # fmt: skip
+        return DataError(
+            path,
+            f"malformed JSON after this record (line {line}): expected ',' or ']'",
+            index,
+            _id_near(text, pos, end),
+        )
     return file_level
 
 
@@ -215,7 +223,12 @@ def collect(
 
 def _bad_utf8_in(record: RelationRecord) -> str | None:
     # One regex over the joined text keeps the clean (usual) case cheap on 100k-record files.
-    fields = {"id": record.id, "relation": record.relation, "token": record.tokens,
-            "subj_type": record.subj_type or "", "obj_type": record.obj_type or ""}  # fmt: skip
+    fields = {
+        "id": record.id,
+        "relation": record.relation,
+        "token": record.tokens,
+        "subj_type": record.subj_type or "",
+        "obj_type": record.obj_type or "",
+    }
     joined = "\n".join((record.id, record.relation, fields["subj_type"], fields["obj_type"], *record.tokens))
     return bad_utf8(fields) if _SURROGATE.search(joined) else None

@@ -71,8 +71,10 @@ class RelationEncoder:
         if stats.dropped:
             log.warning(
                 "%d of %d examples dropped: their two entities do not fit in max_seq_length=%d",
-                len(stats.dropped), stats.total, self.max_seq_length,
-            )  # fmt: skip
+                len(stats.dropped),
+                stats.total,
+                self.max_seq_length,
+            )
         if stats.truncated:
             log.info("%d of %d examples truncated around their entities", stats.truncated, stats.total)
         return out, stats

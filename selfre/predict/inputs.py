@@ -44,7 +44,9 @@ def record_from_input(d: Mapping, index: int, source: str = "<input>") -> Relati
         if not isinstance(text, str):
             raise DataError(source, "'text' must be a string", index, rid)
         if not (0 <= s0 < s1 <= len(text) and 0 <= o0 < o1 <= len(text)):
-            raise DataError(source, f"character spans {[s0, s1]} / {[o0, o1]} out of range for {len(text)} characters", index, rid)
+            raise DataError(
+                source, f"character spans {[s0, s1]} / {[o0, o1]} out of range for {len(text)} characters", index, rid
+            )
         # Split the text at the span edges first, so every span boundary is a word boundary.
         edges = sorted({0, s0, s1, o0, o1, len(text)})
         tokens, starts = [], {}
@@ -56,9 +58,16 @@ def record_from_input(d: Mapping, index: int, source: str = "<input>") -> Relati
     else:
         raise DataError(source, "record needs 'tokens' (token spans) or 'text' (character spans)", index, rid)
     record = RelationRecord(
-        id=rid, tokens=tuple(tokens), subj_start=s0, subj_end=s1 - 1, obj_start=o0, obj_end=o1 - 1,
-        relation=str(d.get("relation") or "?"), subj_type=d.get("subj_type"), obj_type=d.get("obj_type"),
-    )  # fmt: skip
+        id=rid,
+        tokens=tuple(tokens),
+        subj_start=s0,
+        subj_end=s1 - 1,
+        obj_start=o0,
+        obj_end=o1 - 1,
+        relation=str(d.get("relation") or "?"),
+        subj_type=d.get("subj_type"),
+        obj_type=d.get("obj_type"),
+    )
     problem = record.problem()
     if problem:
         raise DataError(source, problem, index, rid)

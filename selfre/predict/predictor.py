@@ -31,7 +31,9 @@ class Predictor:
         )
         self.batch_size = batch_size
         data = self.config.data
-        self.encoder = RelationEncoder(self.tokenizer, data.marker, data.max_seq_length, self.config.model.iel_include_markers)
+        self.encoder = RelationEncoder(
+            self.tokenizer, data.marker, data.max_seq_length, self.config.model.iel_include_markers
+        )
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, device: str = "auto", batch_size: int = 64) -> Predictor:

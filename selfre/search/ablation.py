@@ -79,16 +79,21 @@ def parse_extra_variant(text: str) -> tuple[str, dict]:
     for pair in re.split(r",(?=\s*[a-z_]+\.[a-z_]+\s*=)", rest):
         key, eq, value = (x.strip() for x in pair.partition("="))
         if not eq or key not in known:
-            raise ConfigError(f"{where}: {pair.strip()!r} is not key=value with a config field as key (e.g. model.spp_alpha=softmax)")
+            raise ConfigError(
+                f"{where}: {pair.strip()!r} is not key=value with a config field as key (e.g. model.spp_alpha=softmax)"
+            )
         if key.startswith(_UNSETTABLE):
-            raise ConfigError(f"{where}: {key} cannot differ between variants (seeds come from --seeds; data, "
-                              "objective and output are the ablation's)")  # fmt: skip
+            raise ConfigError(
+                f"{where}: {key} cannot differ between variants (seeds come from --seeds; data, "
+                "objective and output are the ablation's)"
+            )
         params[key] = yaml.safe_load(value) if value else ""
     return name, params
 
 
-def make_ablation(plan: SearchPlan, variants: list[str], resamples: int = DEFAULT_RESAMPLES,
-                  extra: dict[str, dict] | None = None) -> SearchPlan:  # fmt: skip
+def make_ablation(
+    plan: SearchPlan, variants: list[str], resamples: int = DEFAULT_RESAMPLES, extra: dict[str, dict] | None = None
+) -> SearchPlan:
     """Turn a plan (its base config, seeds, resources, storage, tracking) into the ablation of `variants` plus
     the `extra` named variants (parse_extra_variant)."""
     from selfre.search.space import apply_params
@@ -104,9 +109,17 @@ def make_ablation(plan: SearchPlan, variants: list[str], resamples: int = DEFAUL
         if twin != name:
             raise ConfigError(f"--variant {name}: the same configuration as {twin}; it would be trained twice")
     plan.search = plan.search.replace(
-        grid=list(named.values()), space=dict(SPACE), num_samples=len(named), scheduler="fifo", id_prefix="v",
-        register=False, analysis="ablation", final_seeds=[], bootstrap_resamples=resamples, variants=named,
-    )  # fmt: skip
+        grid=list(named.values()),
+        space=dict(SPACE),
+        num_samples=len(named),
+        scheduler="fifo",
+        id_prefix="v",
+        register=False,
+        analysis="ablation",
+        final_seeds=[],
+        bootstrap_resamples=resamples,
+        variants=named,
+    )
     return plan.validate()
 
 
@@ -144,18 +157,30 @@ def analyse(plan: SearchPlan, summary: dict, out_dir: Path) -> tuple[str, list[t
     for name in [v for v in (variants or VARIANTS) if v in by_variant]:
         config = by_variant[name]
         trials = _complete_trials(config)
-        row = {"variant": name, "label": LABELS.get(name, name), "config_id": config["config_id"], "params": config["params"], "status": config["status"],
-               "seeds": sorted(trials), "test": _stat(trials, "test_score"), "pc": _stat(trials, "test_pc_f1")}  # fmt: skip
+        row = {
+            "variant": name,
+            "label": LABELS.get(name, name),
+            "config_id": config["config_id"],
+            "params": config["params"],
+            "status": config["status"],
+            "seeds": sorted(trials),
+            "test": _stat(trials, "test_score"),
+            "pc": _stat(trials, "test_pc_f1"),
+        }
         paired = sorted(set(trials) & set(base_trials))
         if name != BASELINE and paired:
             diffs = [trials[s]["metrics"]["test_score"] - base_trials[s]["metrics"]["test_score"] for s in paired]
             row["diff"] = t_interval(diffs)
             row["verdict"] = _verdict(row["diff"], within_noise(row["diff"]))
             row["bootstrap"] = paired_bootstrap(
-                gold, _predictions(trials, paired, len(gold)), _predictions(base_trials, paired, len(gold)),
-                splits.label_set, objective,
-                resamples=plan.search.bootstrap_resamples, seed=plan.search.sampler_seed,
-            )  # fmt: skip
+                gold,
+                _predictions(trials, paired, len(gold)),
+                _predictions(base_trials, paired, len(gold)),
+                splits.label_set,
+                objective,
+                resamples=plan.search.bootstrap_resamples,
+                seed=plan.search.sampler_seed,
+            )
         rows.append(row)
     result = {"objective": objective, "seeds": summary["seeds"], "test_examples": len(gold), "rows": rows}
     text = markdown(result)
@@ -177,7 +202,11 @@ def _stat(trials: dict[int, dict], key: str) -> dict:
     values = [t["metrics"][key] for t in trials.values() if t["metrics"].get(key) is not None]
     if not values:
         return {"mean": None, "std": None, "n": 0}
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0, "n": len(values)}
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "n": len(values),
+    }
 
 
 def _verdict(diff: dict, noise: bool) -> str:
@@ -198,7 +227,9 @@ def _predictions_file(trial: dict) -> str:
     from selfre.train.loop import PREDICTIONS_FILE
 
     if not trial.get("checkpoint"):
-        raise ValueError(f"trial {trial['trial_id']} (seed {trial['seed']}) has no final checkpoint to read predictions from")
+        raise ValueError(
+            f"trial {trial['trial_id']} (seed {trial['seed']}) has no final checkpoint to read predictions from"
+        )
     uri = storage.join(trial["checkpoint"], PREDICTIONS_FILE)
     if storage.is_uri(uri):
         import tempfile
@@ -236,15 +267,21 @@ def markdown(result: dict) -> str:
         cells = [row["label"], str(test["n"]), *spread]
         if "diff" in row:
             d = row["diff"]
-            cells += [f"{100 * d['mean']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]",
-                      p_value(row["bootstrap"]), row["verdict"]]  # fmt: skip
+            cells += [
+                f"{100 * d['mean']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]",
+                p_value(row["bootstrap"]),
+                row["verdict"],
+            ]
         else:
             cells += ["-", "-", "reference" if row["variant"] == BASELINE else "no paired seeds"]
         lines.append("| " + " | ".join(cells) + " |")
     extra = [r for r in result["rows"] if r["variant"] not in VARIANTS]
     if extra:
-        lines += [""] + [f"{r['label']}: SELF with " + ", ".join(f"{k}={v}" for k, v in r["params"].items()
-                         if VARIANTS["self"].get(k) != v) for r in extra]  # fmt: skip
+        lines += [""] + [
+            f"{r['label']}: SELF with "
+            + ", ".join(f"{k}={v}" for k, v in r["params"].items() if VARIANTS["self"].get(k) != v)
+            for r in extra
+        ]
     boot = next((r["bootstrap"] for r in result["rows"] if "bootstrap" in r), None)
     if boot:
         lines += ["", f"Bootstrap: {boot['method']}; seeds {', '.join(map(str, result['seeds']))}."]
@@ -263,9 +300,18 @@ def _bar_plot(result: dict, path: Path) -> Path | None:
     x = range(len(rows))
     fig, ax = plt.subplots(figsize=(1.8 + 1.4 * len(rows), 3.6))
     width = 0.38
-    for offset, key, label in ((-width / 2, "test", f"test {result['objective']}"), (width / 2, "pc", "person-centric F1")):
-        ax.bar([i + offset for i in x], [100 * r[key]["mean"] for r in rows], width,
-               yerr=[100 * (r[key]["std"] or 0) for r in rows], capsize=4, label=label)  # fmt: skip
+    for offset, key, label in (
+        (-width / 2, "test", f"test {result['objective']}"),
+        (width / 2, "pc", "person-centric F1"),
+    ):
+        ax.bar(
+            [i + offset for i in x],
+            [100 * r[key]["mean"] for r in rows],
+            width,
+            yerr=[100 * (r[key]["std"] or 0) for r in rows],
+            capsize=4,
+            label=label,
+        )
     ax.set_xticks(list(x), [r["label"] for r in rows])
     ax.set_ylabel("% (mean ± std over seeds)")
     ax.legend(loc="lower right", fontsize=8)

@@ -18,6 +18,9 @@ def best_config_file(plan, chosen: dict) -> dict:
     train = RunConfig.from_dict(chosen["run_config"]).train
     # As the trial's worker resolved them (worker.train_loop_per_worker): a CPU trial on a GPU node runs on cpu.
     device = train.device.split(":")[0] if train.device != "auto" else ("cuda" if resources.use_gpu else "cpu")
-    trained = TrainedWith(world_size=resources.workers,
-                          threads_per_worker=train.num_threads or resources.threads_per_worker(), device=device)  # fmt: skip
+    trained = TrainedWith(
+        world_size=resources.workers,
+        threads_per_worker=train.num_threads or resources.threads_per_worker(),
+        device=device,
+    )
     return {**chosen["run_config"], SECTION: trained.to_dict()}

@@ -67,7 +67,9 @@ class TrialSession:
         """The run's checkpoint folders holding a state file, oldest first."""
         infos = self.fs.get_file_info(self._pafs.FileSelector(self.root, recursive=False))
         names = [i.base_name for i in infos if i.type == self._pafs.FileType.Directory and _order(i.base_name)]
-        complete = [n for n in names if self.fs.get_file_info(f"{self.root}/{n}/{STATE_FILE}").type == self._pafs.FileType.File]
+        complete = [
+            n for n in names if self.fs.get_file_info(f"{self.root}/{n}/{STATE_FILE}").type == self._pafs.FileType.File
+        ]
         return sorted(complete, key=_order)
 
     def get_checkpoint(self):

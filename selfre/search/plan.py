@@ -95,7 +95,11 @@ class SearchPlan:
         sizes = {self.run_config().train.batch_size}
         for p in params:
             if p.key == "train.batch_size":
-                sizes |= set(p.probe_values()) if p.kind == "choice" else set(range(int(p.values[0]), int(p.values[1]) + 1, int(p.step or 1)))
+                sizes |= (
+                    set(p.probe_values())
+                    if p.kind == "choice"
+                    else set(range(int(p.values[0]), int(p.values[1]) + 1, int(p.step or 1)))
+                )
         for size in sorted(sizes):
             try:
                 per_rank_batch(int(size), workers)
@@ -106,8 +110,16 @@ class SearchPlan:
         """The re-training of the best configuration `params` on search.final_seeds: a fixed one-configuration
         grid, run and stored as the search NAME-final beside this one (its own Tune experiment, resumable),
         logging under this search's MLflow run."""
-        search = self.search.replace(seeds=list(self.search.final_seeds), final_seeds=[], grid=[dict(params)],
-                                     num_samples=1, scheduler="fifo", id_prefix="f", register=False, analysis="")
+        search = self.search.replace(
+            seeds=list(self.search.final_seeds),
+            final_seeds=[],
+            grid=[dict(params)],
+            num_samples=1,
+            scheduler="fifo",
+            id_prefix="f",
+            register=False,
+            analysis="",
+        )
         plan = SearchPlan(f"{self.name}-final", self.dataset, self.storage, self.base, search, self.tracking_uri)
         plan.address, plan.tracking = self.address, self.tracking
         return plan
@@ -115,8 +127,14 @@ class SearchPlan:
     # -- persistence -------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         # Redacted: the file is stored with the run, and `load` takes the storage from --storage anyway.
-        return {"name": self.name, "dataset": self.dataset, "storage": redact(self.storage), "base": self.base,
-                "search": self.search.to_dict(), "tracking_uri": self.tracking_uri}  # fmt: skip
+        return {
+            "name": self.name,
+            "dataset": self.dataset,
+            "storage": redact(self.storage),
+            "base": self.base,
+            "search": self.search.to_dict(),
+            "tracking_uri": self.tracking_uri,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> SearchPlan:

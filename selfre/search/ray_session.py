@@ -90,10 +90,16 @@ def ray_session(address: str | None) -> Iterator[dict[str, float]]:
         return
     _check_dashboard_deps()
     where = f"--address {redact(address)}" if address else "the embedded Ray cluster"
-    kwargs = {"address": address} if address else {
-        "num_cpus": embedded_cpus(), "include_dashboard": True, "runtime_env": {"worker_process_setup_hook": ADDRESS_HOOK},
-        "_system_config": EMBEDDED_SYSTEM_CONFIG,
-    }  # fmt: skip
+    kwargs = (
+        {"address": address}
+        if address
+        else {
+            "num_cpus": embedded_cpus(),
+            "include_dashboard": True,
+            "runtime_env": {"worker_process_setup_hook": ADDRESS_HOOK},
+            "_system_config": EMBEDDED_SYSTEM_CONFIG,
+        }
+    )
     if not address:
         apply_embedded_env()
     try:
@@ -102,8 +108,11 @@ def ray_session(address: str | None) -> Iterator[dict[str, float]]:
         except ConnectionError:
             if not address or "RAY_AUTH_MODE" in os.environ or not _send_token_if_available():
                 raise
-            log.warning("%s refused a connection without a token; retrying with this machine's token "
-                        "(set RAY_AUTH_MODE=token to skip this wait)", where)  # fmt: skip
+            log.warning(
+                "%s refused a connection without a token; retrying with this machine's token "
+                "(set RAY_AUTH_MODE=token to skip this wait)",
+                where,
+            )
             ray.init(**kwargs, logging_level=logging.WARNING)
     except AuthenticationError:
         raise ConfigError(

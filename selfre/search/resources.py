@@ -106,8 +106,10 @@ def check_fits(trial: TrialResources, cluster: dict[str, float], max_concurrent:
             "one trial needs %s; the cluster has %s now. Trials wait for the autoscaler to add nodes (on a "
             "fixed-size cluster they would wait forever: Ctrl-C, then lower the per-trial flags). Running %d "
             "trial(s) at a time: --max-concurrent N lets an autoscaling cluster grow to N trials",
-            _fmt(trial.per_trial()), _fmt({k: cluster.get(k, 0.0) for k in trial.per_trial()}), max_concurrent or 1,
-        )  # fmt: skip
+            _fmt(trial.per_trial()),
+            _fmt({k: cluster.get(k, 0.0) for k in trial.per_trial()}),
+            max_concurrent or 1,
+        )
         return max_concurrent or 1
     if fit < 1:
         have = {k: cluster.get(k, 0.0) for k in trial.per_trial()}
@@ -117,8 +119,12 @@ def check_fits(trial: TrialResources, cluster: dict[str, float], max_concurrent:
             f"{DRIVER_CPUS} CPU driver) but the Ray cluster has {_fmt(have)}; lower those flags or add nodes"
         )
     if max_concurrent and max_concurrent > fit:
-        log.warning("--max-concurrent %d: %d trial(s) fit the cluster now; the rest wait for resources%s", max_concurrent,
-                    fit, " (or for the autoscaler)" if joined else "")  # fmt: skip
+        log.warning(
+            "--max-concurrent %d: %d trial(s) fit the cluster now; the rest wait for resources%s",
+            max_concurrent,
+            fit,
+            " (or for the autoscaler)" if joined else "",
+        )
     return max_concurrent or fit
 
 

@@ -59,7 +59,9 @@ class SearchOutcome:
         """Decided, and with --final-seeds the final re-training of its best configuration finished too; else the
         results are partial (interrupted, or a final seed failed: `--resume` retries it): never reported as
         success, never registered."""
-        final_pending = self.summary.get("best") is not None and "final" in self.summary and self.summary["final"] is None
+        final_pending = (
+            self.summary.get("best") is not None and "final" in self.summary and self.summary["final"] is None
+        )
         return self.decided and not final_pending
 
 
@@ -69,7 +71,9 @@ def check_data(plan: SearchPlan) -> None:
     where to get it and how to lay it out (and the demo corpus is generated if absent)."""
     cfg = plan.run_config()
     if not cfg.data.data_dir and plan.dataset != "demo":
-        raise ConfigError(f"--data-dir is required for --dataset {plan.dataset}. {describe_expected_layout(plan.dataset)}")
+        raise ConfigError(
+            f"--data-dir is required for --dataset {plan.dataset}. {describe_expected_layout(plan.dataset)}"
+        )
     if is_remote(cfg.data.data_dir):
         log.info("data: fetching %s to this node's cache (checked and fetched once per node)", cfg.data.data_dir)
     cfg.data.data_dir = local_data_dir(cfg.data.data_dir, plan.dataset)  # a wrong bucket/key fails here
@@ -121,8 +125,12 @@ def _run(plan: SearchPlan, resume: bool, make_trainable) -> SearchOutcome:
                 tracking.log_files([path], folder)
             # The parent run's best_config.json is the disk's file itself (with its `reproduce` section).
             best_file = outcome.paths.get("best_config")
-            outcome.notes += tracking.finish(outcome.summary, complete=outcome.finished, register=plan.search.register,
-                                             best_config=storage.read_json(best_file) if best_file else None)  # fmt: skip
+            outcome.notes += tracking.finish(
+                outcome.summary,
+                complete=outcome.finished,
+                register=plan.search.register,
+                best_config=storage.read_json(best_file) if best_file else None,
+            )
         outcome.notes += _predictor_note(outcome)
     except BaseException as exc:  # Ctrl-C included: the parent run must not stay RUNNING
         if tracking is not None:
@@ -148,7 +156,9 @@ def open_tracking(plan: SearchPlan):
     try:
         from selfre.tracking.search_tracking import SearchTracking
     except ImportError as exc:
-        raise ConfigError(f"tracking needs MLflow (pip install -e '.[search]'), or pass --tracking-uri none: {exc}") from exc
+        raise ConfigError(
+            f"tracking needs MLflow (pip install -e '.[search]'), or pass --tracking-uri none: {exc}"
+        ) from exc
     # Embedded store at the storage root, not per search: every search of the root shares one `mlflow ui` and
     # one model registry, so the champion/challenger rule compares searches with each other.
     tracking = SearchTracking.open(plan.tracking_uri, plan.storage, plan.name, plan.dataset, plan.to_dict())
@@ -183,8 +193,11 @@ def _final_phase(plan: SearchPlan, outcome: SearchOutcome, resume: bool, concurr
     final_plan = plan.final_phase(outcome.summary["best"]["params"])
     if not storage.exists(storage.join(final_plan.experiment_uri, PLAN_FILE)):
         final_plan.save()
-    log.info("final phase: the best configuration %s on seeds %s", outcome.summary["best"]["config_id"],
-             final_plan.search.seeds)  # fmt: skip
+    log.info(
+        "final phase: the best configuration %s on seeds %s",
+        outcome.summary["best"]["config_id"],
+        final_plan.search.seeds,
+    )
     _fit(final_plan, resume, concurrency, make_trainable)
     final = finish(final_plan)
     outcome.summary["final"] = final.summary["best"]
@@ -215,8 +228,13 @@ def finish(plan: SearchPlan) -> SearchOutcome:
     summary = summarize(records, plan.search.seeds, objective=plan.objective, base=plan.base)
     if plan.search.final_seeds:
         summary["final"] = None  # what is chosen, once the final phase finished (_final_phase)
-    summary["search"] = {"name": plan.name, "dataset": plan.dataset, "experiment": redact(plan.experiment_uri),
-                         "num_samples": plan.search.num_samples, "scheduler": plan.search.scheduler}  # fmt: skip
+    summary["search"] = {
+        "name": plan.name,
+        "dataset": plan.dataset,
+        "experiment": redact(plan.experiment_uri),
+        "num_samples": plan.search.num_samples,
+        "scheduler": plan.search.scheduler,
+    }
     local = None if storage.is_uri(plan.experiment_uri) else Path(plan.experiment_uri)
     out_dir = local or Path(tempfile.mkdtemp(prefix="selfre-search-"))
     artifacts = [(p, "plots") for p in write_plots(plan, out_dir / "plots")]
@@ -241,17 +259,32 @@ def _new_tuner(plan: SearchPlan, concurrency: int, make_trainable):
 
     s = plan.search
     inner = FixedConfigurations(s.grid) if s.grid else build_searcher(plan)
-    searcher = SeedRepeater(inner, s.seeds, s.num_samples, id_prefix=s.id_prefix,
-                            redraw_duplicates=not s.grid)  # a grid's configurations are given, not sampled
-    scheduler = build_scheduler(s.scheduler, plan.max_epochs(), s.grace_period, s.reduction_factor,
-                                min_seeds=min(s.asha_min_seeds, len(s.seeds)))  # fmt: skip
+    searcher = SeedRepeater(
+        inner, s.seeds, s.num_samples, id_prefix=s.id_prefix, redraw_duplicates=not s.grid
+    )  # a grid's configurations are given, not sampled
+    scheduler = build_scheduler(
+        s.scheduler,
+        plan.max_epochs(),
+        s.grace_period,
+        s.reduction_factor,
+        min_seeds=min(s.asha_min_seeds, len(s.seeds)),
+    )
     plan.save()
-    log.info("search %s: %d configuration(s) x %d seed(s), %s, %d trial(s) at a time -> %s", plan.name,
-             s.num_samples, len(s.seeds), s.scheduler, concurrency, redact(plan.experiment_uri))  # fmt: skip
+    log.info(
+        "search %s: %d configuration(s) x %d seed(s), %s, %d trial(s) at a time -> %s",
+        plan.name,
+        s.num_samples,
+        len(s.seeds),
+        s.scheduler,
+        concurrency,
+        redact(plan.experiment_uri),
+    )
     return tune.Tuner(
         make_trainable(plan),
         tune_config=tune.TuneConfig(
-            search_alg=searcher, scheduler=scheduler, num_samples=s.num_samples * len(s.seeds),
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=s.num_samples * len(s.seeds),
             max_concurrent_trials=concurrency,
             # FIFO: a trial's function returns once its training is done, so Tune can hand its actor (a process
             # that has imported Ray Train and torch: seconds of a short trial) to the next trial. Not under ASHA:
@@ -260,12 +293,13 @@ def _new_tuner(plan: SearchPlan, concurrency: int, make_trainable):
             reuse_actors=s.scheduler == "fifo",
         ),
         run_config=tune.RunConfig(
-            name=plan.name, storage_path=plan.storage,
+            name=plan.name,
+            storage_path=plan.storage,
             # Worker crashes are retried inside the trial by Ray Train (trainable.py), or by Tune for a trial
             # trained in its Tune trial (in_trial.py); a trial that still fails is a fact about its configuration.
             failure_config=tune.FailureConfig(max_failures=tune_max_failures(plan.resources().workers, s.max_failures)),
         ),
-    )  # fmt: skip
+    )
 
 
 def _restore_tuner(plan: SearchPlan, make_trainable):

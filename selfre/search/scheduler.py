@@ -104,7 +104,9 @@ class SeedGroupASHA(FIFOScheduler):
         if TIME_ATTR not in result or METRIC not in result or "epochs_total" not in result:
             return TrialScheduler.CONTINUE
         epoch, total, value = int(result[TIME_ATTR]), int(result["epochs_total"]), float(result[METRIC])
-        self.history.setdefault(group, {}).setdefault(seed, {}).setdefault(epoch, value)  # the final report repeats an epoch
+        self.history.setdefault(group, {}).setdefault(seed, {}).setdefault(
+            epoch, value
+        )  # the final report repeats an epoch
         self.totals[group] = total
         below = False
         for fraction in self.fractions:
@@ -149,7 +151,9 @@ def _values_at(seeds: dict[int, dict[int, float]], epoch: int) -> dict[int, floa
     out = {}
     for seed, by_epoch in seeds.items():
         if max(by_epoch) >= epoch:
-            out[seed] = by_epoch[max(e for e in by_epoch if e <= epoch)] if min(by_epoch) <= epoch else by_epoch[min(by_epoch)]
+            out[seed] = (
+                by_epoch[max(e for e in by_epoch if e <= epoch)] if min(by_epoch) <= epoch else by_epoch[min(by_epoch)]
+            )
     return out
 
 
@@ -161,10 +165,13 @@ def _at_last_epoch(result: dict) -> bool:
     return TIME_ATTR in result and "epochs_total" in result and int(result[TIME_ATTR]) >= int(result["epochs_total"])
 
 
-def build_scheduler(kind: str, max_t: int, grace_period: int, reduction_factor: float, min_seeds: int = 2) -> TrialScheduler:
+def build_scheduler(
+    kind: str, max_t: int, grace_period: int, reduction_factor: float, min_seeds: int = 2
+) -> TrialScheduler:
     if kind == "fifo":
         return FIFOScheduler()
     if kind == "asha":
-        return SeedGroupASHA(max_t=max_t, grace_period=min(grace_period, max_t), reduction_factor=reduction_factor,
-                             min_seeds=min_seeds)  # fmt: skip
+        return SeedGroupASHA(
+            max_t=max_t, grace_period=min(grace_period, max_t), reduction_factor=reduction_factor, min_seeds=min_seeds
+        )
     raise ValueError(f"unknown scheduler {kind!r}")

@@ -42,8 +42,14 @@ MAX_REDRAWS = 20  # then the duplicate is accepted: the space may simply have fe
 
 
 class SeedRepeater(Searcher):
-    def __init__(self, searcher: Searcher, seeds: list[int], num_configs: int, id_prefix: str = "c",
-                 redraw_duplicates: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        searcher: Searcher,
+        seeds: list[int],
+        num_configs: int,
+        id_prefix: str = "c",
+        redraw_duplicates: bool = False,
+    ):
         if not seeds:
             raise ValueError("SeedRepeater needs at least one seed")
         if len(set(seeds)) != len(seeds):
@@ -112,8 +118,12 @@ class SeedRepeater(Searcher):
             if not self.redraw_duplicates or twin is None:
                 return inner_id, params
             if attempt == MAX_REDRAWS:
-                log.warning("%s: %d proposals in a row repeated earlier configurations; training %s's again",
-                            config_id, attempt + 1, twin["config_id"])  # fmt: skip
+                log.warning(
+                    "%s: %d proposals in a row repeated earlier configurations; training %s's again",
+                    config_id,
+                    attempt + 1,
+                    twin["config_id"],
+                )
                 return inner_id, params
             # FAIL, which TPE ignores: the twin's own record already says what the point is worth; a COMPLETE or
             # PRUNED copy would weigh that point again in TPE and count towards its start-up trials.
@@ -142,13 +152,20 @@ class SeedRepeater(Searcher):
             # OptunaSearch: no value + error=False -> TrialState.PRUNED; error=True -> FAIL.
             self.searcher.on_trial_complete(group["inner_id"], result=None, error=group["status"] == FAILED)
         log.info(
-            "configuration %s %s: %s mean %.4f std %.4f over %d seed(s)", group["config_id"], group["status"],
-            self.metric, group["mean"], group["std"], sum(r["status"] == COMPLETE for r in results),
-        )  # fmt: skip
+            "configuration %s %s: %s mean %.4f std %.4f over %d seed(s)",
+            group["config_id"],
+            group["status"],
+            self.metric,
+            group["mean"],
+            group["std"],
+            sum(r["status"] == COMPLETE for r in results),
+        )
 
     def summary(self) -> dict[str, dict]:
         """config_id -> {status, mean, std, params, seeds}: the searcher's own ledger."""
-        return {cid: {k: g[k] for k in ("status", "mean", "std", "params", "results")} for cid, g in self.groups.items()}
+        return {
+            cid: {k: g[k] for k in ("status", "mean", "std", "params", "results")} for cid, g in self.groups.items()
+        }
 
     # -- persistence -------------------------------------------------------------------------------
     def get_state(self) -> dict:
@@ -189,4 +206,3 @@ def _new_group(config_id: str, params: dict, inner_id: str) -> dict[str, Any]:
         "mean": None,
         "std": None,
     }
-

@@ -40,8 +40,11 @@ from selfre.errors import ConfigError
 KINDS = ("choice", "uniform", "loguniform", "int")
 _SECTIONS = ("data", "model", "train")
 # Keys the platform owns: a search over them would be silently overwritten per trial.
-_RESERVED = {"train.seed": "seeds come from search.seeds / --seeds", "out_dir": "each worker writes to its own folder",
-             "train.select_metric": "it is the search's objective: set it once with --metric"}
+_RESERVED = {
+    "train.seed": "seeds come from search.seeds / --seeds",
+    "out_dir": "each worker writes to its own folder",
+    "train.select_metric": "it is the search's objective: set it once with --metric",
+}
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,9 @@ class Param:
             return False
         if self.kind == "int":
             return float(value).is_integer() and (value - low) % int(self.step or 1) == 0
-        return self.step is None or math.isclose((value - low) / self.step, round((value - low) / self.step), abs_tol=1e-9)
+        return self.step is None or math.isclose(
+            (value - low) / self.step, round((value - low) / self.step), abs_tol=1e-9
+        )
 
     def probe_values(self) -> list:
         """Values that exercise every bound and choice: used to validate the space before any trial."""
@@ -147,8 +152,10 @@ def _parse_alternatives(where: str, key: str, dists: list, known: set[str], base
         for j, b in enumerate(params[:i]):
             mine, theirs = dict(a.when), dict(b.when)
             if not any(set(mine[k]).isdisjoint(theirs[k]) for k in mine.keys() & theirs.keys()):
-                raise ConfigError(f"{where}[{j}] and [{i}]: their `when`s can hold together; alternatives must "
-                                  "exclude each other (differ in the values of a key both condition on)")  # fmt: skip
+                raise ConfigError(
+                    f"{where}[{j}] and [{i}]: their `when`s can hold together; alternatives must "
+                    "exclude each other (differ in the values of a key both condition on)"
+                )
     return params
 
 
@@ -177,9 +184,7 @@ def _probe(params: list[Param], base: RunConfig) -> None:
     for i, p in enumerate(params):
         for other, _ in p.when:
             if other in searched[i:] and other != p.key:
-                raise ConfigError(
-                    f"search.space.{p.key}.when: {other!r} is searched after {p.key}; list it first"
-                )
+                raise ConfigError(f"search.space.{p.key}.when: {other!r} is searched after {p.key}; list it first")
         for value in p.probe_values():
             try:
                 apply_params(base.to_dict(), {p.key: value}, seed=base.train.seed)

@@ -41,8 +41,10 @@ def storage_url(plan: SearchPlan) -> str | None:
         return setting
     root = local_path(plan.storage)
     if root is None:
-        log.info("optuna: study kept in memory (storage %s is remote; set search.optuna_storage to an RDB URL "
-                 "to keep it)", redact(plan.storage))  # fmt: skip
+        log.info(
+            "optuna: study kept in memory (storage %s is remote; set search.optuna_storage to an RDB URL to keep it)",
+            redact(plan.storage),
+        )
         return None
     root.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{root / STUDY_FILE}"
@@ -89,9 +91,14 @@ def build_searcher(plan: SearchPlan):
     except Exception as exc:  # noqa: BLE001 - a bad URL or an unreachable database: say which setting
         raise ConfigError(f"search.optuna_storage={url!r}: cannot open the Optuna storage: {exc}") from None
     return OptunaSearch(
-        space=DefineByRun(params, base), metric=METRIC, mode="max", sampler=sampler(plan.search.sampler_seed),
-        points_to_evaluate=[p for p in points if p] or None, study_name=plan.name, storage=rdb,
-    )  # fmt: skip
+        space=DefineByRun(params, base),
+        metric=METRIC,
+        mode="max",
+        sampler=sampler(plan.search.sampler_seed),
+        points_to_evaluate=[p for p in points if p] or None,
+        study_name=plan.name,
+        storage=rdb,
+    )
 
 
 def write_plots(plan: SearchPlan, out_dir: Path) -> list[Path]:

@@ -20,11 +20,33 @@ from selfre.search_results import COMPLETE, METRIC, config_status, json_safe, me
 
 # Per-seed figures kept from a trial's final report (worker.final_metrics), and the statistics over seeds.
 # dev_score/test_score are the objective's values; *_official_macro_f1 exist for SemEval only.
-SEED_FIELDS = ("best_epoch", "dev_score", "test_score", "dev_precision", "dev_recall", "dev_f1", "dev_pc_f1",
-               "dev_official_macro_f1", "test_precision", "test_recall", "test_f1", "test_pc_precision",
-               "test_pc_recall", "test_pc_f1", "test_official_macro_f1")  # fmt: skip
-STAT_FIELDS = ("dev_score", "test_score", "dev_f1", "test_precision", "test_recall", "test_f1", "test_pc_f1",
-               "test_official_macro_f1")  # fmt: skip
+SEED_FIELDS = (
+    "best_epoch",
+    "dev_score",
+    "test_score",
+    "dev_precision",
+    "dev_recall",
+    "dev_f1",
+    "dev_pc_f1",
+    "dev_official_macro_f1",
+    "test_precision",
+    "test_recall",
+    "test_f1",
+    "test_pc_precision",
+    "test_pc_recall",
+    "test_pc_f1",
+    "test_official_macro_f1",
+)
+STAT_FIELDS = (
+    "dev_score",
+    "test_score",
+    "dev_f1",
+    "test_precision",
+    "test_recall",
+    "test_f1",
+    "test_pc_f1",
+    "test_official_macro_f1",
+)
 
 
 @dataclass
@@ -55,12 +77,18 @@ def records_from_experiment(experiment_path: str, train_storage: str | None = No
         ended = trial.status in (Trial.TERMINATED, Trial.ERROR)
         status = seed_status(metrics, error=trial.status == Trial.ERROR, ended=ended)
         complete = status == COMPLETE
-        out.append(TrialRecord(
-            trial_id=trial.trial_id, config_id=config["config_id"], seed=int(config["seed"]),
-            params=dict(config["params"]), status=status, last_epoch=metrics.get("epoch"),
-            metrics={k: metrics.get(k) for k in SEED_FIELDS} if complete else {},
-            checkpoint=final_checkpoint(config, metrics, experiment_path, train_storage) if complete else None,
-        ))  # fmt: skip
+        out.append(
+            TrialRecord(
+                trial_id=trial.trial_id,
+                config_id=config["config_id"],
+                seed=int(config["seed"]),
+                params=dict(config["params"]),
+                status=status,
+                last_epoch=metrics.get("epoch"),
+                metrics={k: metrics.get(k) for k in SEED_FIELDS} if complete else {},
+                checkpoint=final_checkpoint(config, metrics, experiment_path, train_storage) if complete else None,
+            )
+        )
     return out
 
 
@@ -79,7 +107,9 @@ def final_checkpoint(config: dict, metrics: dict, experiment_path: str, train_st
     return path if storage.exists(path) else None
 
 
-def summarize(records: list[TrialRecord], seeds: list[int], objective: str = "micro_f1", base: dict | None = None) -> dict:
+def summarize(
+    records: list[TrialRecord], seeds: list[int], objective: str = "micro_f1", base: dict | None = None
+) -> dict:
     """`objective`: the resolved train.select_metric the trials ranked their epochs by; `base`: the plan's
     base run config (for best["run_config"])."""
     groups: dict[str, list[TrialRecord]] = {}
@@ -102,7 +132,8 @@ def summarize(records: list[TrialRecord], seeds: list[int], objective: str = "mi
             row[name] = {"mean": mean, "std": std}
         configs.append(row)
     ranked = sorted(
-        (c for c in configs if c["status"] == COMPLETE), key=lambda c: (-c["dev_score"]["mean"], c["dev_score"]["std"], c["config_id"])
+        (c for c in configs if c["status"] == COMPLETE),
+        key=lambda c: (-c["dev_score"]["mean"], c["dev_score"]["std"], c["config_id"]),
     )
     best = ranked[0] if ranked else None
     if best is not None and base is not None:
@@ -146,8 +177,13 @@ def _columns(summary: dict) -> list[tuple[str, str]]:
     """(stat field, header) of the tables: the objective on dev and test, then micro F1, the official SemEval
     figure where it exists, person-centric F1 — each once."""
     name = SHORT_NAMES.get(summary.get("objective", "micro_f1"), "score")
-    cols = [("dev_score", f"dev {name}"), ("test_score", f"test {name}"), ("test_f1", "test F1"),
-            ("test_official_macro_f1", "test macro-F1"), ("test_pc_f1", "PC F1")]  # fmt: skip
+    cols = [
+        ("dev_score", f"dev {name}"),
+        ("test_score", f"test {name}"),
+        ("test_f1", "test F1"),
+        ("test_official_macro_f1", "test macro-F1"),
+        ("test_pc_f1", "PC F1"),
+    ]
     objective_field = {"micro_f1": "test_f1", "official_macro_f1": "test_official_macro_f1", "pc_f1": "test_pc_f1"}
     duplicate = objective_field.get(summary.get("objective", "micro_f1"))
     present = {k for c in summary["configurations"] for k in STAT_FIELDS if _key(c.get(k, {}).get("mean")) >= 0}
@@ -155,16 +191,22 @@ def _columns(summary: dict) -> list[tuple[str, str]]:
 
 
 def format_report(summary: dict) -> str:
-    lines = [f"{summary['num_trials']} trial(s), {len(summary['configurations'])} configuration(s), "
-             f"seeds {','.join(map(str, summary['seeds']))}; ranked by {summary['metric']}; figures in %, mean±std over seeds", ""]  # fmt: skip
+    lines = [
+        f"{summary['num_trials']} trial(s), {len(summary['configurations'])} configuration(s), "
+        f"seeds {','.join(map(str, summary['seeds']))}; ranked by {summary['metric']}; figures in %, mean±std over seeds",
+        "",
+    ]
     keys = sorted({k for c in summary["configurations"] for k in c["params"]})
     cols = _columns(summary)
     lines.append(f"{'config':<7} {'status':<11} {'seeds':>5}  " + "  ".join(f"{h:>15}" for _, h in cols) + "  params")
     order = sorted(summary["configurations"], key=lambda c: (c["status"] != COMPLETE, -_key(c["dev_score"]["mean"])))
     for c in order:
         params = " ".join(f"{k.split('.', 1)[1]}={_short(c['params'][k])}" for k in keys if k in c["params"])
-        lines.append(f"{c['config_id']:<7} {c['status']:<11} {c['seeds_complete']:>2}/{c['seeds_planned']:<2}  "
-                     + "  ".join(f"{_mean_pm_std(c.get(k, {})):>15}" for k, _ in cols) + f"  {params}")  # fmt: skip
+        lines.append(
+            f"{c['config_id']:<7} {c['status']:<11} {c['seeds_complete']:>2}/{c['seeds_planned']:<2}  "
+            + "  ".join(f"{_mean_pm_std(c.get(k, {})):>15}" for k, _ in cols)
+            + f"  {params}"
+        )
     best = summary["best"]
     lines.append("")
     if best is None:

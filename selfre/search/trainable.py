@@ -73,7 +73,9 @@ def warm_preset_cache(cfg: RunConfig, splits=None) -> None:
 def scaling_config(resources: TrialResources) -> ScalingConfig:
     """The trial's Ray Train workers: count, per-worker resources and their placement (resources.py)."""
     return ScalingConfig(
-        num_workers=resources.workers, use_gpu=resources.use_gpu, resources_per_worker=resources.per_worker(),
+        num_workers=resources.workers,
+        use_gpu=resources.use_gpu,
+        resources_per_worker=resources.per_worker(),
         placement_strategy=resources.placement_strategy,
     )
 
@@ -91,8 +93,10 @@ def run_trial(config: dict, plan: SearchPlan) -> None:
         "use_gpu": resources.use_gpu,
         "threads_per_worker": resources.threads_per_worker(),
         # MLflow (rank 0 only): the parent run to nest under, and what names this trial's child run.
-        "tracking": plan.tracking, "config_id": config["config_id"], "seed": config["seed"],
-    }  # fmt: skip
+        "tracking": plan.tracking,
+        "config_id": config["config_id"],
+        "seed": config["seed"],
+    }
     if in_trial(resources.workers):
         session = TrialSession(storage.join(plan.train_storage, run_name(config)), plan.search.keep_checkpoints)
         train_trial(loop_config, session)

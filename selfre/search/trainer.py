@@ -21,10 +21,16 @@ from ray.train.torch import TorchTrainer
 # (with Ray's default settings: no env callbacks, no NCCL hang detector, no state tracking).
 EXPECTED_CALLBACKS = {
     "2.60.0": (
-        "AcceleratorSetupCallback", "BackendSetupCallback", "PlacementGroupCleanerCallback", "DatasetsCallback",
-        "WorkingDirectorySetupCallback", "ControllerMetricsCallback", "WorkerMetricsCallback", "UserCallbackHandler",
+        "AcceleratorSetupCallback",
+        "BackendSetupCallback",
+        "PlacementGroupCleanerCallback",
+        "DatasetsCallback",
+        "WorkingDirectorySetupCallback",
+        "ControllerMetricsCallback",
+        "WorkerMetricsCallback",
+        "UserCallbackHandler",
     ),
-}  # fmt: skip
+}
 DROPPED_WITHOUT_DATASETS = ("DatasetsCallback",)
 
 

@@ -89,9 +89,12 @@ class RayReportHooks:
 def epoch_metrics(result, best_so_far: float, epochs_total: int, resumed_from: int) -> dict:
     """An epoch's report, from the core's `EpochResult` and the trial's running best (METRIC)."""
     return {
-        **result.summary(), METRIC: best_so_far, "epochs_total": epochs_total,
-        "resumed_from_epoch": resumed_from, FINAL_KEY: False,
-    }  # fmt: skip
+        **result.summary(),
+        METRIC: best_so_far,
+        "epochs_total": epochs_total,
+        "resumed_from_epoch": resumed_from,
+        FINAL_KEY: False,
+    }
 
 
 def final_metrics(result, epochs_total: int, resumed_from: int) -> dict:
@@ -103,13 +106,19 @@ def final_metrics(result, epochs_total: int, resumed_from: int) -> dict:
     last_epoch = result.history[-1].epoch if result.history else 0
     dev_score = score(result.best_dev, result.objective) if result.best_dev else 0.0
     return {
-        "epoch": last_epoch, "epochs_total": epochs_total, "best_epoch": result.best_epoch,
-        METRIC: dev_score, "dev_score": dev_score,
+        "epoch": last_epoch,
+        "epochs_total": epochs_total,
+        "best_epoch": result.best_epoch,
+        METRIC: dev_score,
+        "dev_score": dev_score,
         "test_score": score(test, result.objective) if test else None,
-        **flat_scores(result.best_dev, "dev"), **flat_scores(test, "test"),
-        "test_pc_precision": pc.get("precision"), "test_pc_recall": pc.get("recall"),
-        "resumed_from_epoch": resumed_from, FINAL_KEY: True,
-    }  # fmt: skip
+        **flat_scores(result.best_dev, "dev"),
+        **flat_scores(test, "test"),
+        "test_pc_precision": pc.get("precision"),
+        "test_pc_recall": pc.get("recall"),
+        "resumed_from_epoch": resumed_from,
+        FINAL_KEY: True,
+    }
 
 
 @timed("worker:train_loop_per_worker")
@@ -154,7 +163,9 @@ def train_trial(config: dict, session) -> None:
             # train.batch_size is the global batch: what each worker took of it is a fact of this run.
             ddp = {"train.world_size": world, "train.per_rank_batch_size": cfg.train.batch_size // world}
             # run_config: the trial's config as the search built it (cfg is this worker's: temp out_dir, local data)
-            hooks = tracked_hooks(hooks, tracking, rank, config["config_id"], config["seed"], cfg, ddp, run_config=config["run"])
+            hooks = tracked_hooks(
+                hooks, tracking, rank, config["config_id"], config["seed"], cfg, ddp, run_config=config["run"]
+            )
         train(cfg, hooks=hooks, resume_from=resume_from)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -171,7 +182,9 @@ def worker_device(configured: str, use_gpu: bool) -> str:
     else:
         device = "cpu"
     if configured not in ("auto", device):
-        log.warning("train.device=%s ignored inside Ray: this worker trains on %s (Ray Train's device)", configured, device)
+        log.warning(
+            "train.device=%s ignored inside Ray: this worker trains on %s (Ray Train's device)", configured, device
+        )
     return device
 
 
@@ -199,7 +212,9 @@ def _restore(workdir: Path, checkpoint: Checkpoint | None) -> tuple[dict, Path |
     if checkpoint is None:
         return {}, None
     state = _read_state(checkpoint)
-    log.warning("restoring from %s (epoch %s%s)", checkpoint.path, state.get("epoch"), ", final" if state.get(FINAL_KEY) else "")
+    log.warning(
+        "restoring from %s (epoch %s%s)", checkpoint.path, state.get("epoch"), ", final" if state.get(FINAL_KEY) else ""
+    )
     if state.get(FINAL_KEY):
         return state, None
     return state, Path(checkpoint.to_directory(str(workdir / "restored")))

@@ -45,7 +45,9 @@ def client():
     from botocore.config import Config
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
-    config = Config(retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": "path"} if endpoint else None)
+    config = Config(
+        retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": "path"} if endpoint else None
+    )
     return boto3.session.Session().client("s3", endpoint_url=endpoint, config=config)
 
 
@@ -133,8 +135,11 @@ def _still_valid(entry: dict | None, obj: RemoteObject, path: Path) -> bool:
 def _download(s3, where: S3Location, obj: RemoteObject, path: Path) -> dict:
     with _explained(where, s3):
         # IfMatch: the bytes must be the version just listed, or S3 answers 412 instead of mixing versions.
-        response = s3.get_object(Bucket=where.bucket, Key=obj.key, IfMatch=f'"{obj.etag}"') if obj.etag else \
-            s3.get_object(Bucket=where.bucket, Key=obj.key)  # fmt: skip
+        response = (
+            s3.get_object(Bucket=where.bucket, Key=obj.key, IfMatch=f'"{obj.etag}"')
+            if obj.etag
+            else s3.get_object(Bucket=where.bucket, Key=obj.key)
+        )
         with cache.atomic_write(path) as out:
             for chunk in response["Body"].iter_chunks(CHUNK):
                 out.write(chunk)
@@ -167,11 +172,17 @@ def _explained(where: S3Location, s3) -> Iterator[None]:
     try:
         yield
     except (NoCredentialsError, PartialCredentialsError):
-        raise S3DataError(where, "no AWS credentials: attach an instance profile with read access to the bucket, "
-                                 "or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from None  # fmt: skip
+        raise S3DataError(
+            where,
+            "no AWS credentials: attach an instance profile with read access to the bucket, "
+            "or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        ) from None
     except EndpointConnectionError:
-        raise S3DataError(where, f"cannot reach the S3 endpoint {s3.meta.endpoint_url} "
-                                 "(check AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and the network)") from None  # fmt: skip
+        raise S3DataError(
+            where,
+            f"cannot reach the S3 endpoint {s3.meta.endpoint_url} "
+            "(check AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and the network)",
+        ) from None
     except ClientError as exc:
         raise S3DataError(where, _reason(where, exc, s3.meta.endpoint_url)) from None
 
@@ -182,8 +193,10 @@ def _reason(where: S3Location, exc, endpoint: str) -> str:
     if code == "NoSuchBucket" or (status == 404 and code in ("", "404")):
         return f"bucket {where.bucket!r} does not exist at {endpoint}"
     if code in ("AccessDenied", "AllAccessDisabled", "403") or (status == 403 and code not in _BAD_KEYS):
-        return (f"access denied ({code or status}): this node's credentials need s3:ListBucket on "
-                f"arn:aws:s3:::{where.bucket} and s3:GetObject on arn:aws:s3:::{where.bucket}/{where.prefix}*")  # fmt: skip
+        return (
+            f"access denied ({code or status}): this node's credentials need s3:ListBucket on "
+            f"arn:aws:s3:::{where.bucket} and s3:GetObject on arn:aws:s3:::{where.bucket}/{where.prefix}*"
+        )
     if code in _BAD_KEYS:
         return f"credentials rejected ({code}): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN"
     if code in ("PermanentRedirect", "AuthorizationHeaderMalformed", "301"):

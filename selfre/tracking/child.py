@@ -65,8 +65,16 @@ class TrialRun:
     """Open (or reopen) the child run of `config_id`/`seed` under `parent_run_id`."""
 
     @timed("child:TrialRun.__init__")
-    def __init__(self, tracking_uri: str, parent_run_id: str, config_id: str, seed: int, cfg: RunConfig,
-                 extra_params: Mapping[str, object] | None = None, run_config: dict | None = None):  # fmt: skip
+    def __init__(
+        self,
+        tracking_uri: str,
+        parent_run_id: str,
+        config_id: str,
+        seed: int,
+        cfg: RunConfig,
+        extra_params: Mapping[str, object] | None = None,
+        run_config: dict | None = None,
+    ):
         """`cfg`: what the worker trains with (its own out_dir, the node's copy of the data); `run_config`: the
         trial's config as the search built it (default cfg's) — the config.yaml artifact and the data source."""
         self.client, self.tracking_uri, self.monitor = MlflowClient(tracking_uri), tracking_uri, None
@@ -87,11 +95,21 @@ class TrialRun:
             self.inputs_logged = bool(existing[0].inputs and existing[0].inputs.dataset_inputs)
             log.info("reopened MLflow run %s (%s seed %s)", self.run_id, config_id, seed)
         else:
-            tags = {MLFLOW_PARENT_RUN_ID: parent_run_id, MLFLOW_RUN_NAME: f"{config_id}-seed{seed}",
-                    TAG_CONFIG: config_id, TAG_SEED: str(seed), TAG_KIND: "trial", **provenance.tags()}  # fmt: skip
+            tags = {
+                MLFLOW_PARENT_RUN_ID: parent_run_id,
+                MLFLOW_RUN_NAME: f"{config_id}-seed{seed}",
+                TAG_CONFIG: config_id,
+                TAG_SEED: str(seed),
+                TAG_KIND: "trial",
+                **provenance.tags(),
+            }
             self.run_id = self.client.create_run(self.experiment_id, tags=tags).info.run_id
             self.logged_epochs, self.final_done, self.inputs_logged = set(), False, False
-            params = {**run_params(cfg), "config_id": config_id, **{k: to_param(v) for k, v in (extra_params or {}).items()}}
+            params = {
+                **run_params(cfg),
+                "config_id": config_id,
+                **{k: to_param(v) for k, v in (extra_params or {}).items()},
+            }
             self.client.log_batch(self.run_id, params=[Param(k, v) for k, v in params.items()])
             self.client.log_text(self.run_id, yaml.safe_dump(self.run_config, sort_keys=False), CONFIG_ARTIFACT)
 
@@ -128,14 +146,20 @@ class TrialRun:
         test = result.test or {}
         if getattr(result, "spp_attention", None):
             self.log_spp_attention(result.spp_attention)
-        self.log_final(final_scores(result.best_epoch, result.best_dev, test, result.objective), test, result.checkpoint_dir)
+        self.log_final(
+            final_scores(result.best_epoch, result.best_dev, test, result.objective), test, result.checkpoint_dir
+        )
 
     def log_spp_attention(self, attention: dict) -> None:
         """The entity-position mass of the attention SPP reads, before vs after training: means as metrics, the
         per-sentence values as a table, and the plot. A diagnostic: a failure is logged, never fatal."""
         try:
             ts = _now_ms()
-            metrics = {"spp_entity_uniform_share": fmean(attention["before" if "before" in attention else "after"]["uniform_mass"])}
+            metrics = {
+                "spp_entity_uniform_share": fmean(
+                    attention["before" if "before" in attention else "after"]["uniform_mass"]
+                )
+            }
             for stage, values in attention.items():
                 metrics[f"spp_entity_mass_{stage}"] = fmean(values["alpha_prime_mass"])
                 metrics[f"spp_alpha_mass_{stage}"] = fmean(values["alpha_mass"])
@@ -149,8 +173,13 @@ class TrialRun:
 
     # -- the end of a trial ----------------------------------------------------------------------
     @timed("child:TrialRun.log_final")
-    def log_final(self, scores: Mapping[str, float | None], test: dict | None = None, checkpoint_dir: str | None = None,
-                  probe_records=None) -> None:  # fmt: skip
+    def log_final(
+        self,
+        scores: Mapping[str, float | None],
+        test: dict | None = None,
+        checkpoint_dir: str | None = None,
+        probe_records=None,
+    ) -> None:
         """`scores`: the flat final metrics (final_scores / reported_scores); `test`: the full test metrics
         dict, for per-relation figures, tables and plots (absent when only a reported result is known)."""
         ts = _now_ms()
@@ -199,9 +228,19 @@ class TrialRun:
             out = []
             for i, p in enumerate(probe(checkpoint_dir, records, PROBE_SENTENCES)):
                 if p.gate is not None:
-                    out.append((plots.gate_heatmap(p.gate, p.tokens, f"retainer gate, dev {p.record_id}"), f"plots/gate_dev{i}.png"))
+                    out.append(
+                        (
+                            plots.gate_heatmap(p.gate, p.tokens, f"retainer gate, dev {p.record_id}"),
+                            f"plots/gate_dev{i}.png",
+                        )
+                    )
                 if p.alpha is not None:
-                    out.append((plots.spp_vs_iel(p.alpha, p.iel, p.tokens, f"SPP α vs IEL, dev {p.record_id}"), f"plots/spp_iel_dev{i}.png"))
+                    out.append(
+                        (
+                            plots.spp_vs_iel(p.alpha, p.iel, p.tokens, f"SPP α vs IEL, dev {p.record_id}"),
+                            f"plots/spp_iel_dev{i}.png",
+                        )
+                    )
             return out
         except Exception as exc:  # noqa: BLE001
             log.warning("probe plots skipped: %s", exc)
@@ -219,9 +258,14 @@ class TrialRun:
 def final_scores(best_epoch: int, dev: dict, test: dict, objective: str) -> dict[str, float | None]:
     """The flat final metrics of a trial from its metrics dicts (selfre.metrics.compute_metrics)."""
     pc = test.get("person_centric") or {}
-    return {"best_epoch": best_epoch, "best_dev_score": score(dev, objective) if dev else None,
-            "test_score": score(test, objective) if test else None, **flat_scores(dev, "best_dev"),
-            **flat_scores(test, "test"), **{f"test_pc_{k}": pc.get(k) for k in ("precision", "recall", "f1")}}  # fmt: skip
+    return {
+        "best_epoch": best_epoch,
+        "best_dev_score": score(dev, objective) if dev else None,
+        "test_score": score(test, objective) if test else None,
+        **flat_scores(dev, "best_dev"),
+        **flat_scores(test, "test"),
+        **{f"test_pc_{k}": pc.get(k) for k in ("precision", "recall", "f1")},
+    }
 
 
 def reported_scores(final: Mapping) -> dict[str, float | None]:
@@ -269,30 +313,49 @@ class TrackedHooks:
         self.trial.end("FINISHED")
 
 
-def end_reported(tracking: Mapping | None, rank: int, config_id: str, seed: int, cfg: RunConfig, final: Mapping,
-                 extra_params: Mapping[str, object] | None = None, run_config: dict | None = None) -> None:  # fmt: skip
+def end_reported(
+    tracking: Mapping | None,
+    rank: int,
+    config_id: str,
+    seed: int,
+    cfg: RunConfig,
+    final: Mapping,
+    extra_params: Mapping[str, object] | None = None,
+    run_config: dict | None = None,
+) -> None:
     """A trial that had already reported its final result is restarted (`--resume` after the driver died):
     nothing is trained, but its run must still end FINISHED — and hold the final metrics, from the reported
     result `final`, if the earlier attempt died before logging them (per-relation figures and plots need
     the checkpoint and are left out then)."""
     if rank != 0 or not tracking:
         return
-    trial = TrialRun(tracking["tracking_uri"], tracking["parent_run_id"], config_id, seed, cfg, extra_params, run_config)
+    trial = TrialRun(
+        tracking["tracking_uri"], tracking["parent_run_id"], config_id, seed, cfg, extra_params, run_config
+    )
     if not trial.final_done:
         trial.log_final(reported_scores(final))
     trial.end("FINISHED")
 
 
-def tracked_hooks(inner, tracking: Mapping | None, rank: int, config_id: str, seed: int, cfg: RunConfig,
-          extra_params: Mapping[str, object] | None = None, run_config: dict | None = None):  # fmt: skip
+def tracked_hooks(
+    inner,
+    tracking: Mapping | None,
+    rank: int,
+    config_id: str,
+    seed: int,
+    cfg: RunConfig,
+    extra_params: Mapping[str, object] | None = None,
+    run_config: dict | None = None,
+):
     """What a trial's worker passes to `train(..., hooks=...)`: `inner` unchanged on ranks > 0 or when
     tracking is off (`tracking` is None), else `TrackedHooks` logging to the trial's child run (and, unless
     the search switched them off, its system metrics). `tracking` = SearchTracking.worker_config from the
     search driver: {"tracking_uri", "parent_run_id", "system_metrics"}. `extra_params`, `run_config`: TrialRun."""
     if rank != 0 or not tracking:
         return inner
-    trial = TrialRun(tracking["tracking_uri"], tracking["parent_run_id"], config_id, seed, cfg, extra_params, run_config)
+    trial = TrialRun(
+        tracking["tracking_uri"], tracking["parent_run_id"], config_id, seed, cfg, extra_params, run_config
+    )
     if tracking.get("system_metrics", True):
         trial.start_system_metrics()
     return TrackedHooks(inner, trial)
-

@@ -33,8 +33,11 @@ def dataset_inputs(data_info: dict, data_dir: str | None = None) -> list[Dataset
             continue
         source = resolve_dataset_source(_source(data_info["files"][split], data_info.get("data_dir"), data_dir))
         ds = MetaDataset(source, name=f"{data_info['dataset']}-{split}", digest=digests[split][:DIGEST_CHARS])
-        tags = [InputTag(MLFLOW_DATASET_CONTEXT, split), InputTag(SHA256_TAG, digests[split]),
-                InputTag("selfre.records", str((data_info.get("counts") or {}).get(split, "")))]  # fmt: skip
+        tags = [
+            InputTag(MLFLOW_DATASET_CONTEXT, split),
+            InputTag(SHA256_TAG, digests[split]),
+            InputTag("selfre.records", str((data_info.get("counts") or {}).get(split, ""))),
+        ]
         out.append(DatasetInput(ds._to_mlflow_entity(), tags))
     return out
 

@@ -68,8 +68,9 @@ def report_lines(tracking_uri: str, experiment: str, search_run_id: str | None =
     if search_run_id:
         run_ids = [search_run_id]
     else:
-        runs = client.search_runs([exp.experiment_id], f"tags.`{TAG_KIND}` = 'search' and attributes.status = 'FINISHED'",
-                                  max_results=50000)  # fmt: skip
+        runs = client.search_runs(
+            [exp.experiment_id], f"tags.`{TAG_KIND}` = 'search' and attributes.status = 'FINISHED'", max_results=50000
+        )
         run_ids = [r.info.run_id for r in runs]
     names = set()
     for i in range(0, len(run_ids), 100):  # a registered version's run is the search that registered it

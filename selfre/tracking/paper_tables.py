@@ -23,10 +23,21 @@ from selfre.search_results import COMPLETE, as_float, mean_std, objective, score
 from selfre.tracking.params import dict_params
 
 LAMBDA = "model.spp_lambda"
-VARIANTS = {("False", "False"): "baseline", ("True", "False"): "+SPP", ("False", "True"): "+HR", ("True", "True"): "SELF (SPP+HR)"}
+VARIANTS = {
+    ("False", "False"): "baseline",
+    ("True", "False"): "+SPP",
+    ("False", "True"): "+HR",
+    ("True", "True"): "SELF (SPP+HR)",
+}
 # (summary statistic or seed metric, column header); "score" = the search's objective.
-TABLE5 = (("dev", "dev"), ("test", "test"), ("test_precision", "test P"), ("test_recall", "test R"),
-          ("test_f1", "test F1"), ("test_pc_f1", "PC F1"))  # fmt: skip
+TABLE5 = (
+    ("dev", "dev"),
+    ("test", "test"),
+    ("test_precision", "test P"),
+    ("test_recall", "test R"),
+    ("test_f1", "test F1"),
+    ("test_pc_f1", "PC F1"),
+)
 TABLE6 = (("test", "test"), ("test_pc_precision", "PC P"), ("test_pc_recall", "PC R"), ("test_pc_f1", "PC F1"))
 TABLE8 = TABLE5
 
@@ -66,7 +77,10 @@ class Configuration:
     def spp_lambda(self) -> str | None:
         """λ as the run used it, or None where it weighs nothing: every config has model.spp_lambda, but under
         uncertainty weighting, or without SPP, no λ enters the loss."""
-        used = self.params.get("model.use_spp", "True") == "True" and self.params.get("model.weighting", "manual") == "manual"
+        used = (
+            self.params.get("model.use_spp", "True") == "True"
+            and self.params.get("model.weighting", "manual") == "manual"
+        )
         value = self.params.get(LAMBDA)
         # One spelling per λ in every table and plot: the float's, stepped (0.7, never 0.7000000000000001).
         return str(stepped_float(float(value))) if used and value is not None else None
@@ -76,8 +90,11 @@ def configurations(summary: dict, search: str, base: dict | None = None) -> list
     """The complete configurations of one search (base: the search's base RunConfig dict, for the switches
     it did not search over)."""
     fixed = dict_params(base or {})
-    return [Configuration(search, c, objective(summary), {**fixed, **dict_params(c.get("params") or {})})
-            for c in summary.get("configurations", []) if c.get("status") == COMPLETE]  # fmt: skip
+    return [
+        Configuration(search, c, objective(summary), {**fixed, **dict_params(c.get("params") or {})})
+        for c in summary.get("configurations", [])
+        if c.get("status") == COMPLETE
+    ]
 
 
 def best(summary: dict, configs: list[Configuration]) -> Configuration | None:

@@ -41,7 +41,10 @@ KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 SEARCH_CONFIG, SUMMARY, BEST_CONFIG = "search_config.json", "summary/summary.json", "best_config.json"
 log = logging.getLogger(__name__)
 # summary status (selfre.search_results) -> (MLflow end status, reason) for a child run left open
-_END = {STOPPED: ("KILLED", "stopped early by the scheduler (ASHA)"), ERROR: ("FAILED", "trial failed (see the search log)")}
+_END = {
+    STOPPED: ("KILLED", "stopped early by the scheduler (ASHA)"),
+    ERROR: ("FAILED", "trial failed (see the search log)"),
+}
 
 
 def experiment_id(client: MlflowClient, name: str, artifact_location: str | None = None) -> str:
@@ -54,21 +57,36 @@ def experiment_id(client: MlflowClient, name: str, artifact_location: str | None
     return exp.experiment_id
 
 
-def start_search(tracking_uri: str, experiment: str, search_name: str, dataset: str, search_config: Mapping,
-                 artifact_location: str | None = None) -> str:  # fmt: skip
+def start_search(
+    tracking_uri: str,
+    experiment: str,
+    search_name: str,
+    dataset: str,
+    search_config: Mapping,
+    artifact_location: str | None = None,
+) -> str:
     """-> parent run id. A resumed search (same experiment, search name and storage) reopens its run; the same
     name under another --storage is another search and gets a run of its own."""
     client = MlflowClient(tracking_uri)
     exp_id = experiment_id(client, experiment, artifact_location)
     where = redact(str(search_config.get("storage", "")))
-    found = client.search_runs([exp_id], f"tags.`{TAG_SEARCH}` = '{search_name}' and tags.`{TAG_KIND}` = 'search' "
-                               f"and tags.`{TAG_STORAGE}` = '{where}'", max_results=1)  # fmt: skip
+    found = client.search_runs(
+        [exp_id],
+        f"tags.`{TAG_SEARCH}` = '{search_name}' and tags.`{TAG_KIND}` = 'search' and tags.`{TAG_STORAGE}` = '{where}'",
+        max_results=1,
+    )
     if found:
         run_id = found[0].info.run_id
         client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
         return run_id
-    tags = {MLFLOW_RUN_NAME: search_name, TAG_SEARCH: search_name, TAG_DATASET: dataset, TAG_KIND: "search",
-            TAG_STORAGE: where, **provenance.tags()}  # fmt: skip
+    tags = {
+        MLFLOW_RUN_NAME: search_name,
+        TAG_SEARCH: search_name,
+        TAG_DATASET: dataset,
+        TAG_KIND: "search",
+        TAG_STORAGE: where,
+        **provenance.tags(),
+    }
     run_id = client.create_run(exp_id, tags=tags).info.run_id
     params = dict_params(dict(search_config))
     items = [Param(k, v) for k, v in params.items()]
@@ -78,8 +96,14 @@ def start_search(tracking_uri: str, experiment: str, search_name: str, dataset: 
     return run_id
 
 
-def finish_search(tracking_uri: str, run_id: str, summary: dict, status: str = "FINISHED", reason: str | None = None,
-                  best_config: dict | None = None) -> None:
+def finish_search(
+    tracking_uri: str,
+    run_id: str,
+    summary: dict,
+    status: str = "FINISHED",
+    reason: str | None = None,
+    best_config: dict | None = None,
+) -> None:
     """End the search's parent run with its summary and chosen configuration. `best_config`: the file the search
     wrote beside its summary (the chosen run_config + how it was trained), logged as is so both copies are one."""
     client = MlflowClient(tracking_uri)
@@ -96,8 +120,12 @@ def finish_search(tracking_uri: str, run_id: str, summary: dict, status: str = "
             client.log_dict(run_id, best_config or best["run_config"], BEST_CONFIG)
         else:  # summarized without the search's base config: no run config to give
             log.warning("summary has no best run_config: %s not logged", BEST_CONFIG)
-        metrics = [Metric(f"best_{k}_{s}", float(best[k][s]), 0, 0) for k in stat_names([best]) for s in ("mean", "std")
-                   if isinstance(best[k][s], int | float)]  # fmt: skip
+        metrics = [
+            Metric(f"best_{k}_{s}", float(best[k][s]), 0, 0)
+            for k in stat_names([best])
+            for s in ("mean", "std")
+            if isinstance(best[k][s], int | float)
+        ]
         client.log_batch(run_id, metrics=metrics)
         rows = paper_tables.configurations({**summary, "configurations": [best]}, run.info.run_name, base)
         if rows:
@@ -130,7 +158,9 @@ def close_children(client: MlflowClient, parent_run_id: str, summary: dict | Non
             trial_status[(str(t["config_id"]), str(t["seed"]))] = t["status"]
     exp_id = client.get_run(parent_run_id).info.experiment_id
     open_runs = client.search_runs(
-        [exp_id], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}' and attributes.status = 'RUNNING'", max_results=10000
+        [exp_id],
+        f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}' and attributes.status = 'RUNNING'",
+        max_results=10000,
     )
     ended = []
     for run in open_runs:

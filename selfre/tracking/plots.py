@@ -14,7 +14,9 @@ import numpy as np  # noqa: E402
 
 def per_relation_f1(per_relation: dict, title: str = "Test F1 per relation"):
     """Horizontal bars, one per relation with gold support, sorted by F1 (no_relation is not scored)."""
-    items = sorted(((k, v["f1"], v["support"]) for k, v in per_relation.items() if v.get("support")), key=lambda t: t[1])
+    items = sorted(
+        ((k, v["f1"], v["support"]) for k, v in per_relation.items() if v.get("support")), key=lambda t: t[1]
+    )
     fig, ax = plt.subplots(figsize=(7, max(2.5, 0.28 * len(items) + 1)))
     ax.barh([f"{k} ({s})" for k, _, s in items], [100 * f for _, f, _ in items], color="tab:blue")
     ax.set_xlabel("F1 (%)  [label (gold support)]")
@@ -40,7 +42,15 @@ def confusion_top(confusion: dict, title: str = "Confusion (top labels by errors
     for i in range(len(labels)):
         for j in range(len(labels)):
             if m[i, j]:
-                ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=6, color="white" if norm[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    int(m[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if norm[i, j] > 0.5 else "black",
+                )
     ax.set_xlabel("predicted")
     ax.set_ylabel("gold")
     ax.set_title(title, fontsize=9)
@@ -82,8 +92,14 @@ def lambda_curve(points: list[dict], title: str = "Objective against λ (mean ±
         series = sorted((p for p in points if p["label"] == label and not _nan(p["mean"])), key=lambda p: p["lambda"])
         if series:
             xs = [p["lambda"] for p in series]
-            ax.errorbar(xs, [100 * p["mean"] for p in series], yerr=[100 * (p["std"] or 0) for p in series],
-                        marker="o", capsize=3, label=label)  # fmt: skip
+            ax.errorbar(
+                xs,
+                [100 * p["mean"] for p in series],
+                yerr=[100 * (p["std"] or 0) for p in series],
+                marker="o",
+                capsize=3,
+                label=label,
+            )
     ax.set_xlabel("λ (model.spp_lambda)")
     ax.set_ylabel("score (%)")
     ax.set_title(title, fontsize=9)
@@ -101,7 +117,9 @@ def spp_entity_mass(attention: dict, title: str = "Attention SPP reads: mass on 
     data = [100 * np.asarray(attention[s]["alpha_prime_mass"]) for s in stages]
     left.boxplot(data, showmeans=True)
     left.set_xticks(range(1, len(stages) + 1), stages)
-    left.axhline(100 * float(np.mean(attention[stages[0]]["uniform_mass"])), color="grey", ls="--", label="uniform k/n (mean)")
+    left.axhline(
+        100 * float(np.mean(attention[stages[0]]["uniform_mass"])), color="grey", ls="--", label="uniform k/n (mean)"
+    )
     left.set_ylabel("α' mass on entities (%)")
     left.legend(fontsize=7)
     example = attention[stages[0]]["example"]

@@ -65,8 +65,9 @@ def preflight(tracking_uri: str, experiment: str = "selfre-preflight", artifact_
 def _quick_http():
     """Fail in seconds, not after minutes of retries — for the preflight only: the driver's environment is
     inherited by local Ray workers, whose logging should keep MLflow's default retries."""
-    return overlay_environ({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(TIMEOUT_S)},
-                           keep_existing=True)  # fmt: skip
+    return overlay_environ(
+        {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(TIMEOUT_S)}, keep_existing=True
+    )
 
 
 def _round_trip(tracking_uri: str, experiment: str, artifact_location: str | None, where: str) -> None:

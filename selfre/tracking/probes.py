@@ -37,10 +37,13 @@ def probe(checkpoint_dir: str | Path, records, limit: int = 3) -> list[Probe]:
         batch.pop("labels")
         result = model(**batch, with_spp=model.use_spp)
         n = len(ex.input_ids)
-        out.append(Probe(
-            record_id=str(record.id), tokens=[t.replace("\u0120", " ").strip() or t for t in tokenizer.convert_ids_to_tokens(ex.input_ids)],
-            gate=None if result.gate is None else result.gate[0, :n].float().numpy(),
-            alpha=None if result.alpha is None else result.alpha[0, :n].float().numpy(),
-            iel=np.asarray(ex.iel, dtype=float),
-        ))  # fmt: skip
+        out.append(
+            Probe(
+                record_id=str(record.id),
+                tokens=[t.replace("\u0120", " ").strip() or t for t in tokenizer.convert_ids_to_tokens(ex.input_ids)],
+                gate=None if result.gate is None else result.gate[0, :n].float().numpy(),
+                alpha=None if result.alpha is None else result.alpha[0, :n].float().numpy(),
+                iel=np.asarray(ex.iel, dtype=float),
+            )
+        )
     return out

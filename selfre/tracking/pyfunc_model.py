@@ -64,8 +64,15 @@ class RelationPrediction(BaseModel):
 
 
 # A fixed, made-up example (never a training record: nothing from a licensed corpus leaves the project).
-INPUT_EXAMPLE = [{"text": "Ada Lovelace was born in London.", "subj": [0, 12], "obj": [25, 31],
-                  "subj_type": "PERSON", "obj_type": "CITY"}]  # fmt: skip
+INPUT_EXAMPLE = [
+    {
+        "text": "Ada Lovelace was born in London.",
+        "subj": [0, 12],
+        "obj": [25, 31],
+        "subj_type": "PERSON",
+        "obj_type": "CITY",
+    }
+]
 
 
 class SelfrePyfunc(mlflow.pyfunc.PythonModel):
@@ -74,7 +81,9 @@ class SelfrePyfunc(mlflow.pyfunc.PythonModel):
 
         self.predictor = Predictor(context.artifacts[ARTIFACT], device="cpu")
 
-    def predict(self, model_input: list[RelationInstance], params: dict[str, Any] | None = None) -> list[RelationPrediction]:
+    def predict(
+        self, model_input: list[RelationInstance], params: dict[str, Any] | None = None
+    ) -> list[RelationPrediction]:
         from selfre.errors import DataError
 
         records = [instance.model_dump(exclude_none=True) for instance in model_input]
@@ -96,7 +105,9 @@ def pip_requirements() -> list[str]:
     try:
         declared = [Requirement(r) for r in metadata.requires("selfre") or []]
     except metadata.PackageNotFoundError:
-        raise SelfreError("selfre is not installed (pip install -e .): its dependency list comes from its package metadata") from None
+        raise SelfreError(
+            "selfre is not installed (pip install -e .): its dependency list comes from its package metadata"
+        ) from None
     names = [r.name for r in declared if r.marker is None or r.marker.evaluate({"extra": ""})]
     return [public_pin(name) for name in dict.fromkeys([*names, *SERVING_PACKAGES])]
 
@@ -122,7 +133,9 @@ _PINNED_PYFUNC = SimpleNamespace(__name__="mlflow.pyfunc", save_model=_save_mode
 
 def _model_kwargs(checkpoint_dir) -> dict:
     return {
-        "python_model": str(MODEL_CODE),  # models-from-code: no pickled object; the signature comes from predict's hints
+        "python_model": str(
+            MODEL_CODE
+        ),  # models-from-code: no pickled object; the signature comes from predict's hints
         "artifacts": {ARTIFACT: str(checkpoint_dir)},
         "code_paths": [str(SELFRE_PACKAGE)],
         "input_example": INPUT_EXAMPLE,
@@ -132,8 +145,14 @@ def _model_kwargs(checkpoint_dir) -> dict:
 
 def log_model(checkpoint_dir: str, name: str = "model", registered_model_name: str | None = None):
     """Log inside the active run -> `ModelInfo` (its `model_uri` registers it)."""
-    return Model.log(None, name=name, flavor=_PINNED_PYFUNC, flavor_name="pyfunc.ModelFromCode",
-                     registered_model_name=registered_model_name, **_model_kwargs(checkpoint_dir))  # fmt: skip
+    return Model.log(
+        None,
+        name=name,
+        flavor=_PINNED_PYFUNC,
+        flavor_name="pyfunc.ModelFromCode",
+        registered_model_name=registered_model_name,
+        **_model_kwargs(checkpoint_dir),
+    )
 
 
 def save_model(checkpoint_dir, path) -> None:

@@ -63,15 +63,26 @@ def local_checkpoint(uri: str):
     tmp = Path(tempfile.mkdtemp(prefix="selfre-ckpt-"))
     try:
         fs, path = pafs.FileSystem.from_uri(uri)
-        pafs.copy_files(path, str(tmp / "checkpoint"), source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem())
+        pafs.copy_files(
+            path, str(tmp / "checkpoint"), source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem()
+        )
         yield tmp / "checkpoint"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def register_best(tracking_uri: str, search_run_id: str, checkpoint: str, dataset: str, config_id: str,
-                  metric: str, mean_dev_score: float, std_dev_score: float, person_centric_f1: float | None,
-                  name: str | None = None) -> Registered:  # fmt: skip
+def register_best(
+    tracking_uri: str,
+    search_run_id: str,
+    checkpoint: str,
+    dataset: str,
+    config_id: str,
+    metric: str,
+    mean_dev_score: float,
+    std_dev_score: float,
+    person_centric_f1: float | None,
+    name: str | None = None,
+) -> Registered:
     """Log `checkpoint` (local path or s3:// URI) as model `model` in the search run, register it as `name`
     (default model_name(dataset)), promote. Once per search: finishing it again (`--resume` of a search that
     had finished) returns the version it registered then instead of adding a copy of the same checkpoint."""
@@ -91,11 +102,20 @@ def register_best(tracking_uri: str, search_run_id: str, checkpoint: str, datase
         try:
             client.get_registered_model(name)
         except MlflowException:
-            client.create_registered_model(name, description=f"SELF relation extraction trained on {dataset} (selfre searches)")
-        tags = {"dataset": dataset, "metric": metric, "dev_digest": dev_digest, SCORE_TAG: repr(float(mean_dev_score)),
-                "std_dev_score": repr(float(std_dev_score)),
-                "person_centric_f1": "" if person_centric_f1 is None else repr(float(person_centric_f1)),
-                "search_run_id": search_run_id, "config_id": config_id, **provenance.version_tags()}  # fmt: skip
+            client.create_registered_model(
+                name, description=f"SELF relation extraction trained on {dataset} (selfre searches)"
+            )
+        tags = {
+            "dataset": dataset,
+            "metric": metric,
+            "dev_digest": dev_digest,
+            SCORE_TAG: repr(float(mean_dev_score)),
+            "std_dev_score": repr(float(std_dev_score)),
+            "person_centric_f1": "" if person_centric_f1 is None else repr(float(person_centric_f1)),
+            "search_run_id": search_run_id,
+            "config_id": config_id,
+            **provenance.version_tags(),
+        }
         mv = client.create_model_version(name, info.model_uri, run_id=search_run_id, tags=tags, model_id=info.model_id)
     alias, previous = promote(client, name, mv.version, tags)
     return Registered(name, str(mv.version), alias, previous, f"models:/{name}@{alias}")

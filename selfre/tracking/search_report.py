@@ -72,23 +72,35 @@ def load_searches(client: MlflowClient, experiment: str, search_run_id: str | No
         if run.info.experiment_id != exp.experiment_id or run.data.tags.get(TAG_KIND) != "search":
             raise ValueError(f"run {search_run_id} is not a search of experiment {experiment!r} (--search-run-id)")
         if run.info.status != FINISHED:
-            raise ValueError(f"search run {search_run_id} is {run.info.status}: it decided nothing yet (finish it with --resume)")
+            raise ValueError(
+                f"search run {search_run_id} is {run.info.status}: it decided nothing yet (finish it with --resume)"
+            )
         runs = [run]
     else:
-        runs = client.search_runs([exp.experiment_id], f"tags.`{TAG_KIND}` = 'search' and attributes.status = '{FINISHED}'",
-                                  max_results=50000, order_by=["attributes.start_time ASC"])  # fmt: skip
+        runs = client.search_runs(
+            [exp.experiment_id],
+            f"tags.`{TAG_KIND}` = 'search' and attributes.status = '{FINISHED}'",
+            max_results=50000,
+            order_by=["attributes.start_time ASC"],
+        )
     out = []
     for run in runs:
         summary = artifact_json(client, run.info.run_id, SUMMARY)
         if summary is None:
             continue  # no summary logged: nothing the report can trust
         config = artifact_json(client, run.info.run_id, SEARCH_CONFIG) or {}
-        out.append(Search(
-            run.info.run_id, run.info.run_name, run.data.tags.get(TAG_STORAGE, ""), summary, config.get("base"),
-            dataset=run.data.tags.get(TAG_DATASET) or (summary.get("search") or {}).get("dataset", ""),
-            dev_digest=dev_digest(client, exp.experiment_id, run.info.run_id),
-            ablation=(config.get("search") or {}).get("analysis") == ABLATION,
-        ))  # fmt: skip
+        out.append(
+            Search(
+                run.info.run_id,
+                run.info.run_name,
+                run.data.tags.get(TAG_STORAGE, ""),
+                summary,
+                config.get("base"),
+                dataset=run.data.tags.get(TAG_DATASET) or (summary.get("search") or {}).get("dataset", ""),
+                dev_digest=dev_digest(client, exp.experiment_id, run.info.run_id),
+                ablation=(config.get("search") or {}).get("analysis") == ABLATION,
+            )
+        )
     names = Counter(s.name for s in out)
     for s in out:  # the name, unless another search shares it: then its storage (and the run id, to be sure)
         s.label = s.name if names[s.name] == 1 else f"{s.name} ({s.storage or s.run_id[:8]})"
@@ -103,7 +115,9 @@ def dev_digest(client: MlflowClient, experiment_id: str, search_run_id: str) -> 
     "" when none logged one (runs from before lineage) or they disagree (then no single dev set stands behind
     its figures)."""
     found = set()
-    for run in client.search_runs([experiment_id], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{search_run_id}'", max_results=50000):
+    for run in client.search_runs(
+        [experiment_id], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{search_run_id}'", max_results=50000
+    ):
         for given in run.inputs.dataset_inputs if run.inputs else []:
             tags = {t.key: t.value for t in given.tags}
             if tags.get(MLFLOW_DATASET_CONTEXT) == "dev" and tags.get(SHA256_TAG):
@@ -141,13 +155,18 @@ def write_report(tracking_uri: str, experiment: str, out_dir: str | Path, search
     ablations = [s for s in searches if s.ablation]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    parts = [f"# selfre report: {experiment}", "",
-             f"{len(searches)} search(es); their complete configurations only ({left_out} pruned, failed or "
-             "incomplete left out). Figures in %, mean ± std over seeds; 'dev'/'test' columns are each search's "
-             "objective, named in the header.", "",
-             f"Tables compare only comparable searches — same dataset, same dev data (content digest of the dev "
-             f"records scored), same metric, the model registry's rule: {len(groups)} group(s) of searches"
-             f"{f' and {len(ablations)} ablation(s), reported as ablations' if ablations else ''}.", ""]  # fmt: skip
+    parts = [
+        f"# selfre report: {experiment}",
+        "",
+        f"{len(searches)} search(es); their complete configurations only ({left_out} pruned, failed or "
+        "incomplete left out). Figures in %, mean ± std over seeds; 'dev'/'test' columns are each search's "
+        "objective, named in the header.",
+        "",
+        f"Tables compare only comparable searches — same dataset, same dev data (content digest of the dev "
+        f"records scored), same metric, the model registry's rule: {len(groups)} group(s) of searches"
+        f"{f' and {len(ablations)} ablation(s), reported as ablations' if ablations else ''}.",
+        "",
+    ]
     for i, group in enumerate(groups, 1):
         parts += _group_section(i, group, groups[0], per_search, out)
     for ablation in ablations:
@@ -165,9 +184,16 @@ def _group_section(i: int, group: list[Search], first: list[Search], per_search:
     configs = [c for s in group for c in per_search[s.run_id]]
     if not configs:
         return [*parts, "No complete configuration.", ""]
-    parts += ["### Table 5: overall P/R/F1", "", paper_tables.table5(configs), "",
-              "### Table 6: person-centric ablation (best configuration per variant)", "",
-              paper_tables.table6(configs), ""]  # fmt: skip
+    parts += [
+        "### Table 5: overall P/R/F1",
+        "",
+        paper_tables.table5(configs),
+        "",
+        "### Table 6: person-centric ablation (best configuration per variant)",
+        "",
+        paper_tables.table6(configs),
+        "",
+    ]
     for search in group:
         chosen = paper_tables.best(search.summary, per_search[search.run_id])
         if chosen is not None:
@@ -187,8 +213,13 @@ def _ablation_section(client: MlflowClient, search: Search, groups: list[list[Se
     the baseline seed by seed — not a best-of-N, so never merged into a group's Table 6."""
     fields = search.comparable
     home = next((i for i, g in enumerate(groups, 1) if difference(fields, g[0].comparable) is None), None)
-    parts = [f"## Ablation: {search.label}", "", f"{describe(fields)}; "
-             + (f"comparable with group {home}." if home else "comparable with no group of searches."), ""]  # fmt: skip
+    parts = [
+        f"## Ablation: {search.label}",
+        "",
+        f"{describe(fields)}; "
+        + (f"comparable with group {home}." if home else "comparable with no group of searches."),
+        "",
+    ]
     table = _artifact_text(client, search.run_id, ABLATION_TABLE)
     if table is None:  # logged before the ablation wrote its table: its variants, one configuration each
         table = paper_tables.table6(configs) if configs else "No complete variant."

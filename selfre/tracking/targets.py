@@ -53,7 +53,9 @@ def check_experiment(name: str, tracking: str | None) -> str:
     if not name.strip():
         raise ConfigError("--experiment must not be empty")
     if is_databricks(tracking) and not name.startswith("/"):
-        raise ConfigError(f"--experiment {name!r}: a Databricks experiment is a workspace path such as /Users/<you>/{name}")
+        raise ConfigError(
+            f"--experiment {name!r}: a Databricks experiment is a workspace path such as /Users/<you>/{name}"
+        )
     return name
 
 

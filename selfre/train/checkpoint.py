@@ -52,9 +52,15 @@ def write_json(path: Path, obj: Any) -> None:
 
 @timed("checkpoint:save_model_checkpoint")
 def save_model_checkpoint(
-    out: Path, model, tokenizer, label_set: LabelSet, cfg: RunConfig, metrics: dict, data_info: dict,
+    out: Path,
+    model,
+    tokenizer,
+    label_set: LabelSet,
+    cfg: RunConfig,
+    metrics: dict,
+    data_info: dict,
     weights: dict[str, torch.Tensor] | None = None,
-) -> Path:  # fmt: skip
+) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save_file(weights if weights is not None else state_dict_cpu(model), str(out / WEIGHTS))
@@ -82,7 +88,9 @@ def load_model_checkpoint(path: Path, need_attentions: bool = False, device: str
     """-> (model, tokenizer, label_set, RunConfig, metrics). Inference needs no attentions: fused kernel."""
     path = Path(path)
     cfg, labels, metrics = read_checkpoint_meta(path)
-    model, tokenizer = build_from_folders(cfg.model, str(path / "encoder"), str(path / "tokenizer"), len(labels), need_attentions)
+    model, tokenizer = build_from_folders(
+        cfg.model, str(path / "encoder"), str(path / "tokenizer"), len(labels), need_attentions
+    )
     model.load_state_dict(load_file(str(path / WEIGHTS)))
     return model.to(device).eval(), tokenizer, labels, cfg, metrics
 

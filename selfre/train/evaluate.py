@@ -26,17 +26,26 @@ def score_records(
     records: Sequence[RelationRecord], predicted: Sequence[str], label_set: LabelSet, dropped: int = 0
 ) -> dict:
     metrics = compute_metrics(
-        [r.relation for r in records], list(predicted), label_set,
-        subj_types=[r.subj_type for r in records], obj_types=[r.obj_type for r in records],
-    )  # fmt: skip
+        [r.relation for r in records],
+        list(predicted),
+        label_set,
+        subj_types=[r.subj_type for r in records],
+        obj_types=[r.obj_type for r in records],
+    )
     metrics["dropped"] = dropped
     return metrics
 
 
 def evaluate_examples(
-    model, records: Sequence[RelationRecord], examples: Sequence[EncodedExample], label_set: LabelSet,
-    batch_size: int, pad_token_id: int, device: torch.device, progress=None,
-) -> tuple[dict, list[str]]:  # fmt: skip
+    model,
+    records: Sequence[RelationRecord],
+    examples: Sequence[EncodedExample],
+    label_set: LabelSet,
+    batch_size: int,
+    pad_token_id: int,
+    device: torch.device,
+    progress=None,
+) -> tuple[dict, list[str]]:
     probs = predict_probs(model, examples, batch_size, pad_token_id, device, progress)
     predicted = labels_from_probs(probs, len(records), label_set)
     return score_records(records, predicted, label_set, dropped=len(records) - len(examples)), predicted

@@ -53,8 +53,13 @@ def batches(examples: Sequence[EncodedExample], batch_size: int, pad_token_id: i
 
 @torch.no_grad()
 def predict_probs(
-    model, examples: Sequence[EncodedExample], batch_size: int, pad_token_id: int, device: torch.device, progress=None,
-) -> dict[int, torch.Tensor]:  # fmt: skip
+    model,
+    examples: Sequence[EncodedExample],
+    batch_size: int,
+    pad_token_id: int,
+    device: torch.device,
+    progress=None,
+) -> dict[int, torch.Tensor]:
     """-> {example.index: probability vector (float32, CPU)}, computed in float32 (module doc)."""
     model.eval()
     out: dict[int, torch.Tensor] = {}

@@ -69,11 +69,11 @@ class _Trainer:
         self.splits = splits if splits is not None else load_splits(cfg.data)
         self.label_set = self.splits.label_set
         self.device = resolve_device(cfg.train.device)
-        model, self.tokenizer = build_for_training(
-            cfg.model, cfg.data.marker, len(self.label_set), self.splits.train
-        )
+        model, self.tokenizer = build_for_training(cfg.model, cfg.data.marker, len(self.label_set), self.splits.train)
         self.model = model.to(self.device)
-        encoder = RelationEncoder(self.tokenizer, cfg.data.marker, cfg.data.max_seq_length, cfg.model.iel_include_markers)
+        encoder = RelationEncoder(
+            self.tokenizer, cfg.data.marker, cfg.data.max_seq_length, cfg.model.iel_include_markers
+        )
         self.train_examples, train_stats = encoder.encode(self.splits.train, self.label_set)
         self.dev_examples, dev_stats = encoder.encode(self.splits.dev, self.label_set)
         self.test_examples, test_stats = encoder.encode(self.splits.test, self.label_set)
@@ -155,7 +155,10 @@ class _Trainer:
                 with self.autocast:
                     out = self.ddp_model(**inputs)
                 if diagnose:
-                    self.epoch_diagnostics, diagnose = spp_diagnostics.gradient_share(self.model, out.loss_re, out.loss_spp), False
+                    self.epoch_diagnostics, diagnose = (
+                        spp_diagnostics.gradient_share(self.model, out.loss_re, out.loss_spp),
+                        False,
+                    )
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.scale(out.loss * ddp.loss_scale(n, len(batch), self.world)).backward()
             if cfg.max_grad_norm > 0:
@@ -216,15 +219,27 @@ class _Trainer:
         if out.exists():
             shutil.rmtree(out)
         ckpt.save_model_checkpoint(
-            out, self.model, self.tokenizer, self.label_set, self.cfg,
-            {"epoch": epoch, "dev": self.history[-1].dev if self.history else {}}, self.data_info(),
-        )  # fmt: skip
+            out,
+            self.model,
+            self.tokenizer,
+            self.label_set,
+            self.cfg,
+            {"epoch": epoch, "dev": self.history[-1].dev if self.history else {}},
+            self.data_info(),
+        )
         state = {
-            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(), "epoch": epoch, "step": self.step, "best_score": self.best_score,
-            "best_epoch": self.best_epoch, "best_dev": self.best_dev, "rng": {"ranks": rng_states},
-            "history": [asdict(h) for h in self.history], "spp_attention": self.spp_attention,
-        }  # fmt: skip
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": epoch,
+            "step": self.step,
+            "best_score": self.best_score,
+            "best_epoch": self.best_epoch,
+            "best_dev": self.best_dev,
+            "rng": {"ranks": rng_states},
+            "history": [asdict(h) for h in self.history],
+            "spp_attention": self.spp_attention,
+        }
         # The best weights are stored beside the current ones only when they differ.
         ckpt.save_training_state(out, state, self.best_weights if self.best_epoch != epoch else None)
         ckpt.replace_dir(out, Path(self.cfg.out_dir) / "last")
@@ -252,18 +267,32 @@ class _Trainer:
                     self.best_score, self.best_epoch, self.best_dev, is_best = dev_score, epoch, dev, True
                     self.best_weights = ckpt.state_dict_cpu(self.model)  # CPU copy: training goes on
             result = EpochResult(
-                epoch, self.step, loss, loss_re, loss_spp, self.model.loss_sigmas(), dev, is_best,
-                time.perf_counter() - t0, self.scheduler.get_last_lr()[0], dev_score, self.epoch_diagnostics,
-            )  # fmt: skip
+                epoch,
+                self.step,
+                loss,
+                loss_re,
+                loss_spp,
+                self.model.loss_sigmas(),
+                dev,
+                is_best,
+                time.perf_counter() - t0,
+                self.scheduler.get_last_lr()[0],
+                dev_score,
+                self.epoch_diagnostics,
+            )
             self.epoch_diagnostics = {}
             self.history.append(result)
             if self.is_main:
                 log.info(
-                    "epoch %d: loss %.4f (re %.4f, spp %s) dev P/R/F1 %s, %s %s", epoch, loss, loss_re,
+                    "epoch %d: loss %.4f (re %.4f, spp %s) dev P/R/F1 %s, %s %s",
+                    epoch,
+                    loss,
+                    loss_re,
                     "-" if loss_spp is None else f"{loss_spp:.5f}",
                     "/".join(f"{dev[k]:.4f}" for k in ("precision", "recall", "f1")) if dev else "-",
-                    self.objective, "-" if dev_score is None else f"{dev_score:.4f}",
-                )  # fmt: skip
+                    self.objective,
+                    "-" if dev_score is None else f"{dev_score:.4f}",
+                )
             rng_states = self.rank_rng_states()
             hooks.on_epoch_end(result, self.write_epoch_checkpoint(epoch, rng_states) if self.is_main else None)
             if done:
@@ -276,16 +305,36 @@ class _Trainer:
         test, predicted = self.evaluate(self.splits.test, self.test_examples, "test")
         if self.is_main and self.spp_attention is not None:
             self.spp_attention["after"] = self.entity_mass()  # the best-dev weights: the model the run delivers
-        result = TrainResult(self.best_epoch, self.best_dev, test, self.objective, self.history, None, self.encode_stats,
-                             self.spp_attention)  # fmt: skip
+        result = TrainResult(
+            self.best_epoch,
+            self.best_dev,
+            test,
+            self.objective,
+            self.history,
+            None,
+            self.encode_stats,
+            self.spp_attention,
+        )
         if self.is_main:
             out_dir = Path(self.cfg.out_dir)
-            metrics = {"best_epoch": self.best_epoch, "objective": self.objective, "dev": self.best_dev, "test": test,
-                       "history": [asdict(h) for h in self.history], "encode_stats": self.encode_stats}  # fmt: skip
+            metrics = {
+                "best_epoch": self.best_epoch,
+                "objective": self.objective,
+                "dev": self.best_dev,
+                "test": test,
+                "history": [asdict(h) for h in self.history],
+                "encode_stats": self.encode_stats,
+            }
             if self.spp_attention is not None:
                 metrics["spp_attention"] = self.spp_attention
             final = ckpt.save_model_checkpoint(
-                out_dir / ".checkpoint.tmp", self.model, self.tokenizer, self.label_set, self.cfg, metrics, self.data_info()
+                out_dir / ".checkpoint.tmp",
+                self.model,
+                self.tokenizer,
+                self.label_set,
+                self.cfg,
+                metrics,
+                self.data_info(),
             )
             # The test predictions travel with the model (a search uploads only the checkpoint): paired
             # significance tests between runs need them (selfre.metrics.significance, tune/ablate.py).
@@ -300,7 +349,10 @@ class _Trainer:
 
 
 def train(
-    cfg: RunConfig, hooks: TrainHooks | None = None, splits: DatasetSplits | None = None, resume_from: str | Path | None = None
+    cfg: RunConfig,
+    hooks: TrainHooks | None = None,
+    splits: DatasetSplits | None = None,
+    resume_from: str | Path | None = None,
 ) -> TrainResult:
     """Train SELF as configured; returns the best-dev epoch's dev metrics and its test metrics.
 

@@ -15,8 +15,11 @@ def build_optimizer(model, cfg: TrainConfig) -> torch.optim.AdamW:
     encoder's) and uncertainty weighting's log-variances (weighting_learning_rate: see that field's help)."""
     head_ids = {id(p) for p in model.head_parameters()}
     weighting_ids = {id(p) for p in model.weighting_parameters()}
-    rates = {"encoder": cfg.learning_rate, "head": cfg.head_learning_rate or cfg.learning_rate,
-             "weighting": cfg.weighting_learning_rate}  # fmt: skip
+    rates = {
+        "encoder": cfg.learning_rate,
+        "head": cfg.head_learning_rate or cfg.learning_rate,
+        "weighting": cfg.weighting_learning_rate,
+    }
     groups: dict[tuple[str, bool], list] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:

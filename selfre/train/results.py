@@ -28,9 +28,16 @@ class EpochResult:
     def summary(self) -> dict[str, float]:
         """Flat scalar metrics, the form Ray/MLflow report: losses, σ's, and dev_precision/recall/f1 (micro),
         dev_pc_f1, dev_official_macro_f1 (SemEval) and dev_score (the selection metric's value)."""
-        out = {"epoch": self.epoch, "step": self.step, "train_loss": self.train_loss, "loss_re": self.loss_re,
-               "learning_rate": self.learning_rate, "epoch_seconds": self.seconds, **self.sigmas,
-               **self.diagnostics}  # fmt: skip
+        out = {
+            "epoch": self.epoch,
+            "step": self.step,
+            "train_loss": self.train_loss,
+            "loss_re": self.loss_re,
+            "learning_rate": self.learning_rate,
+            "epoch_seconds": self.seconds,
+            **self.sigmas,
+            **self.diagnostics,
+        }
         if self.loss_spp is not None:
             out["loss_spp"] = self.loss_spp
         out.update(flat_scores(self.dev, "dev"))

@@ -71,6 +71,9 @@ def restore_rank_state(saved: dict, rank: int, seed: int, step: int, device: tor
     if rank < len(states):
         set_rng_state(states[rank], device)
         return
-    log.warning("the checkpoint holds no random state for rank %d (it was written by %d rank(s)): seeding a new stream",
-                rank, len(states))  # fmt: skip
+    log.warning(
+        "the checkpoint holds no random state for rank %d (it was written by %d rank(s)): seeding a new stream",
+        rank,
+        len(states),
+    )
     seed_all(int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0]))

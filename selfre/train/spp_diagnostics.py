@@ -43,8 +43,9 @@ def gradient_share(model, loss_re: torch.Tensor, loss_spp: torch.Tensor) -> dict
 
 
 @torch.no_grad()
-def entity_mass(model, examples: Sequence[EncodedExample], pad_token_id: int, device: torch.device,
-                tokenizer=None) -> dict:  # fmt: skip
+def entity_mass(
+    model, examples: Sequence[EncodedExample], pad_token_id: int, device: torch.device, tokenizer=None
+) -> dict:
     """Per probe sentence: the mass of α' and of α on the entity sub-words, and the uniform share k/n; plus
     the first sentence's α' over its tokens (for the plot). The model's train/eval mode is restored."""
     was_training = model.training
