@@ -285,3 +285,34 @@ def test_the_checks_catch_stale_flags_and_links():
         "--nope: not a flag of tune/search.py",
     ]
     assert path_problems(text, folder="docs") == ["docs/gone.md: no such file or folder in the repository"]
+
+
+def layout_block(text: str) -> str:
+    section = text.split("## Layout", 1)[1]
+    return CODE_BLOCK.search(section).group(1)
+
+
+def layout_problems(layout: str, repo: Path = REPO) -> list[str]:
+    """What the README's Layout block leaves out: a top-level entry, a selfre/ subpackage or module, a file of
+    tune/ or benchmarks/ (the names a newcomer looks for first)."""
+    words = set(re.findall(r"[\w.-]+/?", layout))
+    wanted = {f"{name}/" if (repo / name).is_dir() else name for name in repository_entries(repo)}
+    wanted -= {"LICENSE", "Makefile", "README.md", "pyproject.toml", ".ci/", ".gitignore", ".gitattributes"}
+    wanted |= {f"{p.name}/" for p in (repo / "selfre").iterdir() if (p / "__init__.py").exists()}
+    wanted |= {p.name for p in (repo / "selfre").glob("*.py") if not p.name.startswith("_")}
+    for folder in ("tune", "benchmarks"):
+        wanted |= {p.name for p in (repo / folder).iterdir() if p.is_file()}
+    named = {w.rstrip("/") for w in words} | {
+        w.split("/")[-2] + "/" for w in words if w.count("/") >= 1 and w.endswith("/")
+    }
+    return sorted(w for w in wanted if w.rstrip("/") not in named and w.rstrip("/").split("/")[-1] not in named)
+
+
+def test_the_readme_layout_names_every_folder_and_module():
+    assert layout_problems(layout_block(README.read_text())) == []
+
+
+def test_the_layout_check_catches_what_is_left_out():
+    layout = layout_block(README.read_text()).replace("stage_timer.py", "").replace("benchmarks/", "tools/")
+    missing = layout_problems(layout)
+    assert "stage_timer.py" in missing and "benchmarks/" in missing
