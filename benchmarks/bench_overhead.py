@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 SIZES = {  # name -> (epochs, training examples, dev/test examples)
     "short": (1, 200, 100),
     "longer": (4, 800, 200),
-    "minute": (4, 2800, 200),  # ~60 s bare on a quiet 2-core machine: issue 12's "60 s trial"
+    "minute": (4, 2800, 200),  # ~60 s bare on a quiet 2-core machine: the 60-80 s trial of docs/benchmarks.md
 }
 BATCH = 16  # global batch per optimizer step
 SEEDS = (42, 52, 62, 72, 82)
