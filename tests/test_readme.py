@@ -44,6 +44,7 @@ COMMANDS = {
     "benchmarks/profile_search.py": "tune/search.py",
     "benchmarks/kill_resume.py": "tune/search.py",
     "benchmarks/spp_regimes.py": None,
+    "benchmarks/spp_tables.py": None,
 }
 # `selfre` subcommands that hand every argument to a script's parser.
 PASS_THROUGH = {"selfre search": "tune/search.py", "selfre ablate": "tune/ablate.py"}
