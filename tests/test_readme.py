@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import functools
 import re
+from fnmatch import fnmatch
 from pathlib import Path
 from unittest import mock
 
@@ -62,8 +63,9 @@ PENDING: set[str] = set()
 
 def repository_entries(repo: Path = REPO) -> set[str]:
     """Top-level names of the repository: what is there, minus what .gitignore keeps out of it (runs/, .venv/)."""
-    ignored = {line.strip().strip("/") for line in (repo / ".gitignore").read_text().splitlines() if line.strip()}
-    return {p.name for p in repo.iterdir() if p.name not in ignored and p.name != ".git"}
+    lines = (line.strip() for line in (repo / ".gitignore").read_text().splitlines())
+    ignored = [line.strip("/") for line in lines if line and not line.startswith("#")]
+    return {p.name for p in repo.iterdir() if p.name != ".git" and not any(fnmatch(p.name, i) for i in ignored)}
 
 
 def code_and_links(text: str) -> tuple[list[str], list[str]]:
