@@ -93,6 +93,12 @@ def test_a_crashed_one_worker_trial_resumes_from_its_last_epoch(in_trial_search)
     resumed = {t["seed"]: [r["resumed_from_epoch"] for r in _rows(outcome, t)] for t in _trials(outcome)}
     # every epoch reported once; exactly one trial lost its process and continued from epoch 1's checkpoint
     assert sorted(resumed.values()) == [[0, 0, 0], [0, 1, 1]]
+    # the restart is on record, not hidden behind the trial's COMPLETE: its count and the dead process named
+    crashed = {t["seed"]: t for t in _trials(outcome) if resumed[t["seed"]] == [0, 1, 1]}
+    [(seed, trial)] = crashed.items()
+    assert trial["status"] == COMPLETE and trial["failures"] == 1 and "died" in trial["last_error"].lower()
+    assert [t["failures"] for t in _trials(outcome) if t["seed"] != seed] == [0]
+    assert "1 trial(s) failed and were restarted" in outcome.report and f"seed {seed}: 1 failure(s)" in outcome.report
     client, [search], trials = mlflow_runs(Path(outcome.plan.storage))
     assert len(trials) == 2 and {r.info.status for r in trials} == {"FINISHED"}
     for run in trials:

@@ -318,16 +318,11 @@ def _run_names(configs) -> list[str]:
 
 
 # -- ASHA x seeds ---------------------------------------------------------------------------------------------
-def test_asha_prunes_a_whole_configuration(ray_session, tmp_path):
-    """c001 (lr 3e-3, the demo config's default: tried first) and c002 (lr 1e-6: nothing learnt after one
-    epoch; sampler seed 7 proposes it second). c001's two seeds run first and never judge each other; at the
-    epoch-1 rung (a third of the 3-epoch schedule) c002 is judged once both its seeds are there, below c001 on
-    the same seeds, so ASHA stops it and with it the whole configuration: both seeds stop before their last
-    epoch, it is pruned, and never best."""
-    data = tmp_path / "demo"
+def _asha_search(root: Path):
+    data = root / "demo"
     generate_demo(data, seed=13, n_train=400, n_dev=60, n_test=60)
     plan = _plan(
-        tmp_path / "runs",
+        root / "runs",
         data,
         "asha",
         epochs=3,
@@ -343,7 +338,30 @@ def test_asha_prunes_a_whole_configuration(ray_session, tmp_path):
     plan.base["data"]["max_train_examples"] = 400
     plan.base["train"]["batch_size"] = 8
     plan.search.space = {"train.learning_rate": {"choice": [0.003, 1e-6]}}
-    outcome = run_search(plan)
+    return plan, run_search(plan)
+
+
+def _restarted(outcome) -> list[dict]:
+    return [t for c in outcome.summary["configurations"] for t in c["trials"] if t["failures"]]
+
+
+def test_asha_prunes_a_whole_configuration(ray_session, tmp_path):
+    """c001 (lr 3e-3, the demo config's default: tried first) and c002 (lr 1e-6: nothing learnt after one
+    epoch; sampler seed 7 proposes it second). c001's two seeds run first and never judge each other; at the
+    epoch-1 rung (a third of the 3-epoch schedule) c002 is judged once both its seeds are there, below c001 on
+    the same seeds, so ASHA stops it and with it the whole configuration: both seeds stop before their last
+    epoch, it is pruned, and never best.
+
+    The order this relies on (c001's seeds end together, so c002's start together) holds only if no trial
+    fails: a c001 seed that errors and is restarted ends a whole trial later, and c002's first seed, alone at
+    the rung (min_seeds 2: not judged), trains to its last epoch — correct ASHA, another test. Such a failure is
+    the machine's, not the scheduler's (it was seen once in CI, under load); the search is then run once more,
+    and the failure is printed so it is not lost."""
+    plan, outcome = _asha_search(tmp_path / "first")
+    if _restarted(outcome):
+        print("a trial failed and was restarted, which breaks this test's order; once more:\n" + outcome.report)
+        plan, outcome = _asha_search(tmp_path / "again")
+        assert not _restarted(outcome), outcome.report
 
     configs = {c["config_id"]: c for c in outcome.summary["configurations"]}
     assert configs["c001"]["params"] == {"train.learning_rate": 0.003}
@@ -360,7 +378,7 @@ def test_asha_prunes_a_whole_configuration(ray_session, tmp_path):
     assert [t.state for t in told] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED]
     assert told[0].value == pytest.approx(configs["c001"]["dev_score"]["mean"]) and told[1].value is None
     # No MLflow run is left RUNNING: the stopped trials' runs end KILLED, saying why.
-    _, [search], trials = mlflow_runs(tmp_path / "runs")
+    _, [search], trials = mlflow_runs(Path(plan.storage))
     assert search.info.status == "FINISHED"
     for run in trials:
         if run.data.tags["selfre.config_id"] == "c001":

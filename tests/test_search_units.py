@@ -455,6 +455,28 @@ def test_resources_fit_and_errors_name_the_flags():
         TrialResources(1, 1.0, 1.5).validate()
 
 
+def test_a_restarted_trial_is_complete_and_its_failures_are_reported():
+    """Tune restarted c001 seed 52 twice before it completed: it counts as complete (its result is whole), and
+    the report says so with the last error's telling line (Tune's error file appends one block per failure)."""
+    from selfre.search.summary import _last_error_line
+
+    error_file = (
+        "Failure # 1 (occurred at 2026-12-06_10-50-34)\nray::run_trial() (pid=1)\nValueError: first\n\n"
+        "Failure # 2 (occurred at 2026-12-06_10-51-02)\nThe actor died unexpectedly before finishing this task.\n"
+    )
+    assert _last_error_line(error_file) == "The actor died unexpectedly before finishing this task."
+    assert _last_error_line(None) is None and _last_error_line("\n") is None
+    restarted = _rec("c001", 52, COMPLETE, 0.7, 0.5)
+    restarted.failures, restarted.last_error = 2, _last_error_line(error_file)
+    summary = summarize([_rec("c001", 42, COMPLETE, 0.6, 0.5), restarted], [42, 52])
+    assert summary["configurations"][0]["status"] == COMPLETE
+    assert [t["failures"] for t in summary["best"]["trials"]] == [0, 2]
+    report = format_report(summary)
+    assert "1 trial(s) failed and were restarted by Tune" in report
+    assert "c001 seed 52: 2 failure(s), last: The actor died unexpectedly before finishing this task." in report
+    assert "failed and were restarted" not in format_report(summarize([_rec("c001", 42, COMPLETE, 0.6, 0.5)], [42]))
+
+
 def test_dataset_configs_load_with_the_papers_defaults(tmp_path):
     for dataset, epochs, lam in (("tacred", 10, 0.4), ("retacred", 15, 0.7), ("semeval", 20, 0.2)):
         plan = build_plan(dataset, CONFIG_DIR, storage_root=str(tmp_path))

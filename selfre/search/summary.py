@@ -59,6 +59,10 @@ class TrialRecord:
     last_epoch: int | None
     metrics: dict = field(default_factory=dict)  # SEED_FIELDS from the final report (complete trials)
     checkpoint: str | None = None  # the final model checkpoint in storage (complete trials)
+    # Times Tune restarted the trial after an error (a crashed process, an exception), and the last error's
+    # final line: a restarted trial that then completed is complete, but its failures are reported, not hidden.
+    failures: int = 0
+    last_error: str | None = None
 
 
 def _checkpoint_uri(path: str | None, experiment_path: str) -> str | None:
@@ -87,9 +91,18 @@ def records_from_experiment(experiment_path: str, train_storage: str | None = No
                 last_epoch=metrics.get("epoch"),
                 metrics={k: metrics.get(k) for k in SEED_FIELDS} if complete else {},
                 checkpoint=final_checkpoint(config, metrics, experiment_path, train_storage) if complete else None,
+                failures=trial.run_metadata.num_failures,
+                last_error=_last_error_line(trial.get_error()) if trial.run_metadata.num_failures else None,
             )
         )
     return out
+
+
+def _last_error_line(text: str | None) -> str | None:
+    """The telling line of Tune's error file (`Failure # N (occurred at ...)` + the error, appended per
+    failure): the last non-empty line, which names the exception or the dead actor."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1][:500] if lines else None
 
 
 def final_checkpoint(config: dict, metrics: dict, experiment_path: str, train_storage: str | None) -> str | None:
@@ -207,6 +220,16 @@ def format_report(summary: dict) -> str:
             + "  ".join(f"{_mean_pm_std(c.get(k, {})):>15}" for k, _ in cols)
             + f"  {params}"
         )
+    restarted = [t for c in summary["configurations"] for t in c["trials"] if t.get("failures")]
+    if restarted:
+        lines += [
+            "",
+            f"{len(restarted)} trial(s) failed and were restarted by Tune (statuses above are after the restarts):",
+        ]
+        lines += [
+            f"  {t['config_id']} seed {t['seed']}: {t['failures']} failure(s), last: {t['last_error'] or 'no error text'}"
+            for t in restarted
+        ]
     best = summary["best"]
     lines.append("")
     if best is None:
