@@ -14,11 +14,14 @@ import argparse
 import json
 from pathlib import Path
 
+from selfre.metrics.percent import percent
+
 
 def _pm(stat: dict | None) -> str:
+    """mean ± std in percent (a one-seed std reads 0.00); '–' where the configuration has no figure."""
     if not stat or stat.get("mean") is None:
         return "–"
-    return f"{100 * stat['mean']:.2f} ± {100 * (stat.get('std') or 0.0):.2f}"
+    return f"{percent(stat['mean'])} ± {percent(stat.get('std') or 0.0)}"
 
 
 def _num(value: float | None, digits: int = 3) -> str:
@@ -102,12 +105,15 @@ def main(argv: list[str] | None = None) -> None:
 
     from mlflow.tracking import MlflowClient
 
+    from selfre.tracking.preflight import default_tracking
+    from selfre.tracking.targets import default_name
+
     storage = Path(args.storage)
     summary = json.loads((storage / args.search / "summary.json").read_text(encoding="utf-8"))
     print("\n".join(search_table(summary)))
-    client = MlflowClient(args.tracking_uri or f"sqlite:///{storage.resolve()}/mlflow.db")
+    client = MlflowClient(args.tracking_uri or default_tracking(storage)[0])
     plan = json.loads((storage / args.search / "search_plan.json").read_text(encoding="utf-8"))
-    name = args.experiment or f"selfre-{plan['dataset']}"
+    name = args.experiment or default_name(plan["dataset"])
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         raise SystemExit(f"--experiment {name}: no such MLflow experiment in {client.tracking_uri}")

@@ -25,6 +25,7 @@ from support import REPO, SEARCH  # noqa: E402
 from selfre.data.demo import generate_demo  # noqa: E402
 from selfre.search.plan import build_plan  # noqa: E402
 from selfre.search.runner import run_search  # noqa: E402
+from selfre.search.summary import restarted_trials  # noqa: E402
 from selfre.search_results import COMPLETE  # noqa: E402
 from selfre.storage import TRAIN_RUNS  # noqa: E402
 
@@ -341,10 +342,6 @@ def _asha_search(root: Path):
     return plan, run_search(plan)
 
 
-def _restarted(outcome) -> list[dict]:
-    return [t for c in outcome.summary["configurations"] for t in c["trials"] if t["failures"]]
-
-
 def test_asha_prunes_a_whole_configuration(ray_session, tmp_path):
     """c001 (lr 3e-3, the demo config's default: tried first) and c002 (lr 1e-6: nothing learnt after one
     epoch; sampler seed 7 proposes it second). c001's two seeds run first and never judge each other; at the
@@ -358,10 +355,10 @@ def test_asha_prunes_a_whole_configuration(ray_session, tmp_path):
     the machine's, not the scheduler's (it was seen once in CI, under load); the search is then run once more,
     and the failure is printed so it is not lost."""
     plan, outcome = _asha_search(tmp_path / "first")
-    if _restarted(outcome):
+    if restarted_trials(outcome.summary):
         print("a trial failed and was restarted, which breaks this test's order; once more:\n" + outcome.report)
         plan, outcome = _asha_search(tmp_path / "again")
-        assert not _restarted(outcome), outcome.report
+        assert not restarted_trials(outcome.summary), outcome.report
 
     configs = {c["config_id"]: c for c in outcome.summary["configurations"]}
     assert configs["c001"]["params"] == {"train.learning_rate": 0.003}

@@ -220,7 +220,7 @@ def format_report(summary: dict) -> str:
             + "  ".join(f"{_mean_pm_std(c.get(k, {})):>15}" for k, _ in cols)
             + f"  {params}"
         )
-    restarted = [t for c in summary["configurations"] for t in c["trials"] if t.get("failures")]
+    restarted = restarted_trials(summary)
     if restarted:
         lines += [
             "",
@@ -244,6 +244,11 @@ def format_report(summary: dict) -> str:
         lines.append(f"{t['seed']:>10} {m['best_epoch']:>5} {cells}")
     lines.append(f"{'mean ± std':>16} " + " ".join(f"{_mean_pm_std(best.get(k, {})):>14}" for k, _ in per_seed))
     return "\n".join(lines)
+
+
+def restarted_trials(summary: dict) -> list[dict]:
+    """The trials Tune restarted after an error (each trial's `failures`), whatever their status now."""
+    return [t for c in summary["configurations"] for t in c["trials"] if t.get("failures")]
 
 
 def _mean_pm_std(stat: dict) -> str:
